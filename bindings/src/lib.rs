@@ -1,0 +1,1 @@
+//! uniffi layer over the Gridline core (lands with the bindings issue).

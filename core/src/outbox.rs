@@ -1,0 +1,190 @@
+//! The outbox: one op per local mutation, written in the mutation's transaction, leaving only
+//! with a result from the server (DESIGN.md sync rules 1–3).
+
+use rusqlite::{params, Connection, Transaction};
+use serde::{Deserialize, Serialize};
+
+use crate::entities::EntityKind;
+use crate::error::{Error, Result};
+use crate::protocol::{Op, OpKind, OpResult, OpStatus};
+use crate::record::Fields;
+
+/// Appends an op; returns it with its `op_id` and `device_seq`.
+pub(crate) fn append(
+    tx: &Connection,
+    entity: EntityKind,
+    entity_id: &str,
+    kind: OpKind,
+    fields: Fields,
+    base_version: i64,
+    device_time: i64,
+) -> Result<Op> {
+    let op_id = uuid::Uuid::now_v7().to_string();
+    let json = serde_json::to_string(&fields)?;
+    tx.prepare_cached(
+        "INSERT INTO outbox (op_id, entity, entity_id, kind, fields, base_version, device_time) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![op_id, entity.as_str(), entity_id, kind.as_str(), json, base_version, device_time])?;
+    let device_seq = tx.last_insert_rowid();
+    Ok(Op { op_id, device_seq, entity, entity_id: entity_id.to_owned(), kind, fields, base_version, device_time })
+}
+
+fn read_op(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Op, usize)> {
+    let entity: String = r.get(2)?;
+    let kind: String = r.get(4)?;
+    let fields: String = r.get(5)?;
+    let bad = |what: &str| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, format!("bad outbox {what}").into())
+    };
+    let op = Op {
+        device_seq: r.get(0)?,
+        op_id: r.get(1)?,
+        entity: EntityKind::parse(&entity).ok_or_else(|| bad("entity"))?,
+        entity_id: r.get(3)?,
+        kind: OpKind::parse(&kind).ok_or_else(|| bad("kind"))?,
+        fields: serde_json::from_str(&fields).map_err(|_| bad("fields"))?,
+        base_version: r.get(6)?,
+        device_time: r.get(7)?,
+    };
+    // Approximate wire size: the JSON fields plus the fixed envelope.
+    Ok((op, fields.len() + 160))
+}
+
+const SELECT: &str =
+    "SELECT device_seq, op_id, entity, entity_id, kind, fields, base_version, device_time FROM outbox";
+
+/// Number of ops waiting to be pushed.
+pub fn pending_count(conn: &Connection) -> Result<u64> {
+    Ok(conn.query_row("SELECT count(*) FROM outbox", [], |r| r.get::<_, i64>(0))? as u64)
+}
+
+/// Every pending op in `device_seq` order.
+pub fn pending(conn: &Connection) -> Result<Vec<Op>> {
+    let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY device_seq"))?;
+    let ops = stmt.query_map([], |r| read_op(r).map(|(op, _)| op))?.collect::<Result<_, _>>()?;
+    Ok(ops)
+}
+
+/// Pending ops touching one record, in order (re-applied over pulled rows).
+pub(crate) fn pending_for(conn: &Connection, entity: EntityKind, entity_id: &str) -> Result<Vec<Op>> {
+    let mut stmt =
+        conn.prepare_cached(&format!("{SELECT} WHERE entity = ?1 AND entity_id = ?2 ORDER BY device_seq"))?;
+    let ops = stmt
+        .query_map(params![entity.as_str(), entity_id], |r| read_op(r).map(|(op, _)| op))?
+        .collect::<Result<_, _>>()?;
+    Ok(ops)
+}
+
+/// The next batch: the oldest ops, at most `max_ops` of them and about `max_bytes` on the wire.
+/// The first op is always included, however large, so one big op cannot block the queue.
+pub fn next_batch(conn: &Connection, max_ops: usize, max_bytes: usize) -> Result<Vec<Op>> {
+    let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY device_seq LIMIT ?1"))?;
+    let mut rows = stmt.query([max_ops.max(1) as i64])?;
+    let mut out = Vec::new();
+    let mut bytes = 0;
+    while let Some(r) = rows.next()? {
+        let (op, size) = read_op(r)?;
+        if !out.is_empty() && bytes + size > max_bytes {
+            break;
+        }
+        bytes += size;
+        out.push(op);
+    }
+    Ok(out)
+}
+
+/// What [`record_results`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// Ops acknowledged (applied, duplicate or merged) and removed.
+    pub acknowledged: usize,
+    /// Ops moved to the rejected list.
+    pub rejected: usize,
+    /// Results naming an op the outbox does not hold (already recorded): ignored.
+    pub unknown: usize,
+}
+
+/// Records the server's per-op results: acknowledged ops leave the outbox, rejected ops move
+/// to the rejected list. Ops without a result stay, to be sent again.
+pub fn record_results(tx: &Transaction<'_>, results: &[OpResult], now: i64) -> Result<Recorded> {
+    let mut rec = Recorded::default();
+    for res in results {
+        let mut stmt = tx.prepare_cached(&format!("{SELECT} WHERE op_id = ?1"))?;
+        let found = stmt.query_row([&res.op_id], |r| read_op(r).map(|(op, _)| op));
+        let op = match found {
+            Ok(op) => op,
+            Err(rusqlite::Error::QueryReturnedNoRows) => {
+                rec.unknown += 1;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match res.status {
+            OpStatus::Applied | OpStatus::Duplicate | OpStatus::Merged => {
+                if let Some(v) = res.version {
+                    let id = if op.kind == OpKind::Event {
+                        op.fields.get("id").and_then(|v| v.as_str()).unwrap_or(&op.entity_id).to_owned()
+                    } else {
+                        op.entity_id.clone()
+                    };
+                    let entity = if op.kind == OpKind::Event { EntityKind::IncidentEvent } else { op.entity };
+                    crate::record::set_version(tx, entity, &id, v)?;
+                }
+                rec.acknowledged += 1;
+            }
+            OpStatus::Rejected => {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO rejected_ops (op_id, device_seq, entity, entity_id, kind, fields, \
+                     device_time, code, reason, rejected_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )?
+                .execute(params![
+                    op.op_id,
+                    op.device_seq,
+                    op.entity.as_str(),
+                    op.entity_id,
+                    op.kind.as_str(),
+                    serde_json::to_string(&op.fields)?,
+                    op.device_time,
+                    res.code.as_deref().unwrap_or("rejected"),
+                    res.reason.as_deref().unwrap_or(""),
+                    now
+                ])?;
+                rec.rejected += 1;
+            }
+        }
+        tx.prepare_cached("DELETE FROM outbox WHERE op_id = ?1")?.execute([&res.op_id])?;
+    }
+    Ok(rec)
+}
+
+/// An op the server refused, kept for the user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RejectedOp {
+    /// The op as it was sent.
+    pub op: Op,
+    /// Machine code of the refusal.
+    pub code: String,
+    /// Why (Simplified Chinese).
+    pub reason: String,
+    /// When the device learned of it.
+    pub rejected_at: i64,
+}
+
+/// The rejected list, oldest first.
+pub fn rejected(conn: &Connection) -> Result<Vec<RejectedOp>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT device_seq, op_id, entity, entity_id, kind, fields, 0, device_time, code, reason, rejected_at \
+         FROM rejected_ops ORDER BY device_seq",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let (op, _) = read_op(r)?;
+        Ok(RejectedOp { op, code: r.get(8)?, reason: r.get(9)?, rejected_at: r.get(10)? })
+    })?;
+    rows.collect::<Result<_, _>>().map_err(Error::from)
+}
+
+/// Removes one entry of the rejected list (the user has seen it).
+pub fn dismiss_rejected(tx: &Connection, op_id: &str) -> Result<bool> {
+    Ok(tx.execute("DELETE FROM rejected_ops WHERE op_id = ?1", [op_id])? > 0)
+}

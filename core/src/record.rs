@@ -1,0 +1,230 @@
+//! Generic reads and writes of entity rows as JSON field maps, driven by [`crate::entities`].
+//!
+//! Domain modules validate and build field maps; this module is the only place that turns
+//! them into SQL, so outbox replay, pull apply and local writes all store rows the same way.
+
+use std::sync::OnceLock;
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params_from_iter, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::entities::{EntityKind, FieldSpec, FieldType};
+use crate::error::{Error, Result};
+
+/// A set of fields of one record, by field name.
+pub type Fields = Map<String, Value>;
+
+/// One stored record: id, server version and all its fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    /// Record id (UUIDv7 text, or a code for reference data).
+    pub id: String,
+    /// Server sequence of the row's last change (0 = not yet on the server).
+    pub version: i64,
+    /// Every field, NULLs as JSON null.
+    pub fields: Fields,
+}
+
+/// Converts one JSON value into the SQLite value for `spec`, checking its type.
+pub fn to_sql(spec: &FieldSpec, v: &Value) -> Result<SqlValue> {
+    let wrong = |what: &str| Error::invalid(spec.name, format!("类型错误：应为{what}"));
+    Ok(match (spec.ty, v) {
+        (_, Value::Null) if spec.nullable => SqlValue::Null,
+        (_, Value::Null) => return Err(Error::invalid(spec.name, "不能为空")),
+        (FieldType::Text, Value::String(s)) => SqlValue::Text(s.clone()),
+        (FieldType::Text, _) => return Err(wrong("文本")),
+        (FieldType::Int, Value::Number(n)) => match n.as_i64() {
+            Some(i) => SqlValue::Integer(i),
+            None => return Err(wrong("整数")),
+        },
+        (FieldType::Int, _) => return Err(wrong("整数")),
+        (FieldType::Real, Value::Number(n)) => match n.as_f64() {
+            Some(x) if x.is_finite() => SqlValue::Real(x),
+            _ => return Err(wrong("数字")),
+        },
+        (FieldType::Real, _) => return Err(wrong("数字")),
+        (FieldType::Json, Value::Array(_) | Value::Object(_)) => SqlValue::Text(v.to_string()),
+        (FieldType::Json, _) => return Err(wrong("数组或对象")),
+    })
+}
+
+/// Checks that every key of `fields` is a known field of `kind` with a value of the right type.
+pub fn check_fields(kind: EntityKind, fields: &Fields) -> Result<()> {
+    for (name, v) in fields {
+        let spec = kind
+            .field(name)
+            .ok_or_else(|| Error::invalid(name.as_str(), format!("「{}」没有这个字段", kind.label_zh())))?;
+        to_sql(spec, v)?;
+    }
+    Ok(())
+}
+
+fn from_sql(spec: &FieldSpec, row: &rusqlite::Row<'_>, idx: usize) -> Result<Value> {
+    Ok(match spec.ty {
+        FieldType::Text => row.get::<_, Option<String>>(idx)?.map(Value::String).unwrap_or(Value::Null),
+        FieldType::Int => row.get::<_, Option<i64>>(idx)?.map(Value::from).unwrap_or(Value::Null),
+        FieldType::Real => row.get::<_, Option<f64>>(idx)?.map(Value::from).unwrap_or(Value::Null),
+        FieldType::Json => match row.get::<_, Option<String>>(idx)? {
+            Some(s) => serde_json::from_str(&s)?,
+            None => Value::Null,
+        },
+    })
+}
+
+struct Sql {
+    insert: String,
+    upsert: String,
+    select: String,
+    select_all: String,
+}
+
+fn sql(kind: EntityKind) -> &'static Sql {
+    static CACHE: OnceLock<Vec<Sql>> = OnceLock::new();
+    let all = CACHE.get_or_init(|| {
+        EntityKind::ALL
+            .iter()
+            .map(|k| {
+                let t = k.table();
+                let cols: Vec<&str> = k.fields().iter().map(|f| f.name).collect();
+                let names = cols.join(", ");
+                let marks = vec!["?"; cols.len() + 2].join(", ");
+                let sets: Vec<String> = cols.iter().map(|c| format!("{c} = excluded.{c}")).collect();
+                Sql {
+                    insert: format!("INSERT INTO {t} (id, version, {names}) VALUES ({marks})"),
+                    upsert: format!(
+                        "INSERT INTO {t} (id, version, {names}) VALUES ({marks}) \
+                         ON CONFLICT(id) DO UPDATE SET version = excluded.version, {}",
+                        sets.join(", ")
+                    ),
+                    select: format!("SELECT id, version, {names} FROM {t} WHERE id = ?"),
+                    select_all: format!("SELECT id, version, {names} FROM {t} ORDER BY id"),
+                }
+            })
+            .collect()
+    });
+    &all[EntityKind::ALL.iter().position(|k| *k == kind).unwrap_or(0)]
+}
+
+fn full_params(kind: EntityKind, id: &str, version: i64, fields: &Fields) -> Result<Vec<SqlValue>> {
+    let mut params = Vec::with_capacity(kind.fields().len() + 2);
+    params.push(SqlValue::Text(id.to_owned()));
+    params.push(SqlValue::Integer(version));
+    for spec in kind.fields() {
+        params.push(to_sql(spec, fields.get(spec.name).unwrap_or(&Value::Null))?);
+    }
+    Ok(params)
+}
+
+/// Inserts a new row; every non-nullable field must be present.
+pub fn insert(conn: &Connection, kind: EntityKind, id: &str, version: i64, fields: &Fields) -> Result<()> {
+    let params = full_params(kind, id, version, fields)?;
+    conn.prepare_cached(&sql(kind).insert)?.execute(params_from_iter(params))?;
+    Ok(())
+}
+
+/// Inserts or replaces a whole row (pull apply).
+pub fn upsert(conn: &Connection, kind: EntityKind, id: &str, version: i64, fields: &Fields) -> Result<()> {
+    let params = full_params(kind, id, version, fields)?;
+    conn.prepare_cached(&sql(kind).upsert)?.execute(params_from_iter(params))?;
+    Ok(())
+}
+
+/// Updates the given fields of a row. Returns false when the row does not exist.
+pub fn update(conn: &Connection, kind: EntityKind, id: &str, fields: &Fields) -> Result<bool> {
+    if fields.is_empty() {
+        return exists(conn, kind, id);
+    }
+    let mut sets = Vec::with_capacity(fields.len());
+    let mut params = Vec::with_capacity(fields.len() + 1);
+    for (name, v) in fields {
+        let spec = kind
+            .field(name)
+            .ok_or_else(|| Error::invalid(name.as_str(), format!("「{}」没有这个字段", kind.label_zh())))?;
+        sets.push(format!("{} = ?", spec.name));
+        params.push(to_sql(spec, v)?);
+    }
+    params.push(SqlValue::Text(id.to_owned()));
+    let q = format!("UPDATE {} SET {} WHERE id = ?", kind.table(), sets.join(", "));
+    Ok(conn.prepare_cached(&q)?.execute(params_from_iter(params))? > 0)
+}
+
+/// Sets the server version of a row.
+pub fn set_version(conn: &Connection, kind: EntityKind, id: &str, version: i64) -> Result<()> {
+    let q = format!("UPDATE {} SET version = max(version, ?) WHERE id = ?", kind.table());
+    conn.prepare_cached(&q)?.execute(rusqlite::params![version, id])?;
+    Ok(())
+}
+
+/// Deletes a row. Returns false when it did not exist.
+pub fn delete(conn: &Connection, kind: EntityKind, id: &str) -> Result<bool> {
+    let q = format!("DELETE FROM {} WHERE id = ?", kind.table());
+    Ok(conn.prepare_cached(&q)?.execute([id])? > 0)
+}
+
+/// Whether a row exists.
+pub fn exists(conn: &Connection, kind: EntityKind, id: &str) -> Result<bool> {
+    let q = format!("SELECT 1 FROM {} WHERE id = ?", kind.table());
+    Ok(conn.prepare_cached(&q)?.query_row([id], |_| Ok(())).optional()?.is_some())
+}
+
+fn read_row(kind: EntityKind, row: &rusqlite::Row<'_>) -> Result<Row> {
+    let mut fields = Map::new();
+    for (i, spec) in kind.fields().iter().enumerate() {
+        fields.insert(spec.name.to_owned(), from_sql(spec, row, i + 2)?);
+    }
+    Ok(Row { id: row.get(0)?, version: row.get(1)?, fields })
+}
+
+/// Reads one row.
+pub fn get(conn: &Connection, kind: EntityKind, id: &str) -> Result<Option<Row>> {
+    let mut stmt = conn.prepare_cached(&sql(kind).select)?;
+    let mut rows = stmt.query([id])?;
+    match rows.next()? {
+        Some(r) => Ok(Some(read_row(kind, r)?)),
+        None => Ok(None),
+    }
+}
+
+/// Reads one row or fails with [`Error::NotFound`].
+pub fn require(conn: &Connection, kind: EntityKind, id: &str) -> Result<Row> {
+    get(conn, kind, id)?.ok_or(Error::NotFound { entity: kind })
+}
+
+/// Reads rows with a `WHERE` clause over the entity table (the clause is code, never input).
+pub fn select_where(
+    conn: &Connection,
+    kind: EntityKind,
+    clause: &str,
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<Row>> {
+    let cols: Vec<&str> = kind.fields().iter().map(|f| f.name).collect();
+    let q = format!("SELECT id, version, {} FROM {} WHERE {clause}", cols.join(", "), kind.table());
+    let mut stmt = conn.prepare_cached(&q)?;
+    let mut rows = stmt.query(params)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(read_row(kind, r)?);
+    }
+    Ok(out)
+}
+
+/// Every row of a kind ordered by id: a canonical dump for comparisons.
+pub fn dump(conn: &Connection, kind: EntityKind) -> Result<Vec<Row>> {
+    let mut stmt = conn.prepare_cached(&sql(kind).select_all)?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(read_row(kind, r)?);
+    }
+    Ok(out)
+}
+
+/// Typed view of a row: `id` and `version` merged into the fields, then deserialized.
+pub fn typed<T: serde::de::DeserializeOwned>(row: Row) -> Result<T> {
+    let mut m = row.fields;
+    m.insert("id".into(), Value::String(row.id));
+    m.insert("version".into(), Value::from(row.version));
+    Ok(serde_json::from_value(Value::Object(m))?)
+}

@@ -1,0 +1,1 @@
+//! Gridline sync server (lands with the sync issue).

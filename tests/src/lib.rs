@@ -1,0 +1,1 @@
+//! End-to-end test support for Gridline (lands with the sync issue).
