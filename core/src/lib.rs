@@ -19,9 +19,10 @@ pub mod outbox;
 pub mod patrols;
 pub mod protocol;
 pub mod record;
-// pub mod sample;
+pub mod sample;
 pub mod search;
 pub mod store;
+pub mod sync;
 pub mod tasks;
 pub mod validate;
 

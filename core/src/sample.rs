@@ -1,17 +1,15 @@
-//! Deterministic synthetic data (names, IDs, phones, the Jiangmen area tree, buildings, households, residents, incidents) for demos, tests and benchmarks.
+//! Deterministic synthetic data for demos, tests and benchmarks.
 //!
-//! Everything is derived from a `u64` seed through the small [`Rng`] below, so the
-//! same seed always yields the same data on every platform. All people, phone
-//! numbers and ID numbers are invented; ID numbers carry a valid check character.
+//! Names, phones, ID numbers, the Jiangmen area tree, buildings, households,
+//! residents and incident descriptions, all derived from a `u64` seed through the
+//! small [`Rng`] below, so a seed yields the same data on every platform. Every
+//! person, phone number and ID number is invented; ID numbers carry a valid check
+//! character.
 
 use std::collections::{BTreeSet, HashMap};
 
 /// The year ages are counted from, so output never depends on the wall clock.
 const REF_YEAR: u16 = 2024;
-
-// ---------------------------------------------------------------------------
-// PRNG
-// ---------------------------------------------------------------------------
 
 /// A small deterministic PRNG: xoshiro256** seeded through SplitMix64.
 #[derive(Debug, Clone)]
@@ -19,50 +17,46 @@ pub struct Rng {
     s: [u64; 4],
 }
 
-fn splitmix64(x: &mut u64) -> u64 {
-    *x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *x;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 impl Rng {
     /// Creates a generator whose whole output is determined by `seed`.
     pub fn new(seed: u64) -> Self {
         let mut x = seed;
-        let mut s = [0u64; 4];
-        for slot in &mut s {
-            *slot = splitmix64(&mut x);
+        let mut splitmix = || {
+            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let z = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            let z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        Rng {
+            s: [splitmix(), splitmix(), splitmix(), splitmix()],
         }
-        Rng { s }
     }
 
     /// Returns the next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        let result = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
-        let t = self.s[1] << 17;
-        self.s[2] ^= self.s[0];
-        self.s[3] ^= self.s[1];
-        self.s[1] ^= self.s[2];
-        self.s[0] ^= self.s[3];
-        self.s[2] ^= t;
-        self.s[3] = self.s[3].rotate_left(45);
+        let s = &mut self.s;
+        let result = s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
+        let t = s[1] << 17;
+        s[2] ^= s[0];
+        s[3] ^= s[1];
+        s[1] ^= s[2];
+        s[0] ^= s[3];
+        s[2] ^= t;
+        s[3] = s[3].rotate_left(45);
         result
     }
 
-    /// Returns a uniform integer in `0..n` (unbiased). Panics if `n == 0`.
+    /// Returns a uniform integer in `0..n` without modulo bias. Panics if `n == 0`.
     pub fn below(&mut self, n: u64) -> u64 {
         assert!(n > 0, "Rng::below needs n > 0");
         // Lemire's multiply-and-reject method.
-        let mut m = u128::from(self.next_u64()) * u128::from(n);
-        if (m as u64) < n {
-            let threshold = n.wrapping_neg() % n;
-            while (m as u64) < threshold {
-                m = u128::from(self.next_u64()) * u128::from(n);
+        let threshold = n.wrapping_neg() % n;
+        loop {
+            let m = u128::from(self.next_u64()) * u128::from(n);
+            if m as u64 >= threshold {
+                return (m >> 64) as u64;
             }
         }
-        (m >> 64) as u64
     }
 
     /// Returns a uniform integer in `lo..=hi` (both ends inclusive). Panics if `lo > hi`.
@@ -82,12 +76,12 @@ impl Rng {
 
     /// Returns a uniformly chosen element of `items`. Panics if `items` is empty.
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
+        &items[self.index(items.len())]
     }
 
-    /// Returns a uniform float in `[0, 1)` with 53 random bits.
+    /// Returns a uniform float in `[0, 1)` built from 53 random bits.
     pub fn f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
     fn index(&mut self, n: usize) -> usize {
@@ -95,91 +89,104 @@ impl Rng {
     }
 
     fn between(&mut self, lo: u32, hi: u32) -> u32 {
-        self.range_i64(i64::from(lo), i64::from(hi)) as u32
+        self.range_i64(lo.into(), hi.into()) as u32
     }
 }
 
-/// Picks from `(item, weight)` pairs with probability proportional to weight.
-fn weighted<'a, T>(rng: &mut Rng, items: &'a [(T, u32)]) -> &'a T {
-    let total: u64 = items.iter().map(|(_, w)| u64::from(*w)).sum();
-    let mut r = rng.below(total);
-    for (item, w) in items {
-        if r < u64::from(*w) {
-            return item;
+/// Picks an index into `weights` with probability proportional to its weight.
+fn weighted_index(rng: &mut Rng, weights: &[u32]) -> usize {
+    let mut r = rng.below(weights.iter().map(|w| u64::from(*w)).sum());
+    for (i, w) in weights.iter().enumerate() {
+        match r.checked_sub(u64::from(*w)) {
+            Some(rest) => r = rest,
+            None => return i,
         }
-        r -= u64::from(*w);
     }
-    &items[items.len() - 1].0
+    weights.len() - 1
 }
 
-/// Picks one character from a string of 3-byte (CJK) characters without scanning it.
+/// Picks one word of a space-separated list.
+fn pick_word<'a>(rng: &mut Rng, words: &'a str) -> &'a str {
+    let words: Vec<&str> = words.split(' ').collect();
+    words[rng.index(words.len())]
+}
+
+/// Picks one character of a string made only of 3-byte (CJK) characters, in O(1).
 fn pick_char(rng: &mut Rng, s: &str) -> char {
     let i = rng.index(s.len() / 3) * 3;
     s[i..].chars().next().unwrap_or('明')
 }
 
-fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-}
-
-// ---------------------------------------------------------------------------
-// Names, phones, ID numbers
-// ---------------------------------------------------------------------------
-
-/// Surnames with relative weights, tilted toward Jiangmen (陈 黄 梁 李, 司徒 in Kaiping/Taishan).
-const SURNAMES: &[(&str, u32)] = &[
-    ("陈", 95), ("李", 70), ("黄", 70), ("梁", 55), ("张", 45), ("王", 40), ("刘", 38), ("林", 35),
-    ("吴", 32), ("何", 30), ("谭", 28), ("周", 22), ("郑", 22), ("关", 20), ("冯", 20), ("余", 18),
-    ("罗", 18), ("杨", 18), ("赵", 15), ("伍", 15), ("邓", 12), ("叶", 12), ("谢", 12), ("区", 12),
-    ("司徒", 12), ("甄", 10), ("许", 10), ("徐", 10), ("朱", 10), ("胡", 10), ("郭", 10), ("苏", 10),
-    ("卢", 10), ("钟", 10), ("麦", 10), ("邝", 8), ("雷", 8), ("孙", 8), ("马", 8), ("高", 8),
-    ("唐", 8), ("莫", 8), ("蔡", 8), ("潘", 8), ("曾", 8), ("宋", 6), ("曹", 6), ("容", 6),
-    ("汤", 6), ("方", 6), ("温", 6), ("彭", 6), ("袁", 6), ("韩", 5), ("吕", 5), ("沈", 5),
-    ("龙", 4), ("欧阳", 3), ("上官", 1), ("司马", 1),
+/// One-character surnames in tiers of (weight per name, names), tilted toward Jiangmen:
+/// 陈 黄 梁 李 lead, and 谭 关 伍 甄 邝 are typical of Taishan and Kaiping.
+const SURNAME_TIERS: [(u32, &str); 9] = [
+    (95, "陈"),
+    (70, "李黄"),
+    (55, "梁"),
+    (42, "张王刘林"),
+    (30, "吴何谭"),
+    (20, "周郑关冯余罗杨"),
+    (13, "赵伍邓叶谢区"),
+    (9, "甄许徐朱胡郭苏卢钟麦邝雷孙马高唐莫蔡潘曾"),
+    (5, "宋曹容汤方温彭袁韩吕沈龙"),
 ];
 
-/// Common given-name characters, all 3 bytes in UTF-8.
-const GIVEN: &str = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超霞平刚桂兰华建国志红玉梅文斌辉宇浩鹏飞\
-鑫波海林燕玲婷雪琳慧晶颖佳欣怡嘉俊宏健峰亮坤荣振凯晨旭阳春冬秋莉萍琴云凤珍彬智德永庆福祥瑞安康宁\
-泰和顺发达新民成金铭锦淑贤惠美娴雅诗思梓睿子轩涵博文豪杰浩然可馨雨彤卓锐晓东昌盛耀光月清泉秀凤娇\
-少伦家乐铨炳棠耀汝坚锋柏基添伟棋添祖光钊焕权满妹好娣彩嫦笑莲坚炜";
-
-const COMPOUND_SURNAMES: &[&str] = &["司徒", "欧阳", "上官", "司马"];
+/// Compound surnames and their weights on the same scale (司徒 is common in Kaiping and Taishan).
+const COMPOUND_SURNAMES: [&str; 4] = ["司徒", "欧阳", "上官", "司马"];
+const COMPOUND_WEIGHTS: [u32; 4] = [13, 2, 2, 2];
 
 fn surname(rng: &mut Rng) -> &'static str {
-    weighted(rng, SURNAMES)
+    // One bucket per tier, then one for all compound surnames.
+    let mut totals: Vec<u32> = SURNAME_TIERS
+        .iter()
+        .map(|(w, n)| w * n.len() as u32 / 3)
+        .collect();
+    totals.push(COMPOUND_WEIGHTS.iter().sum());
+    match SURNAME_TIERS.get(weighted_index(rng, &totals)) {
+        Some((_, names)) => {
+            let i = rng.index(names.len() / 3) * 3;
+            &names[i..i + 3]
+        }
+        None => COMPOUND_SURNAMES[weighted_index(rng, &COMPOUND_WEIGHTS)],
+    }
 }
+
+/// Common given-name characters (each 3 bytes in UTF-8).
+const GIVEN: &str = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超霞平刚桂兰华建国志红玉梅文斌辉宇浩鹏飞\
+鑫波海林燕玲婷雪琳慧晶颖佳欣怡嘉俊宏健峰亮坤荣振凯晨旭阳春冬秋莉萍琴云凤珍彬智德永庆福祥瑞安康宁\
+泰和顺发达新民成金铭锦淑贤惠美娴雅诗思梓睿子轩涵博豪然可馨雨彤卓锐晓东昌盛耀光月清泉娇少伦家乐铨\
+炳棠汝坚锋柏基添棋祖钊焕权满妹好娣彩嫦笑莲炜";
 
 fn given_name(rng: &mut Rng) -> String {
     let n = if rng.chance(0.7) { 1 } else { 2 };
     (0..n).map(|_| pick_char(rng, GIVEN)).collect()
 }
 
-/// The surname part of a name produced by [`person_name`] (compound surnames included).
+/// The surname of a name made by [`person_name`], compound surnames included.
 fn surname_of(name: &str) -> &str {
-    for c in COMPOUND_SURNAMES {
-        if name.starts_with(c) && name.chars().count() > 2 {
-            return c;
-        }
+    let compound = COMPOUND_SURNAMES
+        .iter()
+        .find(|s| name.starts_with(*s) && name.len() > s.len());
+    match compound {
+        Some(s) => &name[..s.len()],
+        None => name.char_indices().nth(1).map_or(name, |(i, _)| &name[..i]),
     }
-    name.char_indices().nth(1).map_or(name, |(i, _)| &name[..i])
 }
 
 /// A plausible Chinese personal name: weighted surname + one (70%) or two given characters.
 pub fn person_name(rng: &mut Rng) -> String {
-    let mut name = surname(rng).to_string();
-    name.push_str(&given_name(rng));
-    name
+    surname(rng).to_string() + &given_name(rng)
 }
 
-const MOBILE_PREFIXES: &[u16] = &[
+const MOBILE_PREFIXES: [u16; 37] = [
     130, 131, 132, 133, 134, 135, 136, 137, 138, 139, 150, 151, 152, 153, 155, 156, 157, 158, 159,
     166, 170, 176, 177, 178, 180, 181, 182, 183, 184, 185, 186, 187, 188, 189, 191, 198, 199,
 ];
 
 /// An 11-digit mainland mobile number with a valid carrier prefix.
 pub fn mobile_phone(rng: &mut Rng) -> String {
-    format!("{}{:08}", rng.pick(MOBILE_PREFIXES), rng.below(100_000_000))
+    let prefix = rng.pick(&MOBILE_PREFIXES);
+    format!("{prefix}{:08}", rng.below(100_000_000))
 }
 
 /// A Jiangmen landline: `0750-` followed by 7 digits starting with 3-6.
@@ -188,101 +195,85 @@ pub fn landline(rng: &mut Rng) -> String {
 }
 
 /// Region codes of people registered outside Jiangmen (migrant workers, in-laws).
-const OTHER_REGIONS: &[&str] = &[
-    "450102", "430102", "360102", "510104", "420102", "441302", "440106", "445102", "441402",
-    "440883", "452402", "431121",
-];
+const OTHER_REGIONS: &str =
+    "450102 430102 360102 510104 420102 441302 440106 445102 441402 440883 452402 431121";
 
 fn days_in_month(year: u16, month: u8) -> u8 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
+    match (month, year % 4, year % 100, year % 400) {
+        (2, 0, 1.., _) | (2, _, _, 0) => 29,
+        (2, ..) => 28,
+        (4 | 6 | 9 | 11, ..) => 30,
         _ => 31,
     }
 }
 
 fn random_date(rng: &mut Rng, year: u16) -> (u16, u8, u8) {
     let month = rng.between(1, 12) as u8;
-    let day = rng.between(1, u32::from(days_in_month(year, month))) as u8;
+    let day = rng.between(1, days_in_month(year, month).into()) as u8;
     (year, month, day)
 }
 
 /// The ISO 7064 MOD 11-2 check character for the first 17 digits of an ID number.
 fn id_check_char(body: &str) -> char {
     const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body.bytes().zip(WEIGHTS).map(|(b, w)| u32::from(b - b'0') * w).sum();
+    let sum: u32 = body
+        .bytes()
+        .zip(WEIGHTS)
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
     b"10X98765432"[(sum % 11) as usize] as char
 }
 
-fn make_id(rng: &mut Rng, region: &str, date: (u16, u8, u8), male: bool) -> String {
+fn make_id(rng: &mut Rng, region: &str, (y, m, d): (u16, u8, u8), male: bool) -> String {
     // The sequence's last digit carries the sex: odd for men, even for women.
     let seq = (rng.below(499) + 1) * 2 + u64::from(male);
-    let body = format!("{region}{:04}{:02}{:02}{seq:03}", date.0, date.1, date.2);
+    let body = format!("{region}{y:04}{m:02}{d:02}{seq:03}");
     let check = id_check_char(&body);
-    format!("{body}{check}")
+    body + &check.to_string()
 }
 
-/// An 18-character PRC resident ID with a Jiangmen region code, a valid birth date
-/// in `birth_year_range` (inclusive; order of the ends does not matter) and a correct check character.
+/// An 18-character PRC resident ID with a Jiangmen region code, a valid birth date in
+/// `birth_year_range` (inclusive, either order) and a correct check character.
 pub fn resident_id(rng: &mut Rng, birth_year_range: (u16, u16)) -> String {
-    let (lo, hi) = (birth_year_range.0.min(birth_year_range.1), birth_year_range.0.max(birth_year_range.1));
-    let region = rng.pick(DIVISIONS).3;
-    let year = rng.between(u32::from(lo), u32::from(hi)) as u16;
+    let (a, b) = birth_year_range;
+    let regions: Vec<(&str, &str)> = jiangmen_regions().collect();
+    let region = rng.pick(&regions).1;
+    let year = rng.between(a.min(b).into(), a.max(b).into()) as u16;
     let date = random_date(rng, year);
     let male = rng.chance(0.5);
     make_id(rng, region, date, male)
 }
 
-// ---------------------------------------------------------------------------
-// Roads and estates
-// ---------------------------------------------------------------------------
-
-const ROAD_STEMS: &[&str] = &[
-    "建设", "港口", "胜利", "白沙", "迎宾", "跃进", "北新", "东华", "五邑", "中山", "人民", "解放",
-    "江华", "群星", "发展", "堤东", "长堤", "会城", "侨乡", "龙湾", "丰乐", "华园", "农林", "育德",
-    "启明", "天沙", "滨江", "甘化", "金瓯", "五福", "东湖", "仓后", "紫沙", "良化", "江翠", "篁庄",
-    "西堤", "环市", "杜阮", "新宁", "石化", "冈州",
-];
+const ROAD_STEMS: &str = "建设 港口 胜利 白沙 迎宾 跃进 北新 东华 五邑 中山 人民 解放 江华 群星 发展 \
+堤东 长堤 会城 侨乡 龙湾 丰乐 华园 农林 育德 启明 天沙 滨江 甘化 金瓯 五福 东湖 仓后 紫沙 良化 江翠 \
+篁庄 西堤 环市 杜阮 新宁 石化 冈州";
 
 /// A plausible road name such as 建设路, 港口二路, 白沙大道 or 仓后巷.
 pub fn road_name(rng: &mut Rng) -> String {
-    let stem = rng.pick(ROAD_STEMS);
-    let suffix = *weighted(rng, &[("路", 60), ("大道", 12), ("街", 18), ("巷", 10)]);
+    let stem = pick_word(rng, ROAD_STEMS);
+    let suffix = ["路", "大道", "街", "巷"][weighted_index(rng, &[60, 12, 18, 10])];
     if suffix == "路" && rng.chance(0.15) {
-        let infix = pick_char(rng, "东西南北中一二三");
-        return format!("{stem}{infix}路");
+        return format!("{stem}{}路", pick_char(rng, "东西南北中一二三"));
     }
     format!("{stem}{suffix}")
 }
 
-const ESTATE_STEMS: &[&str] = &[
-    "翠苑", "丰乐", "华园", "东湖", "金汇", "御景", "江海", "富华", "怡景", "骏景", "名门", "锦绣",
-    "海逸", "嘉和", "凯茵", "雅居", "阳光", "帝景", "星汇", "汇景", "侨新", "龙湾", "康乐", "城南",
-    "白沙", "滨江", "紫荆", "银湖", "景湖", "绿岛", "水岸", "东方", "新城", "桂园", "荷塘", "逸景",
-    "丽都", "金山", "富康", "景江",
-];
-
-/// Estate names that are used whole rather than stem + suffix.
-const ESTATE_WHOLE: &[&str] = &["碧桂园", "华侨新村", "丽宫花园", "凤凰苑", "江门万达公寓", "五邑豪庭"];
+const ESTATE_STEMS: &str = "翠苑 丰乐 华园 东湖 金汇 御景 江海 富华 怡景 骏景 名门 锦绣 海逸 嘉和 凯茵 \
+雅居 阳光 帝景 星汇 汇景 侨新 龙湾 康乐 城南 白沙 滨江 紫荆 银湖 景湖 绿岛 水岸 东方 新城 桂园 荷塘 \
+逸景 丽都 金山 富康 景江";
 
 /// A plausible residential estate name such as 翠苑小区, 丰乐花园, 华园新村 or 碧桂园.
 pub fn estate_name(rng: &mut Rng) -> String {
     if rng.chance(0.08) {
-        return rng.pick(ESTATE_WHOLE).to_string();
+        return pick_word(rng, "碧桂园 华侨新村 丽宫花园 凤凰苑 江门万达公寓 五邑豪庭").into();
     }
-    let stem = rng.pick(ESTATE_STEMS);
-    let suffix = *weighted(rng, &[("花园", 35), ("小区", 30), ("新村", 15), ("苑", 10), ("公寓", 10)]);
-    // Avoid doubled characters such as 翠苑苑.
-    if stem.ends_with(suffix) {
-        return format!("{stem}小区");
+    let stem = pick_word(rng, ESTATE_STEMS);
+    let suffixes = ["花园", "小区", "新村", "苑", "公寓"];
+    match suffixes[weighted_index(rng, &[35, 30, 15, 10, 10])] {
+        s if stem.ends_with(s) => format!("{stem}小区"), // no 翠苑苑
+        s => format!("{stem}{s}"),
     }
-    format!("{stem}{suffix}")
 }
-
-// ---------------------------------------------------------------------------
-// Area tree
-// ---------------------------------------------------------------------------
 
 /// One node of the demo jurisdiction tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -297,115 +288,113 @@ pub struct AreaSeed {
     pub parent_code: Option<String>,
 }
 
-type Street = (&'static str, &'static str, &'static str, &'static [(&'static str, &'static str)]);
+/// The part of jiangmen.json the demo needs, one county-level division a line: code,
+/// name, kind and ID region code, then its streets/towns separated by `;` (code, name,
+/// kind, and the communities/villages listed there as `code:name`).
+const LAYOUT: &str = "\
+PJ 蓬江区 district 440703: BS 白沙街道 street; HS 环市街道 street; CL 潮连街道 street; DZ 杜阮镇 town
+JH 江海区 district 440704: JN 江南街道 street XZ:新中社区; WS 外海街道 street; LX 礼乐街道 street
+XH 新会区 district 440705: HC 会城街道 street; SS 双水镇 town QM:桥美村; DA 大鳌镇 town; GJ 古井镇 town LB:岭北村
+TS 台山市 county_city 440781: TC 台城街道 street
+KP 开平市 county_city 440783: CC 长沙街道 street
+HS 鹤山市 county_city 440784: SX 沙坪街道 street
+EP 恩平市 county_city 440785: EC 恩城街道 street";
 
-/// County-level divisions from jiangmen.json: (code suffix, name, kind, ID region code, streets).
-/// Each street: (code suffix, name, kind, listed communities/villages as (code suffix, name)).
-const DIVISIONS: &[(&str, &str, &str, &str, &[Street])] = &[
-    ("PJ", "蓬江区", "district", "440703", &[
-        ("BS", "白沙街道", "street", &[]), ("HS", "环市街道", "street", &[]),
-        ("CL", "潮连街道", "street", &[]), ("DZ", "杜阮镇", "town", &[]),
-    ]),
-    ("JH", "江海区", "district", "440704", &[
-        ("JN", "江南街道", "street", &[("XZ", "新中社区")]),
-        ("WS", "外海街道", "street", &[]), ("LX", "礼乐街道", "street", &[]),
-    ]),
-    ("XH", "新会区", "district", "440705", &[
-        ("HC", "会城街道", "street", &[]), ("SS", "双水镇", "town", &[("QM", "桥美村")]),
-        ("DA", "大鳌镇", "town", &[]), ("GJ", "古井镇", "town", &[("LB", "岭北村")]),
-    ]),
-    ("TS", "台山市", "county_city", "440781", &[("TC", "台城街道", "street", &[])]),
-    ("KP", "开平市", "county_city", "440783", &[("CC", "长沙街道", "street", &[])]),
-    ("HS", "鹤山市", "county_city", "440784", &[("SX", "沙坪街道", "street", &[])]),
-    ("EP", "恩平市", "county_city", "440785", &[("EC", "恩城街道", "street", &[])]),
-];
-
-/// Urban community stems with pinyin initials, split at runtime.
-const COMMUNITY_STEMS: &str = "东湖DH 北郊BJ 西华XH 富华FH 建设JS 跃进YJ 滨江BJ 金华JH 紫茶ZC 联和LH 水南SN \
-光明GM 丰雅FY 永盛YS 竹园ZY 莲塘LT 江边JB 华侨HQ 甘化GH 五福WF 仓后CH 港口GK 胜利SL 育德YD 启明QM \
-农林NL 群星QX 长堤CD 良化LH 天沙TS 城南CN 城西CX 东华DH 堤东DD 篁庄HZ 白石BS 江华JH 新民XM 龙溪LX 丽苑LY";
-
-/// Rural village stems with pinyin initials, split at runtime.
-const VILLAGE_STEMS: &str = "龙湾LW 石头ST 大岗DG 坑口KK 沙堤SD 塘边TB 南坑NK 上村SC 下洞XD 石咀SZ 井根JG \
-水口SK 大塘DT 良溪LX 田边TB 冈头GT 黄冲HC 禾岗HG 莲子LZ 马山MS 茶坑CK 横江HJ 荻海DH 赤坎CK 三江SJ \
-小冈XG 长安CA 梅阁MG 潭江TJ 塘美TM";
-
-fn parse_stems(s: &str) -> Vec<(&str, &str)> {
-    s.split_whitespace()
-        .map(|tok| {
-            let split = tok.find(|c: char| c.is_ascii()).unwrap_or(tok.len());
-            tok.split_at(split)
-        })
-        .collect()
+/// `(name, ID region code)` of the seven county-level divisions.
+fn jiangmen_regions() -> impl Iterator<Item = (&'static str, &'static str)> {
+    LAYOUT.lines().map(|l| {
+        let f: Vec<&str> = l.split([' ', ':']).collect();
+        (f[1], f[3])
+    })
 }
 
-fn area(code: String, name: &str, kind: &'static str, parent: Option<&str>) -> AreaSeed {
-    AreaSeed { code, name: name.to_string(), kind, parent_code: parent.map(str::to_string) }
+/// Stems for generated communities (urban) and villages (rural), with unique pinyin initials.
+const COMMUNITY_STEMS: &str = "东湖DH 北郊BJ 西华XH 富华FH 建设JS 跃进YJ 金华JH 紫茶ZC 联和LH 水南SN \
+光明GM 丰雅FY 永盛YS 竹园ZY 莲塘LT 江边JB 华侨HQ 甘化GH 五福WF 仓后CH 港口GK 胜利SL 育德YD 启明QM 农林NL \
+群星QX 长堤CD 天沙TS 城南CN 城西CX 堤东DD 篁庄HZ 白石BS 新民XM 龙溪LX 丽苑LY 五邑WY 紫沙ZS 福泉FQ";
+const VILLAGE_STEMS: &str = "龙湾LW 石头ST 大岗DG 坑口KK 沙堤SD 塘边TB 南坑NK 上村SC 下洞XD 石咀SZ 井根JG \
+水口SK 大塘DT 良溪LX 冈头GT 黄冲HC 禾岗HG 莲子LZ 马山MS 茶坑CK 横江HJ 荻海DH 三江SJ 小冈XG 长安CA 梅阁MG \
+潭江TJ 塘美TM 平冈PG 石龙SL";
+
+fn area(code: &str, name: &str, kind: &'static str, parent: Option<&str>) -> AreaSeed {
+    let parent_code = parent.map(str::to_string);
+    AreaSeed {
+        code: code.into(),
+        name: name.into(),
+        kind,
+        parent_code,
+    }
+}
+
+/// Tops `comms` up to `want` generated `(code, name)` pairs, unique among siblings;
+/// after every stem is used, further rounds add 新/东/西/… (then a number) to the names.
+fn top_up(comms: &mut Vec<(String, String)>, want: usize, street_code: &str, town: bool) {
+    let (stems, suffix) = [(COMMUNITY_STEMS, "社区"), (VILLAGE_STEMS, "村")][usize::from(town)];
+    let stems: Vec<&str> = stems.split(' ').collect();
+    // Seeded by the street code, so the tree is the same on every call.
+    let mut rng = Rng::new(
+        street_code
+            .bytes()
+            .fold(0, |h, b| h.rotate_left(5) ^ u64::from(b)),
+    );
+    let mut order: Vec<usize> = (0..stems.len()).collect();
+    for i in (1..order.len()).rev() {
+        order.swap(i, rng.index(i + 1));
+    }
+    for k in 0.. {
+        if comms.len() >= want {
+            break;
+        }
+        let stem = stems[order[k % stems.len()]];
+        let (stem, abbr) = stem.split_at(stem.len() - 2);
+        let (variant, round) = match k / stems.len() {
+            0 => (String::new(), String::new()),
+            r @ 1..=6 => (
+                "新东西南北中".chars().skip(r - 1).take(1).collect(),
+                r.to_string(),
+            ),
+            r => (r.to_string(), r.to_string()),
+        };
+        let (code, name) = (format!("{abbr}{round}"), format!("{stem}{variant}{suffix}"));
+        if !comms.iter().any(|(c, n)| *c == code || *n == name) {
+            comms.push((code, name));
+        }
+    }
 }
 
 /// The Jiangmen demo tree: the city (`JM`), its seven county-level divisions, every
 /// street/town of jiangmen.json, the communities/villages listed there topped up with
 /// generated ones to `communities_per_street` per street/town, and `grids_per_community`
-/// grids under each community/village. Codes are unique; parents come before children.
+/// grids under each. Codes are unique; parents come before children.
 pub fn demo_areas(grids_per_community: usize, communities_per_street: usize) -> Vec<AreaSeed> {
-    let mut out = vec![area("JM".into(), "江门市", "city", None)];
-    for &(dcode, dname, dkind, _, streets) in DIVISIONS {
-        let dcode = format!("JM-{dcode}");
-        out.push(area(dcode.clone(), dname, dkind, Some("JM")));
-        for &(scode, sname, skind, listed) in streets {
-            let scode_full = format!("{dcode}-{scode}");
-            out.push(area(scode_full.clone(), sname, skind, Some(&dcode)));
-            let (suffix, kind, stems) = if skind == "town" {
-                ("村", "village", VILLAGE_STEMS)
-            } else {
-                ("社区", "community", COMMUNITY_STEMS)
-            };
-            let mut comms: Vec<(String, String)> =
-                listed.iter().map(|(c, n)| (c.to_string(), n.to_string())).collect();
-            let stems = parse_stems(stems);
-            let mut order: Vec<usize> = (0..stems.len()).collect();
-            let mut rng = Rng::new(fnv1a(&scode_full));
-            for i in (1..order.len()).rev() {
-                order.swap(i, rng.index(i + 1));
-            }
-            let mut k = 0;
-            while comms.len() < communities_per_street {
-                let (stem, abbr) = stems[order[k % stems.len()]];
-                let round = k / stems.len();
-                k += 1;
-                let variant = match round {
-                    0 => String::new(),
-                    1..=6 => "新东西南北中".chars().nth(round - 1).map(String::from).unwrap_or_default(),
-                    _ => round.to_string(),
-                };
-                let name = format!("{stem}{variant}{suffix}");
-                if comms.iter().any(|(_, n)| *n == name) {
-                    continue;
-                }
-                let mut code = abbr.to_string();
-                let mut n = 2;
-                while comms.iter().any(|(c, _)| *c == code) {
-                    code = format!("{abbr}{n}");
-                    n += 1;
-                }
-                comms.push((code, name));
-            }
+    let mut out = vec![area("JM", "江门市", "city", None)];
+    for line in LAYOUT.lines() {
+        let (head, streets) = line.split_once(": ").unwrap_or((line, ""));
+        let d: Vec<&str> = head.split(' ').collect();
+        let division = format!("JM-{}", d[0]);
+        out.push(area(&division, d[1], d[2], Some("JM")));
+        for street in streets.split("; ") {
+            let f: Vec<&str> = street.split(' ').collect();
+            let (code, kind) = (format!("{division}-{}", f[0]), f[2]);
+            out.push(area(&code, f[1], kind, Some(&division)));
+            let listed = f[3..].iter().filter_map(|c| c.split_once(':'));
+            let mut comms: Vec<(String, String)> = listed
+                .map(|(c, n)| (c.to_string(), n.to_string()))
+                .collect();
+            top_up(&mut comms, communities_per_street, &code, kind == "town");
+            let ckind = ["community", "village"][usize::from(kind == "town")];
             for (ccode, cname) in comms {
-                let ccode = format!("{scode_full}-{ccode}");
-                out.push(area(ccode.clone(), &cname, kind, Some(&scode_full)));
+                let ccode = format!("{code}-{ccode}");
+                out.push(area(&ccode, &cname, ckind, Some(&code)));
                 for g in 1..=grids_per_community {
-                    let name = format!("{cname}第{g}网格");
-                    out.push(area(format!("{ccode}-G{g:02}"), &name, "grid", Some(&ccode)));
+                    let (gcode, gname) = (format!("{ccode}-G{g:02}"), format!("{cname}第{g}网格"));
+                    out.push(area(&gcode, &gname, "grid", Some(&ccode)));
                 }
             }
         }
     }
     out
 }
-
-// ---------------------------------------------------------------------------
-// Buildings, households, residents
-// ---------------------------------------------------------------------------
 
 /// A demo building inside a grid.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -422,24 +411,21 @@ pub struct BuildingSeed {
     pub units: u32,
 }
 
-/// Splits `江门市江海区江南街道新中社区` into the address prefix `江海区江南街道`.
+/// Turns `江门市江海区江南街道新中社区` into the address prefix `江海区江南街道`.
 fn address_prefix(area_path: &str) -> String {
     let rest = area_path.strip_prefix("江门市").unwrap_or(area_path);
-    let Some(d_end) = rest.char_indices().find(|(_, c)| *c == '区' || *c == '市').map(|(i, c)| i + c.len_utf8())
-    else {
-        return rest.to_string();
-    };
-    let (district, tail) = rest.split_at(d_end);
-    let s_end = tail.find("街道").map(|i| i + "街道".len()).or_else(|| tail.find('镇').map(|i| i + '镇'.len_utf8()));
-    match s_end {
-        Some(e) => format!("{district}{}", &tail[..e]),
-        None => district.to_string(),
-    }
+    let ends = ["街道", "镇"].map(|m| rest.find(m).map_or(rest.len(), |i| i + m.len()));
+    rest[..ends[0].min(ends[1])].to_string()
 }
 
-/// `n` buildings in one grid, grouped into estates of 3-12 buildings, each estate on a road.
-/// `grid_area_path` is the full area path, e.g. `江门市江海区江南街道新中社区`.
-pub fn demo_buildings(rng: &mut Rng, grid_code: &str, grid_area_path: &str, n: usize) -> Vec<BuildingSeed> {
+/// `n` buildings in one grid, grouped in estates of 3-12 buildings, each estate on a road.
+/// `grid_area_path` is the grid's area path, e.g. `江门市江海区江南街道新中社区`.
+pub fn demo_buildings(
+    rng: &mut Rng,
+    grid_code: &str,
+    grid_area_path: &str,
+    n: usize,
+) -> Vec<BuildingSeed> {
     let prefix = address_prefix(grid_area_path);
     let mut out = Vec::with_capacity(n);
     let mut used: Vec<String> = Vec::new();
@@ -449,27 +435,22 @@ pub fn demo_buildings(rng: &mut Rng, grid_code: &str, grid_area_path: &str, n: u
         used.push(base.clone());
         let estate = match phase {
             0 => base,
-            1..=8 => format!("{base}{}期", "二三四五六七八九".chars().nth(phase - 1).unwrap_or('二')),
-            _ => format!("{base}{}期", phase + 1),
+            _ => format!("{base}{}期", phase + 1), // a later phase of a same-named estate
         };
-        let road = road_name(rng);
-        let number = rng.between(1, 300);
-        let (fmin, fmax, umin, umax) = if estate.contains("新村") {
-            (5, 8, 2, 3)
-        } else if estate.contains("公寓") {
-            (12, 30, 4, 8)
-        } else {
-            (6, 33, 2, 6)
+        let (road, number) = (road_name(rng), rng.between(1, 300));
+        let (floors, units) = match &estate {
+            e if e.contains("新村") => ((5, 8), (2, 3)),
+            e if e.contains("公寓") => ((12, 30), (4, 8)),
+            _ => ((6, 33), (2, 6)),
         };
-        let size = (n - out.len()).min(rng.between(3, 12) as usize);
-        for b in 1..=size {
+        for b in 1..=(n - out.len()).min(rng.between(3, 12) as usize) {
             let name = format!("{estate}{b}栋");
             out.push(BuildingSeed {
                 grid_code: grid_code.to_string(),
                 address: format!("{prefix}{road}{number}号{name}"),
                 name,
-                floors: rng.between(fmin, fmax),
-                units: rng.between(umin, umax),
+                floors: rng.between(floors.0, floors.1),
+                units: rng.between(units.0, units.1),
             });
         }
     }
@@ -489,89 +470,91 @@ pub struct HouseholdSeed {
     pub phone: String,
     /// Number of registered members, 1-6.
     pub member_count: u32,
-    /// Care tag codes from jiangmen.json, usually empty.
+    /// Care tag codes from jiangmen.json; empty for most households.
     pub care_tags: Vec<&'static str>,
-    /// Worker notes, usually empty.
+    /// Worker notes; empty for most households.
     pub notes: String,
 }
 
-const NOTES: &[&str] = &[
-    "户主常年在外务工，由亲属代为联系",
-    "子女在香港工作，逢年过节回来",
-    "家中养犬，走访前请先电话联系",
-    "夜班工作，宜下午走访",
-    "老人只讲台山话，需家属翻译",
-    "长期居住海外，房屋托亲戚照看",
-    "已登记家庭医生签约服务",
-];
+const NOTES: &str = "户主常年在外务工，由亲属代为联系 子女在香港工作，逢年过节回来 \
+家中养犬，走访前请先电话联系 夜班工作，宜下午走访 老人只讲台山话，需家属翻译 长期居住海外，房屋托亲戚照看";
 
-/// Picks `n` distinct room numbers (sorted) for a building; when `n` exceeds
-/// `floors * units` the extra rooms continue on notional floors above the top.
+/// `n` distinct room numbers (ascending) for a building. When `n` exceeds
+/// `floors * units`, rooms spill onto notional floors above the top one.
 fn pick_rooms(rng: &mut Rng, floors: u32, units: u32, n: usize) -> Vec<String> {
-    let units = units.max(1) as u64;
-    let capacity = u64::from(floors.max(1)) * units;
-    let slots: Vec<u64> = if (n as u64) <= capacity {
-        // Floyd's sampling of n distinct slots out of capacity.
-        let mut set = BTreeSet::new();
-        for j in capacity - n as u64..capacity {
-            let t = rng.below(j + 1);
-            if !set.insert(t) {
-                set.insert(j);
-            }
+    let units = u64::from(units.max(1));
+    let capacity = u64::from(floors).max((n as u64).div_ceil(units)) * units;
+    // Floyd's algorithm: n distinct slots out of `capacity`, kept sorted.
+    let mut slots = BTreeSet::new();
+    for j in capacity - n as u64..capacity {
+        let t = rng.below(j + 1);
+        if !slots.insert(t) {
+            slots.insert(j);
         }
-        set.into_iter().collect()
-    } else {
-        (0..n as u64).collect()
-    };
+    }
     let width = units.to_string().len().max(2);
-    slots.into_iter().map(|s| format!("{}{:0width$}", s / units + 1, s % units + 1)).collect()
+    let room = |s: u64| format!("{}{:0width$}", s / units + 1, s % units + 1);
+    slots.into_iter().map(room).collect()
 }
 
-/// `n` households in `building`, with unique rooms, mostly-empty care tags and notes.
+/// Care tags (codes from jiangmen.json) with their per-mille odds per household.
+const CARE_ODDS: &str = "elderly_alone:40 elderly_80plus:50 disabled:25 low_income:20 \
+left_behind_child:15 veteran:20 serious_illness:15 rental:100 floating_population:10 overseas_chinese_family:80";
+
+/// `n` households in `building` with unique rooms; care tags and notes are rare,
+/// except 侨眷 (overseas Chinese families), common in Jiangmen and more so in Taishan/Kaiping/Enping.
 pub fn demo_households(rng: &mut Rng, building: &BuildingSeed, n: usize) -> Vec<HouseholdSeed> {
-    let overseas_hub = ["台山市", "开平市", "恩平市"].iter().any(|p| building.address.starts_with(p));
-    let overseas_p = if overseas_hub { 0.2 } else { 0.08 };
-    pick_rooms(rng, building.floors, building.units, n)
-        .into_iter()
-        .map(|room| {
-            let mut tags = Vec::new();
-            let alone = rng.chance(0.04);
-            let mut tag = |cond: bool, code: &'static str| {
-                if cond {
-                    tags.push(code);
-                }
+    let hub = matches!(
+        building.address.get(..9),
+        Some("台山市" | "开平市" | "恩平市")
+    );
+    let odds: Vec<(&str, f64)> = CARE_ODDS
+        .split(' ')
+        .filter_map(|t| t.split_once(':'))
+        .map(|(code, per_mille)| (code, per_mille.parse().unwrap_or(0.0) / 1000.0))
+        .collect();
+    let rooms = pick_rooms(rng, building.floors, building.units, n);
+    let mut out = Vec::with_capacity(n);
+    for room in rooms {
+        let mut tags: Vec<&'static str> = Vec::new();
+        for &(code, p) in &odds {
+            let p = match code {
+                "left_behind_child" | "rental" if tags.contains(&"elderly_alone") => 0.0,
+                "floating_population" if tags.contains(&"rental") => 0.5,
+                "overseas_chinese_family" if tags.contains(&"rental") => 0.0,
+                "overseas_chinese_family" if hub => 0.2,
+                _ => p,
             };
-            tag(alone, "elderly_alone");
-            tag(rng.chance(0.05), "elderly_80plus");
-            tag(rng.chance(0.025), "disabled");
-            tag(rng.chance(0.02), "low_income");
-            let left_behind = !alone && rng.chance(0.015);
-            tag(left_behind, "left_behind_child");
-            tag(rng.chance(0.02), "veteran");
-            tag(rng.chance(0.015), "serious_illness");
-            let rental = !alone && rng.chance(0.10);
-            tag(rental, "rental");
-            tag(rng.chance(if rental { 0.5 } else { 0.01 }), "floating_population");
-            tag(!rental && rng.chance(overseas_p), "overseas_chinese_family");
-            let mut member_count = *weighted(rng, &[(1u32, 12), (2, 30), (3, 27), (4, 18), (5, 9), (6, 4)]);
-            if alone {
-                member_count = 1;
-            } else if left_behind {
-                member_count = member_count.max(3);
+            if rng.chance(p) {
+                tags.push(code);
             }
-            let phone = if rng.chance(0.85) { mobile_phone(rng) } else { landline(rng) };
-            let notes = if rng.chance(0.06) { rng.pick(NOTES).to_string() } else { String::new() };
-            HouseholdSeed {
-                address: format!("{}{room}房", building.address),
-                room,
-                head_name: person_name(rng),
-                phone,
-                member_count,
-                care_tags: tags,
-                notes,
-            }
-        })
-        .collect()
+        }
+        let member_count = match 1 + weighted_index(rng, &[12, 30, 27, 18, 9, 4]) as u32 {
+            _ if tags.contains(&"elderly_alone") => 1,
+            c if tags.contains(&"left_behind_child") => c.max(3),
+            c => c,
+        };
+        let phone = if rng.chance(0.85) {
+            mobile_phone(rng)
+        } else {
+            landline(rng)
+        };
+        let notes = if rng.chance(0.06) {
+            pick_word(rng, NOTES)
+        } else {
+            ""
+        };
+        out.push(HouseholdSeed {
+            address: format!("{}{room}房", building.address),
+            room,
+            head_name: person_name(rng),
+            phone,
+            member_count,
+            care_tags: tags,
+            notes: notes.to_string(),
+        });
+    }
+    out
 }
 
 /// A demo resident (人口) of a household.
@@ -589,142 +572,111 @@ pub struct ResidentSeed {
     pub relation: &'static str,
 }
 
+/// The relations of a household's members after the head, given its size and the head's age.
+fn relations(rng: &mut Rng, members: usize, head_age: u32, left_behind: bool) -> Vec<&'static str> {
+    let mut rels = vec!["户主"];
+    if members > 1 && rng.chance(0.85) {
+        rels.push("配偶");
+    }
+    let plan: &[(&str, usize)] = match head_age {
+        _ if left_behind => &[("孙子女", 3)],
+        58.. => &[("子女", 2), ("孙子女", 3)],
+        _ => &[("子女", 3), ("父母", 2)],
+    };
+    for &(rel, cap) in plan {
+        let room = members.saturating_sub(rels.len()).min(cap);
+        rels.extend(std::iter::repeat_n(rel, room));
+    }
+    rels.resize(members, "其他");
+    rels
+}
+
 /// `household.member_count` residents; the first is the head (户主) named `head_name`.
 /// Children and grandchildren carry the head's surname; ages fit each relation.
 pub fn demo_residents(rng: &mut Rng, household: &HouseholdSeed) -> Vec<ResidentSeed> {
     let has = |t: &str| household.care_tags.contains(&t);
-    let floating = has("floating_population");
-    let local = DIVISIONS
-        .iter()
-        .find(|d| household.address.starts_with(d.1))
-        .map_or_else(|| rng.pick(DIVISIONS).3, |d| d.3);
+    let regions: Vec<(&str, &str)> = jiangmen_regions().collect();
+    let local = regions.iter().find(|r| household.address.starts_with(r.0));
+    let local = local.map_or("440704", |r| r.1);
     let left_behind = has("left_behind_child");
-    let (lo, hi) = if has("elderly_80plus") {
-        (80, 98)
+    let a = i64::from(if has("elderly_80plus") {
+        rng.between(80, 98)
     } else if has("elderly_alone") {
-        (65, 90)
+        rng.between(65, 90)
     } else if left_behind {
-        (55, 72)
+        rng.between(55, 72)
     } else {
-        *weighted(rng, &[((22u32, 35u32), 25), ((36, 50), 35), ((51, 65), 25), ((66, 85), 15)])
-    };
-    let head_age = rng.between(lo, hi);
-
-    // Decide the relation of every member after the head.
-    let mut rels: Vec<&'static str> = vec!["户主"];
-    let m = household.member_count.max(1) as usize;
-    if m > 1 && rng.chance(0.85) {
-        rels.push("配偶");
-    }
-    let elderly_head = head_age >= 58;
-    let plan: &[(&'static str, usize)] = if left_behind {
-        &[("孙子女", 3)]
-    } else if elderly_head {
-        &[("子女", 2), ("孙子女", 3)]
-    } else {
-        &[("子女", 3), ("父母", 2)]
-    };
-    for &(rel, cap) in plan {
-        for _ in 0..cap {
-            if rels.len() < m {
-                rels.push(rel);
-            }
-        }
-    }
-    rels.resize(m, "其他");
-
-    let head_surname = surname_of(&household.head_name).to_string();
+        rng.between(22, 50) + rng.between(0, 35) // peaks in the early fifties
+    });
+    let members = household.member_count.max(1) as usize;
+    let rels = relations(rng, members, a as u32, left_behind);
+    let family = surname_of(&household.head_name).to_string();
     let head_male = rng.chance(0.65);
-    let mut parents_seen = 0;
-    rels.into_iter()
-        .map(|rel| {
-            let a = head_age as i64;
-            let (age, male, name) = match rel {
-                "户主" => (a, head_male, household.head_name.clone()),
-                "配偶" => ((a + rng.range_i64(-5, 5)).max(20), !head_male, person_name(rng)),
-                "子女" => {
-                    let gap = if elderly_head { rng.range_i64(24, 36) } else { rng.range_i64(22, 36) };
-                    (a - gap, rng.chance(0.5), format!("{head_surname}{}", given_name(rng)))
-                }
-                "孙子女" => {
-                    let age = if left_behind { rng.range_i64(3, 15) } else { a - rng.range_i64(48, 62) };
-                    (age, rng.chance(0.5), format!("{head_surname}{}", given_name(rng)))
-                }
-                "父母" => {
-                    parents_seen += 1;
-                    let father = parents_seen == 1;
-                    let name = if father && head_male {
-                        format!("{head_surname}{}", given_name(rng))
-                    } else {
-                        person_name(rng)
-                    };
-                    ((a + rng.range_i64(22, 34)).min(100), father, name)
-                }
-                _ => (rng.range_i64(18, 70), rng.chance(0.5), person_name(rng)),
-            };
-            let age = age.clamp(0, 100) as u32;
-            let date = random_date(rng, REF_YEAR - age as u16);
-            let region = if floating {
-                rng.pick(OTHER_REGIONS)
-            } else if rng.chance(0.85) {
-                local
-            } else if rng.chance(0.6) {
-                rng.pick(DIVISIONS).3
-            } else {
-                rng.pick(OTHER_REGIONS)
-            };
-            let phone = if rel == "户主" && household.phone.starts_with('1') {
-                Some(household.phone.clone())
-            } else {
-                let p = match age {
-                    0..=15 => 0.03,
-                    16..=74 => 0.85,
-                    _ => 0.3,
-                };
-                (rel == "户主" || rng.chance(p)).then(|| mobile_phone(rng))
-            };
-            ResidentSeed {
-                name,
-                id_number: make_id(rng, region, date, male),
-                phone,
-                birth_date: format!("{:04}-{:02}-{:02}", date.0, date.1, date.2),
-                relation: rel,
-            }
-        })
-        .collect()
+    let mut out: Vec<ResidentSeed> = Vec::with_capacity(rels.len());
+    for rel in rels {
+        let kin = |rng: &mut Rng| format!("{family}{}", given_name(rng));
+        let father = !out.iter().any(|r| r.relation == "父母");
+        let (age, male, name) = match rel {
+            "户主" => (a, head_male, household.head_name.clone()),
+            "配偶" => (a + rng.range_i64(-5, 5), !head_male, person_name(rng)),
+            "子女" => (a - rng.range_i64(22, 36), rng.chance(0.5), kin(rng)),
+            "孙子女" if left_behind => (rng.range_i64(3, 15), rng.chance(0.5), kin(rng)),
+            "孙子女" => (a - rng.range_i64(48, 62), rng.chance(0.5), kin(rng)),
+            // The first parent is the father, who shares a male head's surname.
+            "父母" if father && head_male => (a + rng.range_i64(22, 34), true, kin(rng)),
+            "父母" => (a + rng.range_i64(22, 34), father, person_name(rng)),
+            _ => (rng.range_i64(18, 70), rng.chance(0.5), person_name(rng)),
+        };
+        let age = age.clamp(0, 100) as u16;
+        let date = random_date(rng, REF_YEAR - age);
+        let region = match rng.f64() {
+            _ if has("floating_population") => pick_word(rng, OTHER_REGIONS),
+            x if x < 0.85 => local,
+            x if x < 0.94 => rng.pick(&regions).1,
+            _ => pick_word(rng, OTHER_REGIONS),
+        };
+        let p_phone = [0.03, 0.85, 0.3][usize::from(age >= 16) + usize::from(age >= 75)];
+        let phone = match rel {
+            "户主" if household.phone.starts_with('1') => Some(household.phone.clone()),
+            "户主" => Some(mobile_phone(rng)),
+            _ => rng.chance(p_phone).then(|| mobile_phone(rng)),
+        };
+        out.push(ResidentSeed {
+            name,
+            id_number: make_id(rng, region, date, male),
+            phone,
+            birth_date: format!("{:04}-{:02}-{:02}", date.0, date.1, date.2),
+            relation: rel,
+        });
+    }
+    out
 }
 
-/// `n` households spread over buildings of 40-60 households each, in a handful of
-/// grids of the demo tree, so roads, estates and address prefixes repeat as in a real city.
+/// `n` households over buildings of 40-60 households each, in eight grids spread over
+/// the demo tree, so roads, estates and address prefixes repeat as in a real city.
 /// Meant for benchmarks; deterministic in `seed`.
 pub fn households_flat(seed: u64, n: usize) -> Vec<(BuildingSeed, Vec<HouseholdSeed>)> {
     let mut rng = Rng::new(seed);
     let areas = demo_areas(2, 2);
-    let by_code: HashMap<&str, &AreaSeed> = areas.iter().map(|a| (a.code.as_str(), a)).collect();
+    let by_code: HashMap<&str, &str> = areas.iter().map(|a| (&*a.code, &*a.name)).collect();
     let grids: Vec<&AreaSeed> = areas.iter().filter(|a| a.kind == "grid").collect();
-    let picked: Vec<&AreaSeed> = (0..8).map(|k| grids[k * grids.len() / 8]).collect();
     let mut sizes = Vec::new();
     let mut left = n;
     while left > 0 {
-        let s = (rng.between(40, 60) as usize).min(left);
-        sizes.push(s);
-        left -= s;
+        sizes.push((rng.between(40, 60) as usize).min(left));
+        left -= sizes[sizes.len() - 1];
     }
     let mut out = Vec::with_capacity(sizes.len());
-    for (g, grid) in picked.iter().enumerate() {
-        let my_sizes: Vec<usize> = sizes.iter().skip(g).step_by(picked.len()).copied().collect();
-        // The grid's path: every ancestor's name from the city down, without the grid itself.
-        let mut names = Vec::new();
-        let mut cur = grid.parent_code.as_deref();
-        while let Some(code) = cur {
-            let a = by_code[code];
-            names.push(a.name.as_str());
-            cur = a.parent_code.as_deref();
-        }
-        names.reverse();
-        let path = names.concat();
-        for (mut b, size) in demo_buildings(&mut rng, &grid.code, &path, my_sizes.len()).into_iter().zip(my_sizes) {
-            let size = size as u32;
+    for g in 0..8 {
+        let grid = grids[g * grids.len() / 8];
+        // The grid's area path: the names of its ancestors, whose codes are its code's prefixes.
+        let parts: Vec<&str> = grid.code.split('-').collect();
+        let path: String = (1..parts.len())
+            .map(|k| by_code[&*parts[..k].join("-")])
+            .collect();
+        let mine: Vec<u32> = sizes.iter().skip(g).step_by(8).map(|s| *s as u32).collect();
+        let buildings = demo_buildings(&mut rng, &grid.code, &path, mine.len());
+        for (mut b, size) in buildings.into_iter().zip(mine) {
             if b.floors * b.units < size {
                 b.units = b.units.max(size.div_ceil(b.floors).min(8));
                 b.floors = b.floors.max(size.div_ceil(b.units));
@@ -735,10 +687,6 @@ pub fn households_flat(seed: u64, n: usize) -> Vec<(BuildingSeed, Vec<HouseholdS
     }
     out
 }
-
-// ---------------------------------------------------------------------------
-// Incidents
-// ---------------------------------------------------------------------------
 
 /// Templates per category, separated by `|`; `{b}` building, `{f}` floor, `{r}` road, `{e}` estate.
 fn incident_templates(category_code: &str) -> &'static str {
@@ -770,20 +718,16 @@ fn incident_templates(category_code: &str) -> &'static str {
 /// (`dispute`, `safety_hazard`, `fire_hazard`, …); unknown codes are treated as `other`.
 pub fn incident_description(rng: &mut Rng, category_code: &str) -> String {
     let templates: Vec<&str> = incident_templates(category_code).split('|').collect();
-    let mut text = rng.pick(&templates).to_string();
-    if text.contains("{b}") {
-        text = text.replace("{b}", &format!("{}栋", rng.between(1, 20)));
-    }
-    if text.contains("{f}") {
-        text = text.replace("{f}", &rng.between(2, 18).to_string());
-    }
-    if text.contains("{r}") {
-        text = text.replace("{r}", &road_name(rng));
-    }
-    if text.contains("{e}") {
-        text = text.replace("{e}", &estate_name(rng));
-    }
-    text
+    let text = rng.pick(&templates).to_string();
+    let fills = [
+        ("{b}", format!("{}栋", rng.between(1, 20))),
+        ("{f}", rng.between(2, 18).to_string()),
+        ("{r}", road_name(rng)),
+        ("{e}", estate_name(rng)),
+    ];
+    fills
+        .iter()
+        .fold(text, |t, (key, value)| t.replace(key, value))
 }
 
 #[cfg(test)]
@@ -791,78 +735,93 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
 
-    /// Independent ID check: weight of position i is 2^(17-i) mod 11, remainder r maps to (12 - r) mod 11.
+    /// Independent check: digit i weighs 2^(17-i) mod 11 and the check value is (12 - sum) mod 11.
     fn id_valid(id: &str) -> bool {
         let b = id.as_bytes();
         if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) {
             return false;
         }
-        let sum: u64 = (0..17).map(|i| u64::from(b[i] - b'0') * ((1u64 << (17 - i)) % 11)).sum();
+        let sum: u64 = (0..17)
+            .map(|i| u64::from(b[i] - b'0') * ((1 << (17 - i)) % 11))
+            .sum();
         let v = (12 - sum % 11) % 11;
-        let expected = if v == 10 { b'X' } else { b'0' + v as u8 };
-        let (y, m, d) = (id[6..10].parse::<u16>().unwrap(), id[10..12].parse::<u8>().unwrap(), id[12..14].parse::<u8>().unwrap());
-        b[17] == expected && (1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m)
+        let check = if v == 10 { b'X' } else { b'0' + v as u8 };
+        let num = |r: std::ops::Range<usize>| id[r].parse::<u16>().unwrap();
+        let (y, m, d) = (num(6..10), num(10..12) as u8, num(12..14) as u8);
+        b[17] == check && (1..=12).contains(&m) && (1..=days_in_month(y, m)).contains(&d)
+    }
+
+    fn distinct<T: std::hash::Hash + Eq>(items: impl Iterator<Item = T>) -> usize {
+        items.collect::<HashSet<T>>().len()
     }
 
     #[test]
-    fn same_seed_same_output() {
+    fn same_seed_same_output_and_rng_bounds() {
         let run = |seed| {
             let mut r = Rng::new(seed);
-            let v: Vec<String> = (0..50).map(|_| format!("{}{}{}", person_name(&mut r), resident_id(&mut r, (1950, 2000)), incident_description(&mut r, "dispute"))).collect();
+            let mut v: Vec<String> = (0..50).map(|_| person_name(&mut r)).collect();
+            v.extend((0..50).map(|_| resident_id(&mut r, (1950, 2000))));
+            v.push(incident_description(&mut r, "dispute"));
             (v, households_flat(seed, 500))
         };
         assert_eq!(run(7), run(7));
         assert_ne!(run(7).0, run(8).0);
         assert_eq!(demo_areas(3, 4), demo_areas(3, 4));
-    }
-
-    #[test]
-    fn rng_bounds() {
         let mut r = Rng::new(1);
         for _ in 0..10_000 {
-            assert!(r.below(7) < 7);
-            assert!((-3..=3).contains(&r.range_i64(-3, 3)));
+            assert!(r.below(7) < 7 && (-3..=3).contains(&r.range_i64(-3, 3)));
             assert!((0.0..1.0).contains(&r.f64()));
         }
-        assert_eq!(r.range_i64(5, 5), 5);
-        r.range_i64(i64::MIN, i64::MAX); // full span must not overflow
+        r.range_i64(i64::MIN, i64::MAX); // the full span must not overflow
     }
 
     #[test]
-    fn id_numbers_are_valid() {
+    fn ids_and_phones_are_valid() {
+        assert_eq!(id_check_char("11010519491231002"), 'X'); // the GB 11643 example
+        assert_eq!(
+            [2000, 1900, 2024, 2023].map(|y| days_in_month(y, 2)),
+            [29, 28, 29, 28]
+        );
         let mut r = Rng::new(3);
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
         for _ in 0..5_000 {
-            let id = resident_id(&mut r, (1930, 2020));
-            assert!(id_valid(&id), "{id}");
-            assert!(DIVISIONS.iter().any(|d| id.starts_with(d.3)));
-            assert!((1930..=2020).contains(&id[6..10].parse::<u16>().unwrap()));
-        }
-        assert_eq!(id_check_char("11010519491231002"), 'X'); // the published GB 11643 example
-    }
-
-    #[test]
-    fn phones_have_valid_shapes() {
-        let mut r = Rng::new(4);
-        for _ in 0..5_000 {
+            let id = resident_id(&mut r, (2020, 1930));
+            assert!(id_valid(&id) && (1930..=2020).contains(&id[6..10].parse().unwrap()));
+            assert!(jiangmen_regions().any(|(_, code)| id.starts_with(code)));
             let m = mobile_phone(&mut r);
-            assert!(m.len() == 11 && m.bytes().all(|b| b.is_ascii_digit()));
+            assert!(m.len() == 11 && digits(&m), "{m}");
             assert!(MOBILE_PREFIXES.contains(&m[..3].parse().unwrap()));
             let l = landline(&mut r);
-            assert!(l.len() == 12 && l.starts_with("0750-") && l[5..].bytes().all(|b| b.is_ascii_digit()));
+            assert!(
+                l.len() == 12 && l.starts_with("0750-") && digits(&l[5..]),
+                "{l}"
+            );
             assert!((b'3'..=b'6').contains(&l.as_bytes()[5]));
         }
     }
 
     #[test]
     fn names_are_mostly_two_chars() {
-        for s in [GIVEN, "东西南北中一二三", "新东西南北中", "二三四五六七八九"] {
-            assert!(s.chars().all(|c| c.len_utf8() == 3));
-        }
+        assert!(GIVEN.chars().all(|c| c.len_utf8() == 3));
+        let lists = [
+            ROAD_STEMS,
+            ESTATE_STEMS,
+            NOTES,
+            OTHER_REGIONS,
+            COMMUNITY_STEMS,
+            VILLAGE_STEMS,
+        ];
+        assert!(lists.iter().all(|l| l.split(' ').all(|w| !w.is_empty())));
+        let abbr_ok = |w: &str| w.len() == 8 && w[6..].bytes().all(|b| b.is_ascii_uppercase());
+        assert!([COMMUNITY_STEMS, VILLAGE_STEMS]
+            .iter()
+            .all(|l| l.split(' ').all(abbr_ok)));
         let mut r = Rng::new(5);
-        let two = (0..10_000).filter(|_| person_name(&mut r).chars().count() == 2).count();
+        let two = (0..10_000)
+            .filter(|_| person_name(&mut r).chars().count() == 2)
+            .count();
         assert!((5_500..=8_500).contains(&two), "{two}");
-        assert_eq!(surname_of("司徒明"), "司徒");
-        assert_eq!(surname_of("陈伟"), "陈");
+        assert_eq!((surname_of("司徒明"), surname_of("陈伟")), ("司徒", "陈"));
     }
 
     #[test]
@@ -871,35 +830,41 @@ mod tests {
         assert!(areas.iter().filter(|a| a.kind == "grid").count() >= 20);
         let mut seen = HashSet::new();
         for a in &areas {
-            if let Some(p) = &a.parent_code {
-                assert!(seen.contains(p.as_str()), "{} before parent", a.code);
-            } else {
-                assert_eq!(a.code, "JM");
-            }
-            assert!(seen.insert(a.code.as_str()), "duplicate {}", a.code);
+            let parent_first = a.parent_code.as_deref().is_none_or(|p| seen.contains(p));
+            assert!(parent_first && seen.insert(a.code.as_str()), "{}", a.code);
         }
-        assert!(areas.iter().any(|a| a.code == "JM-JH-JN-XZ-G02" && a.name == "新中社区第2网格"));
-        assert!(areas.iter().any(|a| a.code == "JM-XH-GJ-LB" && a.kind == "village"));
+        let find = |code| {
+            areas
+                .iter()
+                .find(|a| a.code == code)
+                .map(|a| (&*a.name, a.kind))
+        };
+        assert_eq!(find("JM-JH-JN-XZ-G02"), Some(("新中社区第2网格", "grid")));
+        assert_eq!(find("JM-XH-GJ-LB"), Some(("岭北村", "village")));
+        assert_eq!(find("JM-TS"), Some(("台山市", "county_city")));
         let big = demo_areas(1, 100);
-        assert_eq!(big.iter().filter(|a| a.kind == "community" || a.kind == "village").count(), 15 * 100);
-        assert_eq!(big.iter().map(|a| &a.code).collect::<HashSet<_>>().len(), big.len());
+        let local = |a: &&AreaSeed| a.kind == "community" || a.kind == "village";
+        assert_eq!(big.iter().filter(local).count(), 15 * 100);
+        assert_eq!(distinct(big.iter().map(|a| &a.code)), big.len());
     }
 
     #[test]
-    fn buildings_households_residents() {
+    fn buildings_households_residents_fit_together() {
+        assert_eq!(address_prefix("江门市新会区古井镇岭北村"), "新会区古井镇");
         let mut r = Rng::new(6);
-        let bs = demo_buildings(&mut r, "JM-JH-JN-XZ-G03", "江门市江海区江南街道新中社区", 30);
-        assert_eq!(bs.len(), 30);
-        for b in &bs {
-            assert!(b.address.starts_with("江海区江南街道") && b.address.ends_with(&b.name), "{}", b.address);
-            let hs = demo_households(&mut r, b, 40);
-            assert_eq!(hs.iter().map(|h| &h.room).collect::<HashSet<_>>().len(), 40);
-            for h in &hs {
-                assert!((1..=6).contains(&h.member_count));
-                let rs = demo_residents(&mut r, h);
-                assert_eq!(rs.len(), h.member_count as usize);
-                assert_eq!((rs[0].name.as_str(), rs[0].relation), (h.head_name.as_str(), "户主"));
-                for p in &rs {
+        let path = "江门市江海区江南街道新中社区";
+        for b in &demo_buildings(&mut r, "JM-JH-JN-XZ-G03", path, 30) {
+            assert!(b.address.starts_with("江海区江南街道") && b.address.ends_with(&b.name));
+            let households = demo_households(&mut r, b, 40);
+            assert_eq!(distinct(households.iter().map(|h| &h.room)), 40);
+            for h in &households {
+                let people = demo_residents(&mut r, h);
+                assert_eq!(people.len(), h.member_count as usize);
+                assert_eq!(
+                    (&*people[0].name, people[0].relation),
+                    (&*h.head_name, "户主")
+                );
+                for p in &people {
                     assert!(id_valid(&p.id_number));
                     assert_eq!(p.birth_date.replace('-', ""), p.id_number[6..14]);
                     if p.relation == "子女" || p.relation == "孙子女" {
@@ -908,31 +873,29 @@ mod tests {
                 }
             }
         }
-        assert_eq!(address_prefix("江门市台山市台城街道某社区"), "台山市台城街道");
-        assert_eq!(address_prefix("江门市新会区古井镇岭北村"), "新会区古井镇");
     }
 
     #[test]
-    fn households_flat_scale() {
-        let start = std::time::Instant::now();
+    fn households_flat_makes_exactly_n() {
         let all = households_flat(1, 100_000);
         assert_eq!(all.iter().map(|(_, h)| h.len()).sum::<usize>(), 100_000);
         for (b, hs) in &all {
-            assert_eq!(hs.iter().map(|h| &h.room).collect::<HashSet<_>>().len(), hs.len());
+            assert_eq!(distinct(hs.iter().map(|h| &h.room)), hs.len());
             assert!(hs.len() <= 60 && b.floors * b.units >= hs.len() as u32);
         }
-        let tagged = all.iter().flat_map(|(_, h)| h).filter(|h| !h.care_tags.is_empty()).count();
-        assert!(tagged < 50_000, "{tagged}");
-        eprintln!("households_flat(1, 100_000): {} buildings in {:?}", all.len(), start.elapsed());
+        let households = all.iter().flat_map(|(_, h)| h);
+        assert!(households.filter(|h| !h.care_tags.is_empty()).count() < 50_000);
         assert!(households_flat(2, 0).is_empty());
     }
 
     #[test]
-    fn incident_descriptions() {
+    fn incident_descriptions_are_filled_in() {
         let mut r = Rng::new(9);
-        for c in ["dispute", "safety_hazard", "fire_hazard", "environment", "public_facility", "illegal_building", "public_order", "resident_request", "flood_weather", "other", "unknown"] {
+        let codes = "dispute safety_hazard fire_hazard environment public_facility \
+            illegal_building public_order resident_request flood_weather other unknown";
+        for code in codes.split(' ') {
             for _ in 0..50 {
-                let d = incident_description(&mut r, c);
+                let d = incident_description(&mut r, code);
                 assert!(!d.is_empty() && !d.contains('{'), "{d}");
             }
         }

@@ -1,0 +1,315 @@
+//! The sync client: push the outbox in batches until it is empty, then pull the change feed
+//! until caught up; retries transport errors with backoff, never dropping or reordering ops;
+//! reports progress; can be cancelled between (and during the backoff of) requests.
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::merge::{self, CURSOR, SCOPE_EPOCH};
+use super::transport::{Enroller, Transport, TransportError};
+use crate::error::{Error, Result};
+use crate::outbox;
+use crate::protocol::{EnrollRequest, PullRequest, PushRequest, PROTOCOL_VERSION};
+use crate::store::{meta_get, meta_set, Store};
+
+/// Tuning of a sync run.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// Ops per push batch.
+    pub batch_ops: usize,
+    /// Approximate bytes per push batch.
+    pub batch_bytes: usize,
+    /// Changes per pulled page.
+    pub page_size: u32,
+    /// Attempts per request before giving up (transport errors only).
+    pub max_attempts: u32,
+    /// First backoff; doubles per attempt up to `max_backoff`.
+    pub base_backoff: Duration,
+    /// Largest backoff.
+    pub max_backoff: Duration,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            batch_ops: 500,
+            batch_bytes: 512 * 1024,
+            page_size: 1000,
+            max_attempts: 6,
+            base_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(8),
+        }
+    }
+}
+
+/// Which part of a sync is running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncPhase {
+    /// Sending the outbox.
+    Push,
+    /// Receiving the change feed.
+    Pull,
+    /// Removing rows outside a changed scope.
+    Purge,
+}
+
+/// One progress report: `done` of `total` in `phase` (`total` is an estimate for pulls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Phase.
+    pub phase: SyncPhase,
+    /// Units done (ops pushed, changes pulled).
+    pub done: u64,
+    /// Units known so far.
+    pub total: u64,
+}
+
+/// What a sync run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncReport {
+    /// Ops acknowledged by the server.
+    pub pushed: u64,
+    /// Ops the server rejected (now in the rejected list).
+    pub rejected: u64,
+    /// Changes pulled and applied.
+    pub pulled: u64,
+    /// Requests retried after transport errors.
+    pub retries: u64,
+    /// The scope changed and rows were purged and re-pulled.
+    pub scope_changed: bool,
+    /// The server flagged this device's clock as off.
+    pub clock_skew_flagged: bool,
+}
+
+/// Sync status for screens.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncStatus {
+    /// Ops waiting to be pushed.
+    pub pending_ops: u64,
+    /// Ops rejected by the server.
+    pub rejected_ops: u64,
+    /// When the last sync finished successfully (ms).
+    pub last_success_at: Option<i64>,
+    /// The last sync's error, if it failed.
+    pub last_error: Option<String>,
+    /// Pull cursor.
+    pub cursor: i64,
+    /// Device id assigned at enrollment.
+    pub device_id: Option<String>,
+}
+
+/// A cancellation flag shared between the caller and a running sync.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<(Mutex<bool>, Condvar)>);
+
+impl CancelToken {
+    /// A fresh, uncancelled token.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Asks the sync to stop at the next safe point.
+    pub fn cancel(&self) {
+        *self.0 .0.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.0 .1.notify_all();
+    }
+    /// Whether cancel was called.
+    pub fn is_cancelled(&self) -> bool {
+        *self.0 .0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    /// Sleeps up to `d`; returns false when woken by a cancel.
+    fn sleep(&self, d: Duration) -> bool {
+        let guard = self.0 .0.lock().unwrap_or_else(|p| p.into_inner());
+        let (guard, _) = self.0 .1.wait_timeout_while(guard, d, |c| !*c).unwrap_or_else(|p| p.into_inner());
+        !*guard
+    }
+}
+
+const LAST_SUCCESS: &str = "sync_last_success_at";
+const LAST_ERROR: &str = "sync_last_error";
+const DEVICE_ID: &str = "device_id";
+const TOKEN: &str = "device_token";
+
+impl Store {
+    /// Enrolls this device for a user (login) and stores who the user is. Returns the token,
+    /// which the app passes to its transport (it is also kept in the store).
+    pub fn enroll(&self, server: &dyn Enroller, username: &str, password: &str, device_name: &str) -> Result<String> {
+        let req = EnrollRequest {
+            protocol: PROTOCOL_VERSION,
+            username: username.to_owned(),
+            password: password.to_owned(),
+            device_name: device_name.to_owned(),
+        };
+        let resp = server.enroll(&req)?;
+        if let Some(p) = self.principal() {
+            if p.user_id != resp.principal.user_id && self.pending_ops()? > 0 {
+                return Err(Error::invalid("username", "本机还有其他用户未同步的数据，请先同步"));
+            }
+        }
+        self.write(|tx| {
+            meta_set(tx, DEVICE_ID, &resp.device_id)?;
+            meta_set(tx, TOKEN, &resp.token)
+        })?;
+        self.set_principal(&resp.principal)?;
+        Ok(resp.token)
+    }
+
+    /// The device token stored at enrollment.
+    pub fn device_token(&self) -> Result<Option<String>> {
+        self.meta(TOKEN)
+    }
+
+    /// Sync status for screens.
+    pub fn sync_status(&self) -> Result<SyncStatus> {
+        self.read(|c| {
+            Ok(SyncStatus {
+                pending_ops: outbox::pending_count(c)?,
+                rejected_ops: c.query_row("SELECT count(*) FROM rejected_ops", [], |r| r.get::<_, i64>(0))? as u64,
+                last_success_at: meta_get(c, LAST_SUCCESS)?.and_then(|s| s.parse().ok()),
+                last_error: meta_get(c, LAST_ERROR)?.filter(|s| !s.is_empty()),
+                cursor: meta_get(c, CURSOR)?.and_then(|s| s.parse().ok()).unwrap_or(0),
+                device_id: meta_get(c, DEVICE_ID)?,
+            })
+        })
+    }
+
+    /// Runs one sync: push until the outbox is empty, then pull until caught up.
+    pub fn sync(
+        &self,
+        transport: &dyn Transport,
+        opts: &SyncOptions,
+        progress: &dyn Fn(Progress),
+        cancel: &CancelToken,
+    ) -> Result<SyncReport> {
+        let result = Run { store: self, transport, opts, progress, cancel, report: SyncReport::default() }.run();
+        let now = self.now_ms().to_string();
+        let _ = self.write(|tx| match &result {
+            Ok(_) => {
+                meta_set(tx, LAST_SUCCESS, &now)?;
+                meta_set(tx, LAST_ERROR, "")
+            }
+            Err(e) => meta_set(tx, LAST_ERROR, &e.to_string()),
+        });
+        result
+    }
+}
+
+struct Run<'a> {
+    store: &'a Store,
+    transport: &'a dyn Transport,
+    opts: &'a SyncOptions,
+    progress: &'a dyn Fn(Progress),
+    cancel: &'a CancelToken,
+    report: SyncReport,
+}
+
+impl Run<'_> {
+    fn run(mut self) -> Result<SyncReport> {
+        self.push_all()?;
+        self.pull_all()?;
+        Ok(self.report)
+    }
+
+    /// Calls `f` until it succeeds, a non-retryable error occurs, or attempts run out.
+    fn retry<T>(&mut self, mut f: impl FnMut() -> Result<T, TransportError>) -> Result<T> {
+        let mut backoff = self.opts.base_backoff;
+        let mut attempt = 1;
+        loop {
+            if self.cancel.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            match f() {
+                Ok(v) => return Ok(v),
+                Err(e) if e.is_retryable() && attempt < self.opts.max_attempts => {
+                    self.report.retries += 1;
+                    attempt += 1;
+                    if !self.cancel.sleep(backoff) {
+                        return Err(Error::Cancelled);
+                    }
+                    backoff = (backoff * 2).min(self.opts.max_backoff);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn push_all(&mut self) -> Result<()> {
+        let total = self.store.pending_ops()?;
+        let mut done = 0;
+        (self.progress)(Progress { phase: super::SyncPhase::Push, done, total });
+        loop {
+            let batch = self.store.read(|c| outbox::next_batch(c, self.opts.batch_ops, self.opts.batch_bytes))?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let req = PushRequest { protocol: PROTOCOL_VERSION, ops: batch, sent_at: self.store.now_ms() };
+            let transport = self.transport;
+            let resp = self.retry(|| transport.push(&req))?;
+            self.report.clock_skew_flagged |= resp.clock_skew_flagged;
+            let now = self.store.now_ms();
+            let rec = self.store.write(|tx| outbox::record_results(tx, &resp.results, now))?;
+            if rec.acknowledged + rec.rejected == 0 {
+                // The server answered without a result for any op of the batch: do not spin.
+                return Err(Error::Transport("push answered without results".into()));
+            }
+            self.report.pushed += rec.acknowledged as u64;
+            self.report.rejected += rec.rejected as u64;
+            done += (rec.acknowledged + rec.rejected) as u64;
+            (self.progress)(Progress { phase: super::SyncPhase::Push, done, total: total.max(done) });
+        }
+    }
+
+    fn pull_all(&mut self) -> Result<()> {
+        let mut done = 0;
+        loop {
+            let (cursor, epoch) = self.store.read(|c| {
+                let cursor = meta_get(c, CURSOR)?.and_then(|s| s.parse().ok()).unwrap_or(0i64);
+                let epoch = meta_get(c, SCOPE_EPOCH)?.and_then(|s| s.parse().ok());
+                Ok((cursor, epoch))
+            })?;
+            let req = PullRequest {
+                protocol: PROTOCOL_VERSION,
+                cursor,
+                limit: self.opts.page_size,
+                scope_epoch: if cursor == 0 { None } else { epoch },
+            };
+            let transport = self.transport;
+            let page = self.retry(|| transport.pull(&req))?;
+            if self.store.principal().as_ref() != Some(&page.principal) {
+                self.store.set_principal(&page.principal)?;
+            }
+            if page.scope_changed || page.rebootstrap {
+                self.report.scope_changed |= page.scope_changed;
+                // Unsynced edits go first, then rows outside the new scope go.
+                self.push_all()?;
+                if self.store.pending_ops()? > 0 {
+                    return Err(Error::Transport("outbox not empty before purge".into()));
+                }
+                (self.progress)(Progress { phase: super::SyncPhase::Purge, done: 0, total: 0 });
+                self.store.write(|tx| {
+                    merge::purge_synced(tx)?;
+                    meta_set(tx, SCOPE_EPOCH, &page.scope_epoch.to_string())
+                })?;
+                self.store.invalidate_areas();
+                continue;
+            }
+            let n = page.changes.len() as u64;
+            let areas_changed = self.store.write_bulk(|tx| {
+                let changed = merge::apply_page(tx, &page.changes, page.next_cursor)?;
+                meta_set(tx, SCOPE_EPOCH, &page.scope_epoch.to_string())?;
+                Ok(changed)
+            })?;
+            if areas_changed {
+                self.store.invalidate_areas();
+            }
+            done += n;
+            self.report.pulled += n;
+            (self.progress)(Progress { phase: super::SyncPhase::Pull, done, total: done });
+            if !page.has_more {
+                return Ok(());
+            }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! HTTP transport over reqwest (blocking): JSON bodies compressed with zstd both ways.
+
+use std::time::Duration;
+
+use reqwest::blocking::Client;
+use reqwest::header::{ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::transport::{Enroller, Transport, TransportError};
+use crate::protocol::{
+    EnrollRequest, EnrollResponse, ErrorBody, PullRequest, PullResponse, PushRequest, PushResponse, PROTOCOL_VERSION,
+    VERSION_HEADER,
+};
+
+/// Talks to a `gridline-server` at a base URL such as `http://127.0.0.1:8080`.
+#[derive(Debug, Clone)]
+pub struct HttpTransport {
+    base: String,
+    token: Option<String>,
+    client: Client,
+}
+
+/// Largest decompressed response accepted (64 MiB).
+const MAX_RESPONSE: u64 = 64 << 20;
+
+impl HttpTransport {
+    /// A transport without a token (enrollment only).
+    pub fn new(base_url: &str) -> Result<Self, TransportError> {
+        let client = Client::builder()
+            .timeout(Duration::from_secs(60))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| TransportError::Network(e.to_string()))?;
+        Ok(HttpTransport { base: base_url.trim_end_matches('/').to_owned(), token: None, client })
+    }
+
+    /// The same transport with a device token.
+    pub fn with_token(mut self, token: &str) -> Self {
+        self.token = Some(token.to_owned());
+        self
+    }
+
+    fn post<Q: Serialize, R: DeserializeOwned>(&self, path: &str, body: &Q) -> Result<R, TransportError> {
+        let json = serde_json::to_vec(body).map_err(|e| TransportError::Network(e.to_string()))?;
+        let compressed = zstd::bulk::compress(&json, 3).map_err(|e| TransportError::Network(e.to_string()))?;
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(CONTENT_TYPE, "application/json")
+            .header(CONTENT_ENCODING, "zstd")
+            .header(ACCEPT_ENCODING, "zstd")
+            .header(VERSION_HEADER, PROTOCOL_VERSION.to_string())
+            .body(compressed);
+        if let Some(t) = &self.token {
+            req = req.header(AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let resp = req.send().map_err(|e| TransportError::Network(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let zstd_body = resp
+            .headers()
+            .get(CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("zstd"));
+        let raw = resp.bytes().map_err(|e| TransportError::Network(e.to_string()))?;
+        let bytes = if zstd_body {
+            decode_zstd(&raw).map_err(TransportError::Network)?
+        } else {
+            raw.to_vec()
+        };
+        if (200..300).contains(&status) {
+            return serde_json::from_slice(&bytes).map_err(|e| TransportError::Network(format!("bad response: {e}")));
+        }
+        let body: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_else(|_| ErrorBody {
+            code: "http_error".into(),
+            message: format!("HTTP {status}"),
+            message_zh: format!("服务器返回错误 {status}"),
+            protocol: PROTOCOL_VERSION,
+        });
+        Err(match status {
+            401 => TransportError::Unauthorized(body),
+            408 | 429 | 500..=599 => TransportError::Network(format!("HTTP {status}: {}", body.code)),
+            _ => TransportError::Refused { status, body },
+        })
+    }
+}
+
+fn decode_zstd(raw: &[u8]) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    zstd::stream::read::Decoder::new(raw)
+        .map_err(|e| e.to_string())?
+        .take(MAX_RESPONSE + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| e.to_string())?;
+    if out.len() as u64 > MAX_RESPONSE {
+        return Err("response too large".into());
+    }
+    Ok(out)
+}
+
+impl Transport for HttpTransport {
+    fn push(&self, req: &PushRequest) -> Result<PushResponse, TransportError> {
+        self.post("/v1/push", req)
+    }
+    fn pull(&self, req: &PullRequest) -> Result<PullResponse, TransportError> {
+        self.post("/v1/pull", req)
+    }
+}
+
+impl Enroller for HttpTransport {
+    fn enroll(&self, req: &EnrollRequest) -> Result<EnrollResponse, TransportError> {
+        self.post("/v1/enroll", req)
+    }
+}

@@ -1,0 +1,12 @@
+//! The sync client and its transports.
+
+mod client;
+#[cfg(feature = "http")]
+mod http;
+mod merge;
+mod transport;
+
+pub use client::{CancelToken, Progress, SyncOptions, SyncPhase, SyncReport, SyncStatus};
+#[cfg(feature = "http")]
+pub use http::HttpTransport;
+pub use transport::{Enroller, Transport, TransportError};

@@ -1,0 +1,54 @@
+//! The network as a trait, so tests can inject faults; errors say whether a retry may help.
+
+use crate::protocol::{EnrollRequest, EnrollResponse, ErrorBody, PullRequest, PullResponse, PushRequest, PushResponse};
+
+/// A transport failure.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TransportError {
+    /// No answer (connection refused, reset, timeout, 5xx): the request may or may not have
+    /// been applied; retrying is safe because pushes are idempotent.
+    #[error("network: {0}")]
+    Network(String),
+    /// The token is missing, expired or revoked.
+    #[error("unauthorized: {}", .0.message)]
+    Unauthorized(ErrorBody),
+    /// The server refused the request itself (4xx): retrying the same request will not help.
+    #[error("refused ({status}): {}", .body.message)]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// Error body.
+        body: ErrorBody,
+    },
+}
+
+impl TransportError {
+    /// Whether retrying the same request may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, TransportError::Network(_))
+    }
+}
+
+impl From<TransportError> for crate::Error {
+    fn from(e: TransportError) -> Self {
+        match e {
+            TransportError::Network(m) => crate::Error::Transport(m),
+            TransportError::Unauthorized(b) => crate::Error::Unauthorized(b.message),
+            TransportError::Refused { body, .. } => crate::Error::Server { code: body.code, message: body.message },
+        }
+    }
+}
+
+/// How the sync client talks to the server.
+pub trait Transport: Send + Sync {
+    /// Sends a batch of ops.
+    fn push(&self, req: &PushRequest) -> Result<PushResponse, TransportError>;
+    /// Fetches one page of the change feed.
+    fn pull(&self, req: &PullRequest) -> Result<PullResponse, TransportError>;
+}
+
+/// Enrolls a device (login); separate from [`Transport`] because it needs no token.
+pub trait Enroller {
+    /// Logs in and enrolls this device.
+    fn enroll(&self, req: &EnrollRequest) -> Result<EnrollResponse, TransportError>;
+}
