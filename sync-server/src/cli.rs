@@ -1,0 +1,261 @@
+//! The command line: `serve`, `user add|list|disable|enable|set-scope`, `device revoke`,
+//! `purge-tombstones` and `demo`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use gridline_core::access::Scope;
+use gridline_core::Role;
+
+use crate::{AppState, Config, SqliteStorage, Storage, UserSpec};
+
+/// Gridline sync server.
+#[derive(Debug, Parser)]
+#[command(name = "gridline-server", version, about = "Gridline sync server")]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Sub-commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Data directory (holds gridline.sqlite).
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// Device tokens expire after this many days (default: until revoked).
+        #[arg(long)]
+        token_days: Option<i64>,
+    },
+    /// Manage users.
+    User {
+        /// What to do with users.
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Revoke a device's token.
+    RevokeDevice {
+        /// Data directory.
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// Device id.
+        #[arg(long)]
+        device_id: String,
+    },
+    /// Purge tombstones at or below a sequence; devices further behind re-bootstrap.
+    PurgeTombstones {
+        /// Data directory.
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// Highest sequence to purge (default: everything up to now).
+        #[arg(long)]
+        up_to_seq: Option<i64>,
+    },
+    /// Create (if empty) a data dir with a demo city, print credentials and serve it.
+    Demo {
+        /// Data directory.
+        #[arg(long, default_value = "./demo-data")]
+        data_dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Number of households to seed.
+        #[arg(long, default_value_t = 5000)]
+        households: usize,
+    },
+}
+
+/// Scope options shared by `user add` and `user set-scope`.
+#[derive(Debug, Args)]
+pub struct ScopeArgs {
+    /// Area ids (comma separated); each covers its subtree.
+    #[arg(long, value_delimiter = ',')]
+    pub areas: Vec<String>,
+    /// Building ids (building heads).
+    #[arg(long, value_delimiter = ',')]
+    pub buildings: Vec<String>,
+    /// Department ids (department handlers).
+    #[arg(long, value_delimiter = ',')]
+    pub departments: Vec<String>,
+}
+
+impl ScopeArgs {
+    fn scope(&self) -> Scope {
+        let clean = |v: &[String]| v.iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+        Scope { area_ids: clean(&self.areas), building_ids: clean(&self.buildings), department_ids: clean(&self.departments) }
+    }
+}
+
+/// User sub-commands.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Add {
+        /// Data directory.
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// Password.
+        #[arg(long)]
+        password: String,
+        /// grid_worker | building_head | supervisor | department_handler | admin.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Scope.
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// Display name.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List users.
+    List {
+        /// Data directory.
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+    },
+    /// Disable a user (their devices stop syncing).
+    Disable {
+        /// Data directory.
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// Login name.
+        #[arg(long)]
+        username: String,
+    },
+    /// Enable a disabled user.
+    Enable {
+        /// Data directory.
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// Login name.
+        #[arg(long)]
+        username: String,
+    },
+    /// Replace a user's role and scope; their devices purge and re-pull on next sync.
+    SetScope {
+        /// Data directory.
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// New role (default: unchanged).
+        #[arg(long, value_parser = parse_role)]
+        role: Option<Role>,
+        /// Scope.
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| format!("unknown role `{s}`"))
+}
+
+type CliResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+fn open_state(data_dir: &Path, config: Config) -> Result<AppState, Box<dyn std::error::Error + Send + Sync>> {
+    Ok(AppState::new(Arc::new(SqliteStorage::open(data_dir)?), config))
+}
+
+/// Binds and serves until Ctrl-C.
+pub async fn serve(listen: SocketAddr, state: AppState) -> CliResult {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    tracing::info!(addr = %listener.local_addr()?, "serving");
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    };
+    crate::serve_until(listener, state, shutdown).await?;
+    Ok(())
+}
+
+/// Runs a parsed command.
+pub async fn run(cli: Cli) -> CliResult {
+    match cli.command {
+        Command::Serve { listen, data_dir, token_days } => {
+            let config = Config { token_ttl_ms: token_days.map(|d| d * 86_400_000), ..Config::default() };
+            serve(listen, open_state(&data_dir, config)?).await
+        }
+        Command::User { command } => run_user(command),
+        Command::RevokeDevice { data_dir, device_id } => {
+            let state = open_state(&data_dir, Config::default())?;
+            let now = state.service.now_ms();
+            if !state.service.storage().revoke_device(&device_id, now)? {
+                return Err("no such device".into());
+            }
+            println!("device {device_id} revoked");
+            Ok(())
+        }
+        Command::PurgeTombstones { data_dir, up_to_seq } => {
+            let storage = SqliteStorage::open(&data_dir)?;
+            let up_to = match up_to_seq {
+                Some(s) => s,
+                None => storage.max_seq()?,
+            };
+            let n = storage.purge_tombstones(up_to)?;
+            println!("purged {n} tombstones up to seq {up_to}");
+            Ok(())
+        }
+        Command::Demo { data_dir, listen, households } => {
+            let state = open_state(&data_dir, Config::default())?;
+            let creds = tokio::task::spawn_blocking({
+                let service = state.service.clone();
+                move || crate::demo::seed_if_empty(&service, households)
+            })
+            .await??;
+            crate::demo::print_credentials(&creds, listen, &data_dir);
+            serve(listen, state).await
+        }
+    }
+}
+
+fn run_user(command: UserCommand) -> CliResult {
+    match command {
+        UserCommand::Add { data_dir, username, password, role, scope, name } => {
+            let state = open_state(&data_dir, Config::default())?;
+            let spec = UserSpec { username, password, role, scope: scope.scope(), display_name: name };
+            let user = state.service.add_user(&spec)?;
+            println!("created user {} ({}) id {}", user.username, user.role, user.id);
+        }
+        UserCommand::List { data_dir } => {
+            let storage = SqliteStorage::open(&data_dir)?;
+            println!("{:<20} {:<20} {:<8} {:<6} scope", "username", "role", "epoch", "state");
+            for u in storage.users()? {
+                let state = if u.disabled { "off" } else { "on" };
+                let scope = serde_json::to_string(&u.scope)?;
+                println!("{:<20} {:<20} {:<8} {:<6} {scope}", u.username, u.role, u.scope_epoch, state);
+            }
+        }
+        UserCommand::Disable { data_dir, username } => set_disabled(&data_dir, &username, true)?,
+        UserCommand::Enable { data_dir, username } => set_disabled(&data_dir, &username, false)?,
+        UserCommand::SetScope { data_dir, username, role, scope } => {
+            let storage = SqliteStorage::open(&data_dir)?;
+            let user = storage.user_by_name(&username)?.ok_or("no such user")?;
+            let epoch = storage.set_scope(&username, role.unwrap_or(user.role), &scope.scope())?;
+            println!("scope of {username} replaced; scope epoch now {}", epoch.unwrap_or_default());
+        }
+    }
+    Ok(())
+}
+
+fn set_disabled(data_dir: &Path, username: &str, disabled: bool) -> CliResult {
+    let storage = SqliteStorage::open(data_dir)?;
+    if !storage.set_disabled(username, disabled)? {
+        return Err("no such user".into());
+    }
+    println!("user {username} {}", if disabled { "disabled" } else { "enabled" });
+    Ok(())
+}

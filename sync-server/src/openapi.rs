@@ -1,0 +1,153 @@
+//! The OpenAPI 3.0 description of the API (DESIGN.md sync rule 10), written by hand.
+
+use serde_json::{json, Value};
+
+use gridline_core::protocol::PROTOCOL_VERSION;
+use gridline_core::EntityKind;
+
+fn error_responses(codes: &[&str]) -> Value {
+    let mut m = serde_json::Map::new();
+    for c in codes {
+        let desc = match *c {
+            "400" => "Malformed JSON (`bad_json`) or request (`bad_request`)",
+            "401" => "Missing, unknown, expired or revoked token; wrong password; disabled user (`unauthorized`)",
+            "413" => "Body or batch too large (`too_large`)",
+            "415" => "Unsupported Content-Type or Content-Encoding",
+            "422" => "Unsupported protocol version (`unsupported_protocol`) or JSON not matching the schema (`invalid_body`)",
+            _ => "Internal error (`internal`)",
+        };
+        m.insert(
+            (*c).into(),
+            json!({"description": desc, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}),
+        );
+    }
+    Value::Object(m)
+}
+
+fn body(schema: &str) -> Value {
+    json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
+}
+
+fn ok(schema: &str) -> Value {
+    json!({"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
+}
+
+fn with_ok(schema: &str, errors: &[&str]) -> Value {
+    let mut r = error_responses(errors);
+    r["200"] = ok(schema);
+    r
+}
+
+fn schemas() -> Value {
+    let entities: Vec<&str> = EntityKind::ALL.iter().map(|k| k.as_str()).collect();
+    let roles = ["grid_worker", "building_head", "supervisor", "department_handler", "admin"];
+    json!({
+        "ErrorBody": {"type": "object", "required": ["code", "message", "message_zh", "protocol"], "properties": {
+            "code": {"type": "string", "example": "unauthorized"},
+            "message": {"type": "string"},
+            "message_zh": {"type": "string"},
+            "protocol": {"type": "integer"}}},
+        "Scope": {"type": "object", "properties": {
+            "area_ids": {"type": "array", "items": {"type": "string"}},
+            "building_ids": {"type": "array", "items": {"type": "string"}},
+            "department_ids": {"type": "array", "items": {"type": "string"}}}},
+        "Principal": {"type": "object", "required": ["user_id", "role", "scope"], "properties": {
+            "user_id": {"type": "string"},
+            "role": {"type": "string", "enum": roles},
+            "scope": {"$ref": "#/components/schemas/Scope"}}},
+        "EnrollRequest": {"type": "object", "additionalProperties": false,
+            "required": ["protocol", "username", "password", "device_name"], "properties": {
+            "protocol": {"type": "integer", "enum": [PROTOCOL_VERSION]},
+            "username": {"type": "string"}, "password": {"type": "string", "format": "password"},
+            "device_name": {"type": "string"}}},
+        "EnrollResponse": {"type": "object", "required": ["device_id", "token", "principal"], "properties": {
+            "device_id": {"type": "string"},
+            "token": {"type": "string", "description": "Bearer token, shown once"},
+            "principal": {"$ref": "#/components/schemas/Principal"}}},
+        "Fields": {"type": "object", "additionalProperties": true,
+            "description": "Field name to value; names and types per entity as in the core's entity table"},
+        "Op": {"type": "object", "additionalProperties": false, "required":
+            ["op_id", "device_seq", "entity", "entity_id", "kind", "fields", "base_version", "device_time"], "properties": {
+            "op_id": {"type": "string", "maxLength": 64},
+            "device_seq": {"type": "integer"},
+            "entity": {"type": "string", "enum": entities},
+            "entity_id": {"type": "string", "maxLength": 64},
+            "kind": {"type": "string", "enum": ["create", "update", "delete", "event"]},
+            "fields": {"$ref": "#/components/schemas/Fields"},
+            "base_version": {"type": "integer"},
+            "device_time": {"type": "integer", "description": "ms since the epoch"}}},
+        "PushRequest": {"type": "object", "additionalProperties": false, "required": ["protocol", "ops", "sent_at"], "properties": {
+            "protocol": {"type": "integer", "enum": [PROTOCOL_VERSION]},
+            "ops": {"type": "array", "maxItems": 1000, "items": {"$ref": "#/components/schemas/Op"}},
+            "sent_at": {"type": "integer"}}},
+        "OpResult": {"type": "object", "required": ["op_id", "status"], "properties": {
+            "op_id": {"type": "string"},
+            "status": {"type": "string", "enum": ["applied", "duplicate", "merged", "rejected"]},
+            "version": {"type": "integer"},
+            "code": {"type": "string", "description":
+                "out_of_scope, role_not_allowed, field_protected, invalid, not_found, already_exists, transition_refused"},
+            "reason": {"type": "string", "description": "Simplified Chinese"},
+            "conflicts": {"type": "array", "items": {"type": "string"}}}},
+        "PushResponse": {"type": "object", "required": ["results", "server_time"], "properties": {
+            "results": {"type": "array", "items": {"$ref": "#/components/schemas/OpResult"}},
+            "server_time": {"type": "integer"},
+            "clock_skew_flagged": {"type": "boolean"}}},
+        "PullRequest": {"type": "object", "additionalProperties": false, "required": ["protocol", "cursor", "limit"], "properties": {
+            "protocol": {"type": "integer", "enum": [PROTOCOL_VERSION]},
+            "cursor": {"type": "integer"},
+            "limit": {"type": "integer", "maximum": 1000},
+            "scope_epoch": {"type": "integer", "nullable": true}}},
+        "Change": {"type": "object", "required": ["seq", "entity", "id"], "properties": {
+            "seq": {"type": "integer"},
+            "entity": {"type": "string", "enum": entities},
+            "id": {"type": "string"},
+            "deleted": {"type": "boolean"},
+            "fields": {"$ref": "#/components/schemas/Fields"}}},
+        "PullResponse": {"type": "object", "required": ["changes", "next_cursor", "has_more", "scope_epoch", "principal"], "properties": {
+            "changes": {"type": "array", "items": {"$ref": "#/components/schemas/Change"}},
+            "next_cursor": {"type": "integer"},
+            "has_more": {"type": "boolean"},
+            "scope_epoch": {"type": "integer"},
+            "scope_changed": {"type": "boolean"},
+            "rebootstrap": {"type": "boolean"},
+            "principal": {"$ref": "#/components/schemas/Principal"}}}
+    })
+}
+
+/// The OpenAPI document.
+pub fn document() -> Value {
+    let version_header = json!({"name": "x-gridline-protocol", "in": "header", "required": false,
+        "schema": {"type": "integer", "enum": [PROTOCOL_VERSION]}});
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Gridline sync API",
+            "version": format!("{PROTOCOL_VERSION}"),
+            "description": "Offline-first sync of grid governance data. Request bodies may be sent with \
+                Content-Encoding zstd or gzip; responses are compressed when Accept-Encoding offers zstd or gzip."
+        },
+        "servers": [{"url": "/"}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                "description": "Device token from /v1/enroll (stored by the server only as a SHA-256 hash)"}},
+            "schemas": schemas()
+        },
+        "paths": {
+            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok",
+                "content": {"text/plain": {"schema": {"type": "string", "example": "ok"}}}}}}},
+            "/v1/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI document"}}}},
+            "/v1/enroll": {"post": {"summary": "Log a user in on a device and get its token",
+                "parameters": [version_header.clone()],
+                "requestBody": body("EnrollRequest"),
+                "responses": with_ok("EnrollResponse", &["400", "401", "413", "415", "422", "500"])}},
+            "/v1/push": {"post": {"summary": "Push a batch of ops; one result per op",
+                "security": [{"bearer": []}], "parameters": [version_header.clone()],
+                "requestBody": body("PushRequest"),
+                "responses": with_ok("PushResponse", &["400", "401", "413", "415", "422", "500"])}},
+            "/v1/pull": {"post": {"summary": "Pull one page of the caller's scoped change feed",
+                "security": [{"bearer": []}], "parameters": [version_header],
+                "requestBody": body("PullRequest"),
+                "responses": with_ok("PullResponse", &["400", "401", "413", "415", "422", "500"])}}
+        }
+    })
+}

@@ -1,0 +1,202 @@
+//! The service: the rules between the HTTP handlers and the storage — enrollment, user
+//! administration, push (scope, roles, merge, state machine) and the scoped pull.
+
+mod pull;
+mod push;
+
+use std::sync::{Arc, RwLock};
+
+use gridline_core::access::{Principal, Scope};
+use gridline_core::protocol::{EnrollRequest, EnrollResponse};
+use gridline_core::{Clock, Role};
+
+pub use push::Origin;
+
+use crate::auth::{self, HashCost};
+use crate::error::AppError;
+use crate::storage::{AreaParents, NewDevice, NewUser, Storage, StoreError, UserRecord};
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Argon2 cost for new password hashes.
+    pub hash_cost: HashCost,
+    /// Lifetime of device tokens (ms); `None`: until revoked.
+    pub token_ttl_ms: Option<i64>,
+    /// Most ops in one push.
+    pub max_ops_per_batch: usize,
+    /// Most bytes of a request body as sent (possibly compressed).
+    pub max_body_bytes: usize,
+    /// Most bytes of a request body after decompression.
+    pub max_decoded_bytes: usize,
+    /// A device clock further off than this (ms) is flagged.
+    pub max_clock_skew_ms: i64,
+    /// Most changes examined for one pull page.
+    pub max_scan_per_pull: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            hash_cost: HashCost::Default,
+            token_ttl_ms: None,
+            max_ops_per_batch: 1000,
+            max_body_bytes: 8 << 20,
+            max_decoded_bytes: 32 << 20,
+            max_clock_skew_ms: 10 * 60 * 1000,
+            max_scan_per_pull: 20_000,
+        }
+    }
+}
+
+impl Config {
+    /// Settings for tests: cheap password hashes, everything else as in production.
+    pub fn for_tests() -> Self {
+        Config { hash_cost: HashCost::Cheap, ..Config::default() }
+    }
+}
+
+/// The rules of the sync server over a storage.
+pub struct Service {
+    storage: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
+    config: Config,
+    /// The jurisdiction tree, loaded once and dropped when a batch writes areas.
+    areas: RwLock<Option<Arc<AreaParents>>>,
+}
+
+/// An area and its ancestors, nearest first (cycles and runaway depth cut off).
+pub fn area_path(parents: &AreaParents, id: &str) -> Vec<String> {
+    let mut out = vec![id.to_owned()];
+    let mut cur = id;
+    while let Some(Some(parent)) = parents.get(cur) {
+        if out.len() > 16 || out.iter().any(|a| a == parent) {
+            break;
+        }
+        out.push(parent.clone());
+        cur = parent;
+    }
+    out
+}
+
+/// A user account to create, with a clear-text password.
+#[derive(Debug, Clone)]
+pub struct UserSpec {
+    /// Login name.
+    pub username: String,
+    /// Password (hashed before storage).
+    pub password: String,
+    /// Role.
+    pub role: Role,
+    /// Scope.
+    pub scope: Scope,
+    /// Name shown to supervisors.
+    pub display_name: String,
+}
+
+impl Service {
+    /// A service over `storage`.
+    pub fn new(storage: Arc<dyn Storage>, clock: Arc<dyn Clock>, config: Config) -> Self {
+        Service { storage, clock, config, areas: RwLock::new(None) }
+    }
+
+    /// The storage.
+    pub fn storage(&self) -> &dyn Storage {
+        self.storage.as_ref()
+    }
+
+    /// Settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Server time (ms).
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    pub(crate) fn area_parents(&self) -> Result<Arc<AreaParents>, StoreError> {
+        if let Some(a) = self.areas.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            return Ok(a.clone());
+        }
+        let loaded = Arc::new(self.storage.area_parents()?);
+        *self.areas.write().unwrap_or_else(|p| p.into_inner()) = Some(loaded.clone());
+        Ok(loaded)
+    }
+
+    pub(crate) fn invalidate_areas(&self) {
+        *self.areas.write().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Creates a user with a hashed password.
+    pub fn add_user(&self, spec: &UserSpec) -> Result<UserRecord, AppError> {
+        if spec.username.trim().is_empty() || spec.password.is_empty() {
+            return Err(AppError::bad_request("username and password are required", "用户名和密码不能为空"));
+        }
+        let hash = auth::hash_password(&spec.password, self.config.hash_cost)?;
+        let user = NewUser {
+            username: spec.username.trim().to_owned(),
+            password_hash: hash,
+            role: spec.role,
+            scope: spec.scope.clone(),
+            display_name: spec.display_name.clone(),
+        };
+        match self.storage.add_user(&user) {
+            Ok(u) => {
+                tracing::info!(user = %u.id, role = %u.role, "user created");
+                Ok(u)
+            }
+            Err(StoreError::AlreadyExists) => Err(AppError::new(
+                axum::http::StatusCode::CONFLICT,
+                "already_exists",
+                "username is taken",
+                "用户名已存在",
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Replaces a user's role and scope (bumping the scope epoch). Returns the new epoch.
+    pub fn set_scope(&self, username: &str, role: Role, scope: &Scope) -> Result<Option<i64>, AppError> {
+        Ok(self.storage.set_scope(username, role, scope)?)
+    }
+
+    /// Checks a password and enrolls a device for the user (DESIGN.md: one token per device).
+    pub fn enroll(&self, req: &EnrollRequest) -> Result<EnrollResponse, AppError> {
+        let refused = || AppError::unauthorized("wrong username or password", "用户名或密码错误");
+        let user = self.storage.user_by_name(req.username.trim())?;
+        let Some(user) = user else {
+            // Same work as a real check, so timing does not tell which names exist.
+            let _ = auth::verify_password(&req.password, DUMMY_HASH);
+            return Err(refused());
+        };
+        if !auth::verify_password(&req.password, &user.password_hash) {
+            tracing::info!(user = %user.id, "enrollment refused: wrong password");
+            return Err(refused());
+        }
+        if user.disabled {
+            return Err(AppError::unauthorized("user disabled", "该账号已停用"));
+        }
+        let token = auth::new_token();
+        let now = self.now_ms();
+        let device = NewDevice {
+            id: uuid::Uuid::now_v7().to_string(),
+            user_id: user.id.clone(),
+            token_hash: auth::token_hash(&token),
+            name: req.device_name.chars().take(100).collect(),
+            created_at: now,
+            expires_at: self.config.token_ttl_ms.map(|t| now + t),
+        };
+        self.storage.add_device(&device)?;
+        tracing::info!(user = %user.id, device = %device.id, "device enrolled");
+        Ok(EnrollResponse { device_id: device.id, token, principal: user.principal() })
+    }
+
+    /// The principal of a stored user.
+    pub fn principal_of(&self, username: &str) -> Result<Option<Principal>, AppError> {
+        Ok(self.storage.user_by_name(username)?.map(|u| u.principal()))
+    }
+}
+
+/// A valid argon2 hash of a random string, used when the user does not exist.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$1x6X5cD0wyQ2oK8N0m6C6W3pS1Q3T7l0f3v7Zb0b6mA";

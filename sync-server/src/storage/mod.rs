@@ -1,0 +1,342 @@
+//! The `Storage` trait: everything the service needs from a database, and nothing about rules.
+//!
+//! The service decides (scope, roles, merge, state machine); a storage keeps users, devices,
+//! entity rows with their change sequence, field versions, applied ops and conflicts. The trait
+//! is narrow enough for a PostgreSQL implementation to follow the SQLite one: a push batch is
+//! one [`Storage::batch`] call whose closure drives a [`BatchTx`] (one database transaction),
+//! and a pull page is one [`Storage::feed`] call.
+
+pub mod sqlite;
+mod sqlite_batch;
+mod sqlite_feed;
+
+use std::collections::HashMap;
+
+use gridline_core::access::{Principal, Scope, ScopeKeys};
+use gridline_core::protocol::OpResult;
+use gridline_core::record::Fields;
+use gridline_core::{EntityKind, Role};
+
+pub use sqlite::SqliteStorage;
+
+/// What can go wrong in a storage.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A field value the schema refuses (missing required field, wrong type).
+    #[error("invalid field `{field}`")]
+    Invalid {
+        /// Field name.
+        field: String,
+        /// Why, in Simplified Chinese.
+        reason: String,
+    },
+    /// The record does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was broken (e.g. a username that is taken).
+    #[error("already exists")]
+    AlreadyExists,
+    /// The database failed; the text is for logs only and carries no field values.
+    #[error("storage backend: {0}")]
+    Backend(String),
+}
+
+/// Storage result.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+impl From<gridline_core::Error> for StoreError {
+    fn from(e: gridline_core::Error) -> Self {
+        match e {
+            gridline_core::Error::Invalid { field, reason } => StoreError::Invalid { field, reason },
+            gridline_core::Error::NotFound { .. } => StoreError::NotFound,
+            other => StoreError::Backend(other.to_string()),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+/// A user account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRecord {
+    /// User id (UUIDv7).
+    pub id: String,
+    /// Login name.
+    pub username: String,
+    /// Argon2 PHC string.
+    pub password_hash: String,
+    /// Role.
+    pub role: Role,
+    /// Scope.
+    pub scope: Scope,
+    /// Bumped whenever role or scope changes (DESIGN.md sync rule 7).
+    pub scope_epoch: i64,
+    /// A disabled user cannot enroll or sync.
+    pub disabled: bool,
+    /// Name shown to supervisors.
+    pub display_name: String,
+}
+
+impl UserRecord {
+    /// The principal this user acts as.
+    pub fn principal(&self) -> Principal {
+        Principal { user_id: self.id.clone(), role: self.role, scope: self.scope.clone() }
+    }
+}
+
+/// A user to create.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Login name (unique).
+    pub username: String,
+    /// Argon2 PHC string.
+    pub password_hash: String,
+    /// Role.
+    pub role: Role,
+    /// Scope.
+    pub scope: Scope,
+    /// Name shown to supervisors.
+    pub display_name: String,
+}
+
+/// An enrolled device to create.
+#[derive(Debug, Clone)]
+pub struct NewDevice {
+    /// Device id (UUIDv7).
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// SHA-256 of the bearer token, hex.
+    pub token_hash: String,
+    /// Label.
+    pub name: String,
+    /// Enrollment time (ms).
+    pub created_at: i64,
+    /// Token expiry (ms), if tokens expire.
+    pub expires_at: Option<i64>,
+}
+
+/// A device found by its token, with its user.
+#[derive(Debug, Clone)]
+pub struct DeviceAuth {
+    /// Device id.
+    pub device_id: String,
+    /// When revoked, if it was.
+    pub revoked_at: Option<i64>,
+    /// Token expiry, if any.
+    pub expires_at: Option<i64>,
+    /// The device's user.
+    pub user: UserRecord,
+}
+
+/// A device as listed for administrators.
+#[derive(Debug, Clone)]
+pub struct DeviceInfo {
+    /// Device id.
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// Label.
+    pub name: String,
+    /// When revoked, if it was.
+    pub revoked_at: Option<i64>,
+}
+
+/// A stored record: its fields (None for a tombstone) and change metadata.
+#[derive(Debug, Clone)]
+pub struct StoredRow {
+    /// The row's fields; `None` when the row is a tombstone.
+    pub fields: Option<Fields>,
+    /// Sequence of the last change.
+    pub seq: i64,
+    /// Sequence of the creation (the version of every field never updated since).
+    pub created_seq: i64,
+    /// The writer that created it (device id, or `server`).
+    pub created_by: String,
+}
+
+/// When a field was last written and by whom.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldVersion {
+    /// Sequence of the write.
+    pub seq: i64,
+    /// Writer (device id, or `server`).
+    pub writer: String,
+}
+
+/// An op result kept for idempotency, with the skew facts of the op.
+#[derive(Debug, Clone)]
+pub struct AppliedOp<'a> {
+    /// The device that sent the op.
+    pub device_id: &'a str,
+    /// The result returned.
+    pub result: &'a OpResult,
+    /// Device clock of the op (ms).
+    pub device_time: i64,
+    /// Server clock when the op arrived (ms).
+    pub received_at: i64,
+    /// Device clock off by more than the allowed skew.
+    pub skew_flagged: bool,
+}
+
+/// A concurrent edit that lost a field (DESIGN.md sync rule 5).
+#[derive(Debug, Clone)]
+pub struct ConflictRecord {
+    /// Kind of the record.
+    pub entity: EntityKind,
+    /// Record id.
+    pub entity_id: String,
+    /// The field.
+    pub field: String,
+    /// The overwritten value.
+    pub lost_value: serde_json::Value,
+    /// The value kept.
+    pub kept_value: serde_json::Value,
+    /// Writer of the overwritten value.
+    pub lost_writer: String,
+    /// Writer of the kept value.
+    pub kept_writer: String,
+    /// Sequence of the winning change.
+    pub seq: i64,
+    /// Server time (ms).
+    pub at: i64,
+}
+
+/// A stored conflict, as listed for supervisors and tests.
+#[derive(Debug, Clone)]
+pub struct StoredConflict {
+    /// Conflict id.
+    pub id: i64,
+    /// The conflict.
+    pub conflict: ConflictRecord,
+}
+
+/// One row of the change feed, before scope filtering and masking.
+#[derive(Debug, Clone)]
+pub struct FeedRow {
+    /// Sequence.
+    pub seq: i64,
+    /// Kind.
+    pub entity: EntityKind,
+    /// Id.
+    pub id: String,
+    /// Tombstone.
+    pub deleted: bool,
+    /// Fields (empty for tombstones).
+    pub fields: Fields,
+}
+
+/// One page of the change feed.
+#[derive(Debug, Clone, Default)]
+pub struct FeedPage {
+    /// Visible rows, by seq.
+    pub rows: Vec<FeedRow>,
+    /// The last sequence examined (visible or not); `cursor` when nothing was examined.
+    pub last_examined: i64,
+    /// More changes exist after `last_examined`.
+    pub has_more: bool,
+}
+
+/// One push or pull, for the sync log.
+#[derive(Debug, Clone)]
+pub struct SyncLogEntry {
+    /// Device.
+    pub device_id: String,
+    /// Server time (ms).
+    pub at: i64,
+    /// `push` or `pull`.
+    pub kind: &'static str,
+    /// Ops pushed or changes pulled.
+    pub ops: i64,
+    /// Ops rejected.
+    pub rejected: i64,
+}
+
+/// Area id → parent id: the jurisdiction tree.
+pub type AreaParents = HashMap<String, Option<String>>;
+
+/// Whether a row with these scope keys is visible: the pull filter.
+pub type VisibleFn<'a> = dyn Fn(EntityKind, &ScopeKeys) -> bool + 'a;
+
+/// One push batch inside one database transaction. Every write gets a new sequence number.
+pub trait BatchTx {
+    /// The result stored for (device, op) by an earlier push, if any.
+    fn stored_result(&mut self, device_id: &str, op_id: &str) -> StoreResult<Option<OpResult>>;
+    /// Keeps the result of an op for idempotent retries.
+    fn save_result(&mut self, op_id: &str, rec: &AppliedOp<'_>) -> StoreResult<()>;
+    /// Reads a record, tombstones included.
+    fn load(&mut self, entity: EntityKind, id: &str) -> StoreResult<Option<StoredRow>>;
+    /// Field versions written by updates (fields absent here date from the creation).
+    fn field_versions(&mut self, entity: EntityKind, id: &str) -> StoreResult<HashMap<String, FieldVersion>>;
+    /// The jurisdiction tree as this transaction sees it.
+    fn area_parents(&mut self) -> StoreResult<AreaParents>;
+    /// Starts an op: its writes can be undone with `end_op(false)`.
+    fn begin_op(&mut self) -> StoreResult<()>;
+    /// Ends an op, keeping (`true`) or undoing (`false`) its writes.
+    fn end_op(&mut self, keep: bool) -> StoreResult<()>;
+    /// Creates a record (with the rows derived from it, e.g. an incident's `reported` event).
+    /// Returns its sequence.
+    fn create(&mut self, entity: EntityKind, id: &str, fields: &Fields, writer: &str) -> StoreResult<i64>;
+    /// Changes fields of a live record and records their field versions. Returns the sequence.
+    fn update(&mut self, entity: EntityKind, id: &str, fields: &Fields, writer: &str) -> StoreResult<i64>;
+    /// Deletes a record, leaving a tombstone. Returns the sequence.
+    fn delete(&mut self, entity: EntityKind, id: &str) -> StoreResult<i64>;
+    /// Appends an event to an incident's timeline and re-derives the incident. Returns the
+    /// incident's new sequence.
+    fn append_event(&mut self, incident_id: &str, event_id: &str, fields: &Fields, writer: &str) -> StoreResult<i64>;
+    /// Keeps a conflict record.
+    fn save_conflict(&mut self, c: &ConflictRecord) -> StoreResult<()>;
+    /// Appends to the sync log and notes the device as seen, inside this transaction.
+    fn log_sync(&mut self, e: &SyncLogEntry) -> StoreResult<()>;
+}
+
+/// The server's database.
+pub trait Storage: Send + Sync + 'static {
+    /// Creates a user.
+    fn add_user(&self, u: &NewUser) -> StoreResult<UserRecord>;
+    /// A user by login name.
+    fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>>;
+    /// Every user, by login name.
+    fn users(&self) -> StoreResult<Vec<UserRecord>>;
+    /// Disables or enables a user. False when there is no such user.
+    fn set_disabled(&self, username: &str, disabled: bool) -> StoreResult<bool>;
+    /// Replaces role and scope and bumps the scope epoch; returns the new epoch.
+    fn set_scope(&self, username: &str, role: Role, scope: &Scope) -> StoreResult<Option<i64>>;
+    /// Enrolls a device.
+    fn add_device(&self, d: &NewDevice) -> StoreResult<()>;
+    /// A device by the hash of its token.
+    fn device_by_token(&self, token_hash: &str) -> StoreResult<Option<DeviceAuth>>;
+    /// Devices of a user.
+    fn devices(&self, user_id: &str) -> StoreResult<Vec<DeviceInfo>>;
+    /// Revokes a device's token. False when there is no such device.
+    fn revoke_device(&self, device_id: &str, at: i64) -> StoreResult<bool>;
+    /// Runs one push batch in one transaction; commits (durably) when `f` returns Ok.
+    fn batch(&self, f: &mut dyn FnMut(&mut dyn BatchTx) -> StoreResult<()>) -> StoreResult<()>;
+    /// One page of changes after `cursor`: at most `limit` visible rows, examining at most
+    /// `max_scan` changes.
+    fn feed(&self, cursor: i64, limit: usize, max_scan: usize, visible: &VisibleFn<'_>) -> StoreResult<FeedPage>;
+    /// The jurisdiction tree.
+    fn area_parents(&self) -> StoreResult<AreaParents>;
+    /// Tombstones at or below this sequence may have been purged.
+    fn tombstone_horizon(&self) -> StoreResult<i64>;
+    /// Purges tombstones with a sequence at or below `up_to_seq`; returns how many.
+    fn purge_tombstones(&self, up_to_seq: i64) -> StoreResult<u64>;
+    /// Conflicts, newest first.
+    fn conflicts(&self, limit: usize) -> StoreResult<Vec<StoredConflict>>;
+    /// Appends to the sync log and notes the device as seen.
+    fn log_sync(&self, e: &SyncLogEntry) -> StoreResult<()>;
+    /// The highest sequence assigned so far.
+    fn max_seq(&self) -> StoreResult<i64>;
+    /// A digest of every stored row of every table: equal digests, equal databases (tests).
+    fn fingerprint(&self) -> StoreResult<String>;
+}

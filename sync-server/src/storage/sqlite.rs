@@ -1,0 +1,399 @@
+//! The embedded default storage: one SQLite file in the data dir (WAL), one writer connection
+//! (which also orders the change sequence) and a few readers beside it.
+//!
+//! Schema: the core's migration 001 (the entity tables, identical to a device's, numbered by
+//! `PRAGMA user_version`) plus the server's own migrations, numbered in the one-row table
+//! `server_schema`. The core's search index (002) is not needed on the server and not applied.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+
+use gridline_core::access::Scope;
+use gridline_core::{EntityKind, Role};
+
+use super::sqlite_batch::SqliteBatch;
+use super::*;
+
+/// The server's own migrations; a shipped one is never edited, only appended to.
+const SERVER_MIGRATIONS: &[(&str, &str)] = &[("s001_server", include_str!("migrations/s001_server.sql"))];
+
+/// The file name inside the data dir.
+pub const DB_FILE: &str = "gridline.sqlite";
+
+/// SQLite storage.
+pub struct SqliteStorage {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the lock leaves SQLite consistent (the transaction rolls back).
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl SqliteStorage {
+    /// Opens (creating and migrating if needed) `<data_dir>/gridline.sqlite`.
+    pub fn open(data_dir: &Path) -> StoreResult<SqliteStorage> {
+        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let path = data_dir.join(DB_FILE);
+        // The core opens with WAL, synchronous=FULL (an acknowledged batch survives power loss),
+        // foreign keys and a busy timeout; only its migration 001 is applied.
+        let conn = gridline_core::db::open_writer(&path, 1)?;
+        migrate_server(&conn)?;
+        conn.set_prepared_statement_cache_capacity(128);
+        Ok(SqliteStorage { path, writer: Mutex::new(conn), readers: Mutex::new(Vec::new()) })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let conn = match lock(&self.readers).pop() {
+            Some(c) => c,
+            None => {
+                let c = Connection::open(&self.path)?;
+                c.busy_timeout(std::time::Duration::from_secs(5))?;
+                c.set_prepared_statement_cache_capacity(128);
+                c
+            }
+        };
+        let out = {
+            let tx = conn.unchecked_transaction()?;
+            let out = f(&tx);
+            drop(tx);
+            out
+        };
+        let mut pool = lock(&self.readers);
+        if pool.len() < 8 {
+            pool.push(conn);
+        }
+        out
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+fn migrate_server(conn: &Connection) -> StoreResult<()> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS server_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)")?;
+    let current: i64 =
+        conn.query_row("SELECT version FROM server_schema WHERE id = 1", [], |r| r.get(0)).optional()?.unwrap_or(0);
+    for (i, (name, sql)) in SERVER_MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO server_schema (id, version) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET version = excluded.version",
+            [(i + 1) as i64],
+        )?;
+        tx.commit()?;
+        tracing::info!(migration = name, "applied server migration");
+    }
+    Ok(())
+}
+
+const USER_COLS: &str = "id, username, password_hash, role, scope_json, scope_epoch, disabled, display_name";
+
+fn read_user(r: &rusqlite::Row<'_>) -> rusqlite::Result<(UserRecordRaw, String)> {
+    Ok((
+        UserRecordRaw {
+            id: r.get(0)?,
+            username: r.get(1)?,
+            password_hash: r.get(2)?,
+            role: r.get(3)?,
+            scope_epoch: r.get(5)?,
+            disabled: r.get::<_, i64>(6)? != 0,
+            display_name: r.get(7)?,
+        },
+        r.get(4)?,
+    ))
+}
+
+struct UserRecordRaw {
+    id: String,
+    username: String,
+    password_hash: String,
+    role: String,
+    scope_epoch: i64,
+    disabled: bool,
+    display_name: String,
+}
+
+fn finish_user((raw, scope_json): (UserRecordRaw, String)) -> StoreResult<UserRecord> {
+    let role = Role::parse(&raw.role).ok_or_else(|| StoreError::Backend("stored role is unknown".into()))?;
+    let scope: Scope = serde_json::from_str(&scope_json)?;
+    Ok(UserRecord {
+        id: raw.id,
+        username: raw.username,
+        password_hash: raw.password_hash,
+        role,
+        scope,
+        scope_epoch: raw.scope_epoch,
+        disabled: raw.disabled,
+        display_name: raw.display_name,
+    })
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+        || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+/// Appends a sync log line and notes the device as seen.
+pub(super) fn write_sync_log(c: &Connection, e: &SyncLogEntry) -> StoreResult<()> {
+    c.prepare_cached("INSERT INTO sync_log (device_id, at, kind, ops, rejected) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![e.device_id, e.at, e.kind, e.ops, e.rejected])?;
+    c.prepare_cached("UPDATE devices SET last_seen_at = ?1 WHERE id = ?2")?.execute(params![e.at, e.device_id])?;
+    Ok(())
+}
+
+/// Reads the jurisdiction tree from the `areas` table.
+pub(super) fn load_area_parents(conn: &Connection) -> StoreResult<AreaParents> {
+    let mut stmt = conn.prepare_cached("SELECT id, parent_id FROM areas")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+impl Storage for SqliteStorage {
+    fn add_user(&self, u: &NewUser) -> StoreResult<UserRecord> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let scope_json = serde_json::to_string(&u.scope)?;
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO users (id, username, password_hash, role, scope_json, scope_epoch, disabled, display_name) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, 1, 0, ?6)",
+                params![id, u.username, u.password_hash, u.role.as_str(), scope_json, u.display_name],
+            )
+            .map_err(|e| if is_unique_violation(&e) { StoreError::AlreadyExists } else { e.into() })?;
+            Ok(())
+        })?;
+        self.user_by_name(&u.username)?.ok_or(StoreError::NotFound)
+    }
+
+    fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>> {
+        self.read(|c| {
+            let q = format!("SELECT {USER_COLS} FROM users WHERE username = ?1");
+            c.prepare_cached(&q)?.query_row([username], read_user).optional()?.map(finish_user).transpose()
+        })
+    }
+
+    fn users(&self) -> StoreResult<Vec<UserRecord>> {
+        self.read(|c| {
+            let q = format!("SELECT {USER_COLS} FROM users ORDER BY username");
+            let mut stmt = c.prepare_cached(&q)?;
+            let rows = stmt.query_map([], read_user)?.collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter().map(finish_user).collect()
+        })
+    }
+
+    fn set_disabled(&self, username: &str, disabled: bool) -> StoreResult<bool> {
+        self.write(|c| {
+            Ok(c.execute("UPDATE users SET disabled = ?1 WHERE username = ?2", params![disabled as i64, username])? > 0)
+        })
+    }
+
+    fn set_scope(&self, username: &str, role: Role, scope: &Scope) -> StoreResult<Option<i64>> {
+        let scope_json = serde_json::to_string(scope)?;
+        self.write(|c| {
+            c.execute(
+                "UPDATE users SET role = ?1, scope_json = ?2, scope_epoch = scope_epoch + 1 WHERE username = ?3",
+                params![role.as_str(), scope_json, username],
+            )?;
+            Ok(c.query_row("SELECT scope_epoch FROM users WHERE username = ?1", [username], |r| r.get(0)).optional()?)
+        })
+    }
+
+    fn add_device(&self, d: &NewDevice) -> StoreResult<()> {
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO devices (id, user_id, token_hash, name, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![d.id, d.user_id, d.token_hash, d.name, d.created_at, d.expires_at],
+            )
+            .map_err(|e| if is_unique_violation(&e) { StoreError::AlreadyExists } else { e.into() })?;
+            Ok(())
+        })
+    }
+
+    fn device_by_token(&self, token_hash: &str) -> StoreResult<Option<DeviceAuth>> {
+        self.read(|c| {
+            let q = format!(
+                "SELECT d.id, d.revoked_at, d.expires_at, {} FROM devices d JOIN users u ON u.id = d.user_id \
+                 WHERE d.token_hash = ?1",
+                USER_COLS.split(", ").map(|col| format!("u.{col}")).collect::<Vec<_>>().join(", ")
+            );
+            let found = c
+                .prepare_cached(&q)?
+                .query_row([token_hash], |r| {
+                    let device: (String, Option<i64>, Option<i64>) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                    let user = (
+                        UserRecordRaw {
+                            id: r.get(3)?,
+                            username: r.get(4)?,
+                            password_hash: r.get(5)?,
+                            role: r.get(6)?,
+                            scope_epoch: r.get(8)?,
+                            disabled: r.get::<_, i64>(9)? != 0,
+                            display_name: r.get(10)?,
+                        },
+                        r.get::<_, String>(7)?,
+                    );
+                    Ok((device, user))
+                })
+                .optional()?;
+            let Some(((device_id, revoked_at, expires_at), user)) = found else { return Ok(None) };
+            Ok(Some(DeviceAuth { device_id, revoked_at, expires_at, user: finish_user(user)? }))
+        })
+    }
+
+    fn devices(&self, user_id: &str) -> StoreResult<Vec<DeviceInfo>> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT id, user_id, name, revoked_at FROM devices WHERE user_id = ?1 ORDER BY id")?;
+            let rows = stmt.query_map([user_id], |r| {
+                Ok(DeviceInfo { id: r.get(0)?, user_id: r.get(1)?, name: r.get(2)?, revoked_at: r.get(3)? })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn revoke_device(&self, device_id: &str, at: i64) -> StoreResult<bool> {
+        self.write(|c| {
+            Ok(c.execute(
+                "UPDATE devices SET revoked_at = coalesce(revoked_at, ?1) WHERE id = ?2",
+                params![at, device_id],
+            )? > 0)
+        })
+    }
+
+    fn batch(&self, f: &mut dyn FnMut(&mut dyn BatchTx) -> StoreResult<()>) -> StoreResult<()> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        {
+            let mut b = SqliteBatch::begin(&tx)?;
+            f(&mut b)?;
+            b.finish()?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn feed(&self, cursor: i64, limit: usize, max_scan: usize, visible: &VisibleFn<'_>) -> StoreResult<FeedPage> {
+        self.read(|c| super::sqlite_feed::page(c, cursor, limit, max_scan, visible))
+    }
+
+    fn area_parents(&self) -> StoreResult<AreaParents> {
+        self.read(load_area_parents)
+    }
+
+    fn tombstone_horizon(&self) -> StoreResult<i64> {
+        self.read(|c| {
+            let v: Option<String> = c
+                .query_row("SELECT value FROM server_meta WHERE key = 'tombstone_horizon'", [], |r| r.get(0))
+                .optional()?;
+            Ok(v.and_then(|s| s.parse().ok()).unwrap_or(0))
+        })
+    }
+
+    fn purge_tombstones(&self, up_to_seq: i64) -> StoreResult<u64> {
+        self.write(|c| {
+            let n = c.execute("DELETE FROM row_meta WHERE deleted = 1 AND seq <= ?1", [up_to_seq])?;
+            c.execute(
+                "INSERT INTO server_meta (key, value) VALUES ('tombstone_horizon', ?1) \
+                 ON CONFLICT(key) DO UPDATE SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+                [up_to_seq.to_string()],
+            )?;
+            Ok(n as u64)
+        })
+    }
+
+    fn conflicts(&self, limit: usize) -> StoreResult<Vec<StoredConflict>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, entity, entity_id, field, lost_value_json, kept_value_json, lost_device, kept_device, seq, at \
+                 FROM conflicts ORDER BY id DESC LIMIT ?1",
+            )?;
+            let rows = stmt
+                .query_map([limit as i64], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, String>(6)?,
+                        r.get::<_, String>(7)?,
+                        r.get::<_, i64>(8)?,
+                        r.get::<_, i64>(9)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter()
+                .map(|(id, entity, entity_id, field, lost, kept, lost_writer, kept_writer, seq, at)| {
+                    let entity =
+                        EntityKind::parse(&entity).ok_or_else(|| StoreError::Backend("stored entity is unknown".into()))?;
+                    Ok(StoredConflict {
+                        id,
+                        conflict: ConflictRecord {
+                            entity,
+                            entity_id,
+                            field,
+                            lost_value: serde_json::from_str(&lost)?,
+                            kept_value: serde_json::from_str(&kept)?,
+                            lost_writer,
+                            kept_writer,
+                            seq,
+                            at,
+                        },
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn log_sync(&self, e: &SyncLogEntry) -> StoreResult<()> {
+        self.write(|c| write_sync_log(c, e))
+    }
+
+    fn max_seq(&self) -> StoreResult<i64> {
+        self.read(|c| Ok(c.query_row("SELECT value FROM seq_counter WHERE id = 1", [], |r| r.get(0))?))
+    }
+
+    fn fingerprint(&self) -> StoreResult<String> {
+        self.read(|c| {
+            let mut tables: Vec<String> = c
+                .prepare(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+                     AND name <> 'sync_log' ORDER BY name",
+                )?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            tables.sort();
+            let mut h = Sha256::new();
+            for t in tables {
+                h.update(t.as_bytes());
+                let mut stmt = c.prepare(&format!("SELECT * FROM \"{t}\" ORDER BY 1, 2"))?;
+                let n = stmt.column_count();
+                let mut rows = stmt.query([])?;
+                while let Some(r) = rows.next()? {
+                    for i in 0..n {
+                        let v: rusqlite::types::Value = r.get(i)?;
+                        h.update(format!("{v:?}|").as_bytes());
+                    }
+                    h.update(b"\n");
+                }
+            }
+            Ok(hex::encode(h.finalize()))
+        })
+    }
+}

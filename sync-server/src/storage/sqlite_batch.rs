@@ -1,0 +1,267 @@
+//! One push batch on SQLite: row writes through the core's `record` functions (so server and
+//! device store rows identically), change sequence, field versions, tombstones, idempotency.
+
+use std::collections::HashMap;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
+
+use gridline_core::access::ScopeKeys;
+use gridline_core::protocol::{Op, OpKind, OpResult};
+use gridline_core::record::{self, Fields};
+use gridline_core::EntityKind;
+
+use super::*;
+
+/// A push batch inside the writer's transaction.
+pub(super) struct SqliteBatch<'a> {
+    tx: &'a Connection,
+    /// The last sequence handed out (written back by `finish`).
+    seq: i64,
+}
+
+impl<'a> SqliteBatch<'a> {
+    pub(super) fn begin(tx: &'a Connection) -> StoreResult<Self> {
+        let seq = tx.query_row("SELECT value FROM seq_counter WHERE id = 1", [], |r| r.get(0))?;
+        Ok(SqliteBatch { tx, seq })
+    }
+
+    pub(super) fn finish(self) -> StoreResult<()> {
+        self.tx.prepare_cached("UPDATE seq_counter SET value = ?1 WHERE id = 1")?.execute([self.seq])?;
+        Ok(())
+    }
+
+    fn next_seq(&mut self) -> i64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// Scope keys of a stored record; an event carries its incident's keys.
+    fn keys_of(&self, entity: EntityKind, id: &str) -> StoreResult<ScopeKeys> {
+        if entity == EntityKind::IncidentEvent {
+            let incident = record::get(self.tx, entity, id)?
+                .and_then(|r| r.fields.get("incident_id").and_then(Value::as_str).map(str::to_owned));
+            return match incident {
+                Some(inc) => self.keys_of(EntityKind::Incident, &inc),
+                None => Ok(ScopeKeys::default()),
+            };
+        }
+        Ok(match record::get(self.tx, entity, id)? {
+            Some(row) => ScopeKeys::of(entity, id, &row.fields),
+            None => ScopeKeys::default(),
+        })
+    }
+
+    /// Inserts or moves the feed entry of a live record to `seq`.
+    fn put_meta(&self, entity: EntityKind, id: &str, seq: i64, writer: &str) -> StoreResult<()> {
+        let k = self.keys_of(entity, id)?;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO row_meta (entity, id, seq, deleted, area_id, building_id, department_id, owner_id, \
+                 created_seq, created_by) VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7, ?3, ?8) \
+                 ON CONFLICT(entity, id) DO UPDATE SET seq = excluded.seq, deleted = 0, area_id = excluded.area_id, \
+                 building_id = excluded.building_id, department_id = excluded.department_id, owner_id = excluded.owner_id",
+            )?
+            .execute(params![entity.as_str(), id, seq, k.area_id, k.building_id, k.department_id, k.owner_id, writer])?;
+        Ok(())
+    }
+
+    /// Gives a live record a new sequence (its derived fields changed) so the feed carries it.
+    fn touch(&mut self, entity: EntityKind, id: &str, writer: &str) -> StoreResult<i64> {
+        let seq = self.next_seq();
+        record::set_version(self.tx, entity, id, seq)?;
+        self.put_meta(entity, id, seq, writer)?;
+        Ok(seq)
+    }
+}
+
+impl BatchTx for SqliteBatch<'_> {
+    fn stored_result(&mut self, device_id: &str, op_id: &str) -> StoreResult<Option<OpResult>> {
+        let json: Option<String> = self
+            .tx
+            .prepare_cached("SELECT result_json FROM applied_ops WHERE device_id = ?1 AND op_id = ?2")?
+            .query_row([device_id, op_id], |r| r.get(0))
+            .optional()?;
+        json.map(|j| serde_json::from_str(&j).map_err(StoreError::from)).transpose()
+    }
+
+    fn save_result(&mut self, op_id: &str, rec: &AppliedOp<'_>) -> StoreResult<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO applied_ops (device_id, op_id, result_json, device_time, received_at, skew_flagged) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                rec.device_id,
+                op_id,
+                serde_json::to_string(rec.result)?,
+                rec.device_time,
+                rec.received_at,
+                rec.skew_flagged as i64
+            ])?;
+        Ok(())
+    }
+
+    fn load(&mut self, entity: EntityKind, id: &str) -> StoreResult<Option<StoredRow>> {
+        let meta: Option<(i64, i64, i64, String)> = self
+            .tx
+            .prepare_cached("SELECT seq, deleted, created_seq, created_by FROM row_meta WHERE entity = ?1 AND id = ?2")?
+            .query_row([entity.as_str(), id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .optional()?;
+        let row = record::get(self.tx, entity, id)?;
+        Ok(match (meta, row) {
+            (Some((seq, deleted, created_seq, created_by)), row) => Some(StoredRow {
+                fields: if deleted != 0 { None } else { row.map(|r| r.fields) },
+                seq,
+                created_seq,
+                created_by,
+            }),
+            // A row without feed entry (never the case for rows written by this server).
+            (None, Some(r)) => Some(StoredRow { fields: Some(r.fields), seq: r.version, created_seq: r.version, created_by: String::new() }),
+            (None, None) => None,
+        })
+    }
+
+    fn field_versions(&mut self, entity: EntityKind, id: &str) -> StoreResult<HashMap<String, FieldVersion>> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT field, seq, writer FROM field_versions WHERE entity = ?1 AND id = ?2")?;
+        let rows = stmt.query_map([entity.as_str(), id], |r| {
+            Ok((r.get::<_, String>(0)?, FieldVersion { seq: r.get(1)?, writer: r.get(2)? }))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn area_parents(&mut self) -> StoreResult<AreaParents> {
+        super::sqlite::load_area_parents(self.tx)
+    }
+
+    fn begin_op(&mut self) -> StoreResult<()> {
+        self.tx.execute_batch("SAVEPOINT op")?;
+        Ok(())
+    }
+
+    fn end_op(&mut self, keep: bool) -> StoreResult<()> {
+        if keep {
+            self.tx.execute_batch("RELEASE op")?;
+        } else {
+            self.tx.execute_batch("ROLLBACK TO op; RELEASE op")?;
+        }
+        Ok(())
+    }
+
+    fn create(&mut self, entity: EntityKind, id: &str, fields: &Fields, writer: &str) -> StoreResult<i64> {
+        let seq = self.next_seq();
+        match entity {
+            // Rows with derived rows or fields go through the core's own op applier, so the
+            // server derives exactly what a device derives (an incident's `reported` event and
+            // status; a patrol's distance).
+            EntityKind::Incident | EntityKind::PatrolTrack => {
+                let op = Op {
+                    op_id: String::new(),
+                    device_seq: 0,
+                    entity,
+                    entity_id: id.to_owned(),
+                    kind: OpKind::Create,
+                    fields: fields.clone(),
+                    base_version: 0,
+                    device_time: 0,
+                };
+                gridline_core::mutate::apply_op(self.tx, &op)?;
+                record::set_version(self.tx, entity, id, seq)?;
+            }
+            _ => record::insert(self.tx, entity, id, seq, fields)?,
+        }
+        self.put_meta(entity, id, seq, writer)?;
+        match entity {
+            EntityKind::Incident => {
+                // The `reported` event has the incident's id and its own place in the feed.
+                self.touch(EntityKind::IncidentEvent, id, writer)?;
+            }
+            EntityKind::PatrolTrack => {
+                let patrol = fields.get("patrol_id").and_then(Value::as_str).unwrap_or_default().to_owned();
+                if record::exists(self.tx, EntityKind::Patrol, &patrol)? {
+                    self.touch(EntityKind::Patrol, &patrol, writer)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(seq)
+    }
+
+    fn update(&mut self, entity: EntityKind, id: &str, fields: &Fields, writer: &str) -> StoreResult<i64> {
+        let seq = self.next_seq();
+        if !record::update(self.tx, entity, id, fields)? {
+            return Err(StoreError::NotFound);
+        }
+        record::set_version(self.tx, entity, id, seq)?;
+        if entity == EntityKind::Incident {
+            // Category changes move deadlines.
+            gridline_core::incidents::recompute(self.tx, id)?;
+        }
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT INTO field_versions (entity, id, field, seq, writer) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT(entity, id, field) DO UPDATE SET seq = excluded.seq, writer = excluded.writer",
+        )?;
+        for name in fields.keys() {
+            stmt.execute(params![entity.as_str(), id, name, seq, writer])?;
+        }
+        self.put_meta(entity, id, seq, writer)?;
+        Ok(seq)
+    }
+
+    fn delete(&mut self, entity: EntityKind, id: &str) -> StoreResult<i64> {
+        let seq = self.next_seq();
+        if !record::delete(self.tx, entity, id)? {
+            return Err(StoreError::NotFound);
+        }
+        // The tombstone keeps the keys it had, so the pull filter can still route it.
+        let n = self
+            .tx
+            .prepare_cached("UPDATE row_meta SET seq = ?1, deleted = 1 WHERE entity = ?2 AND id = ?3")?
+            .execute(params![seq, entity.as_str(), id])?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.tx
+            .prepare_cached("DELETE FROM field_versions WHERE entity = ?1 AND id = ?2")?
+            .execute([entity.as_str(), id])?;
+        Ok(seq)
+    }
+
+    fn append_event(&mut self, incident_id: &str, event_id: &str, fields: &Fields, writer: &str) -> StoreResult<i64> {
+        let seq = self.next_seq();
+        // The event's version is its place in the server's order of the timeline.
+        record::insert(self.tx, EntityKind::IncidentEvent, event_id, seq, fields)?;
+        gridline_core::incidents::recompute(self.tx, incident_id)?;
+        let incident_seq = self.touch(EntityKind::Incident, incident_id, writer)?;
+        // The event's feed entry carries the incident's keys after the event (e.g. a dispatch
+        // makes it visible to the department).
+        self.put_meta(EntityKind::IncidentEvent, event_id, seq, writer)?;
+        Ok(incident_seq)
+    }
+
+    fn save_conflict(&mut self, c: &ConflictRecord) -> StoreResult<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO conflicts (entity, entity_id, field, lost_value_json, kept_value_json, lost_device, \
+                 kept_device, seq, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                c.entity.as_str(),
+                c.entity_id,
+                c.field,
+                c.lost_value.to_string(),
+                c.kept_value.to_string(),
+                c.lost_writer,
+                c.kept_writer,
+                c.seq,
+                c.at
+            ])?;
+        Ok(())
+    }
+
+    fn log_sync(&mut self, e: &SyncLogEntry) -> StoreResult<()> {
+        super::sqlite::write_sync_log(self.tx, e)
+    }
+}

@@ -1,0 +1,74 @@
+//! One page of the change feed on SQLite: walk `row_meta` by seq, keep what the caller may see.
+
+use rusqlite::{Connection, OptionalExtension};
+
+use gridline_core::access::ScopeKeys;
+use gridline_core::record::{self, Fields};
+use gridline_core::EntityKind;
+
+use super::*;
+
+/// Rows of `row_meta` read per query while walking the feed.
+const CHUNK: usize = 2000;
+
+pub(super) fn page(
+    c: &Connection,
+    cursor: i64,
+    limit: usize,
+    max_scan: usize,
+    visible: &VisibleFn<'_>,
+) -> StoreResult<FeedPage> {
+    let mut out = FeedPage { rows: Vec::new(), last_examined: cursor, has_more: false };
+    let mut scanned = 0usize;
+    let mut stmt = c.prepare_cached(
+        "SELECT seq, entity, id, deleted, area_id, building_id, department_id, owner_id FROM row_meta \
+         WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    )?;
+    'walk: loop {
+        let chunk: Vec<(i64, String, String, bool, ScopeKeys)> = stmt
+            .query_map(rusqlite::params![out.last_examined, CHUNK as i64], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get::<_, i64>(3)? != 0,
+                    ScopeKeys {
+                        area_id: r.get(4)?,
+                        building_id: r.get(5)?,
+                        department_id: r.get(6)?,
+                        owner_id: r.get(7)?,
+                    },
+                ))
+            })?
+            .collect::<Result<_, _>>()?;
+        let exhausted = chunk.len() < CHUNK;
+        for (seq, entity, id, deleted, keys) in chunk {
+            out.last_examined = seq;
+            scanned += 1;
+            if let Some(entity) = EntityKind::parse(&entity) {
+                if visible(entity, &keys) {
+                    let fields = if deleted {
+                        Some(Fields::new())
+                    } else {
+                        record::get(c, entity, &id)?.map(|r| r.fields)
+                    };
+                    if let Some(fields) = fields {
+                        out.rows.push(FeedRow { seq, entity, id, deleted, fields });
+                    }
+                }
+            }
+            if out.rows.len() >= limit || scanned >= max_scan {
+                break 'walk;
+            }
+        }
+        if exhausted {
+            return Ok(out);
+        }
+    }
+    out.has_more = c
+        .prepare_cached("SELECT 1 FROM row_meta WHERE seq > ?1 LIMIT 1")?
+        .query_row([out.last_examined], |_| Ok(()))
+        .optional()?
+        .is_some();
+    Ok(out)
+}

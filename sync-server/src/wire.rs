@@ -1,0 +1,282 @@
+//! The wire: request bodies (size limits, `Content-Encoding: zstd|gzip`, JSON into the protocol
+//! types with the API's own error body) and responses compressed as `Accept-Encoding` asks.
+
+use std::io::Read;
+
+use axum::body::Body;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use gridline_core::protocol::{EnrollRequest, PullRequest, PushRequest, PROTOCOL_VERSION, VERSION_HEADER};
+
+use crate::error::AppError;
+use crate::AppState;
+
+/// A request type that names its protocol version.
+pub trait Versioned {
+    /// The version the client speaks.
+    fn protocol(&self) -> u32;
+}
+
+impl Versioned for PushRequest {
+    fn protocol(&self) -> u32 {
+        self.protocol
+    }
+}
+impl Versioned for PullRequest {
+    fn protocol(&self) -> u32 {
+        self.protocol
+    }
+}
+impl Versioned for EnrollRequest {
+    fn protocol(&self) -> u32 {
+        self.protocol
+    }
+}
+
+/// Content codings this server reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coding {
+    /// None.
+    Identity,
+    /// zstd.
+    Zstd,
+    /// gzip.
+    Gzip,
+}
+
+impl Coding {
+    /// The coding to answer with, from `Accept-Encoding` (zstd preferred, then gzip).
+    pub fn accepted(headers: &HeaderMap) -> Coding {
+        let accept = headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let offers = |name: &str| {
+            accept.split(',').any(|part| {
+                let mut it = part.split(';');
+                let coding = it.next().unwrap_or("").trim();
+                let refused = it.any(|p| p.trim().replace(' ', "") == "q=0");
+                coding.eq_ignore_ascii_case(name) && !refused
+            })
+        };
+        if offers("zstd") {
+            Coding::Zstd
+        } else if offers("gzip") {
+            Coding::Gzip
+        } else {
+            Coding::Identity
+        }
+    }
+}
+
+/// A JSON request body decoded into `T`, plus the coding the answer should use.
+pub struct Wire<T> {
+    /// The decoded request.
+    pub value: T,
+    /// How to compress the answer.
+    pub accept: Coding,
+}
+
+/// Decompresses at most `limit` bytes; more is refused.
+fn bounded(mut reader: impl Read, limit: usize) -> Result<Vec<u8>, AppError> {
+    let mut out = Vec::new();
+    let read = reader.by_ref().take(limit as u64 + 1).read_to_end(&mut out);
+    match read {
+        Ok(_) if out.len() > limit => Err(AppError::too_large(format!("decompressed body exceeds {limit} bytes"))),
+        Ok(_) => Ok(out),
+        Err(_) => Err(AppError::bad_request("body could not be decompressed", "请求内容解压失败")),
+    }
+}
+
+/// Decodes a body as sent with `Content-Encoding`.
+pub fn decode_body(headers: &HeaderMap, raw: &[u8], limit: usize) -> Result<Vec<u8>, AppError> {
+    let coding = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("identity").trim().to_ascii_lowercase();
+    match coding.as_str() {
+        "" | "identity" => {
+            if raw.len() > limit {
+                return Err(AppError::too_large(format!("body exceeds {limit} bytes")));
+            }
+            Ok(raw.to_vec())
+        }
+        "zstd" => {
+            let dec = zstd::stream::read::Decoder::new(raw)
+                .map_err(|_| AppError::bad_request("body could not be decompressed", "请求内容解压失败"))?;
+            bounded(dec, limit)
+        }
+        "gzip" | "x-gzip" => bounded(flate2::read::GzDecoder::new(raw), limit),
+        _ => Err(AppError::unsupported_media("unsupported Content-Encoding (use zstd or gzip)")),
+    }
+}
+
+/// Only the version, read when the full request does not parse.
+#[derive(Deserialize)]
+struct Probe {
+    #[serde(default)]
+    protocol: Option<u32>,
+}
+
+/// Parses JSON into `T`, mapping serde errors to the API's error body without echoing values.
+pub fn parse_json<T: DeserializeOwned + Versioned>(bytes: &[u8]) -> Result<T, AppError> {
+    match serde_json::from_slice::<T>(bytes) {
+        Ok(v) if v.protocol() == PROTOCOL_VERSION => Ok(v),
+        Ok(v) => Err(AppError::unsupported_protocol(Some(v.protocol()))),
+        Err(e) => {
+            use serde_json::error::Category;
+            if matches!(e.classify(), Category::Syntax | Category::Eof | Category::Io) {
+                return Err(AppError::bad_json(format!("malformed JSON at line {} column {}", e.line(), e.column())));
+            }
+            // A body from another protocol version is reported as such, not as a schema error.
+            if let Ok(Probe { protocol: Some(p) }) = serde_json::from_slice::<Probe>(bytes) {
+                if p != PROTOCOL_VERSION {
+                    return Err(AppError::unsupported_protocol(Some(p)));
+                }
+            }
+            // serde's messages may quote the offending value; only value-free ones are passed on.
+            let text = e.to_string();
+            let safe = ["unknown field", "missing field", "unknown variant", "duplicate field"]
+                .iter()
+                .any(|p| text.starts_with(p));
+            let detail = if safe {
+                text
+            } else {
+                format!("a value has the wrong type at line {} column {}", e.line(), e.column())
+            };
+            Err(AppError::invalid_body(detail, "请求内容与接口格式不符"))
+        }
+    }
+}
+
+impl<T: DeserializeOwned + Versioned + Send> FromRequest<AppState> for Wire<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let config = state.service.config();
+        let (parts, body) = req.into_parts();
+        if let Some(v) = parts.headers.get(VERSION_HEADER) {
+            let v = v.to_str().ok().and_then(|s| s.trim().parse::<u32>().ok());
+            if v != Some(PROTOCOL_VERSION) {
+                return Err(AppError::unsupported_protocol(v));
+            }
+        }
+        if let Some(ct) = parts.headers.get(header::CONTENT_TYPE) {
+            let ct = ct.to_str().unwrap_or("");
+            let mime = ct.split(';').next().unwrap_or("").trim();
+            if !(mime.eq_ignore_ascii_case("application/json") || mime.to_ascii_lowercase().ends_with("+json")) {
+                return Err(AppError::unsupported_media("Content-Type must be application/json"));
+            }
+        }
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > config.max_body_bytes) {
+            return Err(AppError::too_large(format!("body exceeds {} bytes", config.max_body_bytes)));
+        }
+        let raw = axum::body::to_bytes(body, config.max_body_bytes).await.map_err(|e| {
+            let text = format!("{e} {:?}", std::error::Error::source(&e).map(|s| s.to_string()));
+            if text.contains("length limit") {
+                AppError::too_large(format!("body exceeds {} bytes", config.max_body_bytes))
+            } else {
+                AppError::bad_request("request body could not be read", "请求内容读取失败")
+            }
+        })?;
+        let bytes = decode_body(&parts.headers, &raw, config.max_decoded_bytes)?;
+        let value = parse_json::<T>(&bytes)?;
+        Ok(Wire { value, accept: Coding::accepted(&parts.headers) })
+    }
+}
+
+/// A JSON answer, compressed as the request accepted.
+pub struct Reply {
+    body: Vec<u8>,
+    coding: Coding,
+}
+
+impl Reply {
+    /// Serializes `value`.
+    pub fn json<T: Serialize>(value: &T, coding: Coding) -> Result<Reply, AppError> {
+        let body = serde_json::to_vec(value).map_err(|e| AppError::internal(&e))?;
+        Ok(Reply { body, coding })
+    }
+}
+
+/// Compresses `body` with `coding`.
+pub fn encode_body(body: &[u8], coding: Coding) -> std::io::Result<Vec<u8>> {
+    match coding {
+        Coding::Identity => Ok(body.to_vec()),
+        Coding::Zstd => zstd::bulk::compress(body, 3),
+        Coding::Gzip => {
+            use std::io::Write;
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            enc.write_all(body)?;
+            enc.finish()
+        }
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let encoding = match self.coding {
+            Coding::Identity => None,
+            Coding::Zstd => Some("zstd"),
+            Coding::Gzip => Some("gzip"),
+        };
+        let body = match encode_body(&self.body, self.coding) {
+            Ok(b) => b,
+            Err(e) => return AppError::internal(&e).into_response(),
+        };
+        let mut resp = Response::new(Body::from(body));
+        *resp.status_mut() = StatusCode::OK;
+        let h = resp.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        if let Some(enc) = encoding {
+            h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(enc));
+        }
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_encoding_prefers_zstd_then_gzip() {
+        let mut h = HeaderMap::new();
+        assert_eq!(Coding::accepted(&h), Coding::Identity);
+        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip, deflate"));
+        assert_eq!(Coding::accepted(&h), Coding::Gzip);
+        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip, zstd"));
+        assert_eq!(Coding::accepted(&h), Coding::Zstd);
+        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("zstd;q=0, gzip"));
+        assert_eq!(Coding::accepted(&h), Coding::Gzip);
+    }
+
+    #[test]
+    fn decompression_is_bounded() {
+        let big = vec![b'a'; 10_000];
+        let z = encode_body(&big, Coding::Zstd).unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("zstd"));
+        assert_eq!(decode_body(&h, &z, 20_000).unwrap(), big);
+        assert_eq!(decode_body(&h, &z, 5_000).unwrap_err().code, "too_large");
+        let g = encode_body(&big, Coding::Gzip).unwrap();
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        assert_eq!(decode_body(&h, &g, 20_000).unwrap(), big);
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("br"));
+        assert_eq!(decode_body(&h, &g, 20_000).unwrap_err().status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+
+    #[test]
+    fn json_errors_do_not_echo_values() {
+        let e = parse_json::<PullRequest>(br#"{"protocol":1,"cursor":"13800138000","limit":1}"#).unwrap_err();
+        assert_eq!(e.code, "invalid_body");
+        assert!(!e.message.contains("13800138000"));
+        assert_eq!(parse_json::<PullRequest>(b"{not json").unwrap_err().code, "bad_json");
+        assert_eq!(parse_json::<PullRequest>(br#"{"protocol":9,"cursor":0,"limit":1}"#).unwrap_err().code, "unsupported_protocol");
+        assert_eq!(parse_json::<PullRequest>(br#"{"protocol":9,"cursor":"x"}"#).unwrap_err().code, "unsupported_protocol");
+    }
+}

@@ -1,0 +1,89 @@
+//! Enrollment and bearer tokens.
+
+use axum::http::StatusCode;
+use serde_json::json;
+
+use gridline_core::protocol::{OpKind, PROTOCOL_VERSION};
+use gridline_core::EntityKind;
+use gridline_server::storage::NewDevice;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn enroll_with_good_password_returns_token_and_principal() {
+    let w = World::new();
+    let (status, body) = w
+        .call("/v1/enroll", None, json!({"protocol": PROTOCOL_VERSION, "username": "bh", "password": PASSWORD, "device_name": "phone"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["token"].as_str().unwrap().len(), 64);
+    assert_eq!(body["principal"]["role"], "building_head");
+    assert_eq!(body["principal"]["scope"]["building_ids"], json!(["B1"]));
+}
+
+#[tokio::test]
+async fn enroll_refuses_bad_password_unknown_user_and_disabled_user() {
+    let w = World::new();
+    for (user, pw) in [("bh", "wrong"), ("nobody", PASSWORD)] {
+        let (status, body) = w
+            .call("/v1/enroll", None, json!({"protocol": PROTOCOL_VERSION, "username": user, "password": pw, "device_name": "x"}))
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["code"], "unauthorized");
+        assert!(body["message_zh"].as_str().unwrap().contains("密码"));
+    }
+    let token = w.enroll("gw").await;
+    assert!(w.state.service.storage().set_disabled("gw", true).unwrap());
+    let (status, _) = w
+        .call("/v1/enroll", None, json!({"protocol": PROTOCOL_VERSION, "username": "gw", "password": PASSWORD, "device_name": "x"}))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // The existing device of a disabled user stops syncing too.
+    let (status, body) = w.call("/v1/pull", Some(&token), json!({"protocol": 1, "cursor": 0, "limit": 10})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["code"], "unauthorized");
+}
+
+#[tokio::test]
+async fn missing_unknown_revoked_and_expired_tokens_are_refused_and_change_nothing() {
+    let w = World::new();
+    let token = w.enroll("gw").await;
+    let before = w.fingerprint();
+    let ops = vec![op(EntityKind::Household, "HX", OpKind::Update, json!({"notes": "x"}), 0)];
+    let push_body = json!({"protocol": 1, "ops": ops, "sent_at": now_ms()});
+    for t in [None, Some("deadbeef")] {
+        let (status, body) = w.call("/v1/push", t, push_body.clone()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["protocol"], 1);
+    }
+    // Expired: a device whose token expired an hour ago.
+    let user = w.state.service.storage().user_by_name("gw").unwrap().unwrap();
+    let expired = "ab".repeat(32);
+    w.state
+        .service
+        .storage()
+        .add_device(&NewDevice {
+            id: "dev-expired".into(),
+            user_id: user.id.clone(),
+            token_hash: gridline_server::auth::token_hash(&expired),
+            name: "old".into(),
+            created_at: 0,
+            expires_at: Some(now_ms() - 3_600_000),
+        })
+        .unwrap();
+    let before_expired = w.fingerprint();
+    let (status, body) = w.call("/v1/push", Some(&expired), push_body.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body["message"].as_str().unwrap().contains("expired"));
+    assert_eq!(w.fingerprint(), before_expired);
+    // Revoked.
+    let devices = w.state.service.storage().devices(&user.id).unwrap();
+    let dev = devices.iter().find(|d| d.id != "dev-expired").unwrap();
+    assert!(w.state.service.storage().revoke_device(&dev.id, now_ms()).unwrap());
+    let before_revoke = w.fingerprint();
+    let (status, body) = w.call("/v1/push", Some(&token), push_body).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body["message_zh"].as_str().unwrap().contains("注销"));
+    assert_eq!(w.fingerprint(), before_revoke);
+    assert_ne!(before, before_revoke, "revocation itself is stored");
+}

@@ -1,0 +1,163 @@
+//! Push: results per op, idempotency, merge, scope and role checks, incident events.
+
+use serde_json::json;
+
+use gridline_core::protocol::{OpKind, OpStatus};
+use gridline_core::EntityKind;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn same_batch_twice_is_applied_once() {
+    let w = World::new();
+    let token = w.enroll("gw").await;
+    let ops = vec![
+        op(EntityKind::Household, "H9", OpKind::Create, household("B1", "G1", "902", "13700137000"), 0),
+        op(EntityKind::Household, "H9", OpKind::Update, json!({"notes": "新登记"}), 0),
+        op(EntityKind::Household, "H1", OpKind::Update, json!({"member_count": 3}), w.version("H1")),
+    ];
+    let first = w.push(&token, &ops).await;
+    assert!(first.results.iter().all(|r| r.status == OpStatus::Applied), "{:?}", first.results);
+    let seq = w.state.service.storage().max_seq().unwrap();
+    let second = w.push(&token, &ops).await;
+    assert_eq!(second.results.len(), 3);
+    for (a, b) in first.results.iter().zip(&second.results) {
+        assert_eq!(b.status, OpStatus::Duplicate);
+        assert_eq!(a.version, b.version);
+        assert_eq!(a.op_id, b.op_id);
+    }
+    assert_eq!(w.state.service.storage().max_seq().unwrap(), seq, "nothing applied twice");
+    // The same op twice in one batch: the second is a duplicate.
+    let again = op(EntityKind::Household, "H9", OpKind::Update, json!({"notes": "再次"}), 0);
+    let r = w.push(&token, &[again.clone(), again]).await;
+    assert_eq!(r.results[0].status, OpStatus::Applied);
+    assert_eq!(r.results[1].status, OpStatus::Duplicate);
+}
+
+#[tokio::test]
+async fn same_field_conflict_keeps_the_loser_and_different_fields_merge() {
+    let w = World::new();
+    let a = w.enroll("gw").await;
+    let b = w.enroll("sup").await;
+    let base = w.pull_all(&a).await.into_iter().find(|c| c.id == "H1").unwrap().seq;
+    let ra = w.push(&a, &[op(EntityKind::Household, "H1", OpKind::Update, json!({"notes": "甲的备注"}), base)]).await;
+    assert_eq!(ra.results[0].status, OpStatus::Applied);
+    let rb = w.push(&b, &[op(EntityKind::Household, "H1", OpKind::Update, json!({"notes": "乙的备注"}), base)]).await;
+    assert_eq!(rb.results[0].status, OpStatus::Merged);
+    assert_eq!(rb.results[0].conflicts, vec!["notes".to_owned()]);
+    let conflicts = w.state.service.storage().conflicts(10).unwrap();
+    assert_eq!(conflicts.len(), 1);
+    assert_eq!(conflicts[0].conflict.lost_value, json!("甲的备注"));
+    assert_eq!(conflicts[0].conflict.kept_value, json!("乙的备注"));
+    let row = w.pull_all(&a).await.into_iter().find(|c| c.id == "H1").unwrap();
+    assert_eq!(row.fields["notes"], "乙的备注", "arrival order wins");
+
+    // Different fields from the same base: both survive, no conflict.
+    let base = row.seq;
+    let ra = w.push(&a, &[op(EntityKind::Household, "H1", OpKind::Update, json!({"member_count": 4}), base)]).await;
+    let rb = w.push(&b, &[op(EntityKind::Household, "H1", OpKind::Update, json!({"care_tags": ["elderly_alone"]}), base)]).await;
+    assert_eq!(ra.results[0].status, OpStatus::Applied);
+    assert_eq!(rb.results[0].status, OpStatus::Applied);
+    let row = w.pull_all(&b).await.into_iter().find(|c| c.id == "H1").unwrap();
+    assert_eq!(row.fields["member_count"], 4);
+    assert_eq!(row.fields["care_tags"], json!(["elderly_alone"]));
+    assert_eq!(w.state.service.storage().conflicts(10).unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn building_head_out_of_scope_is_rejected_without_blocking_the_batch() {
+    let w = World::new();
+    let bh = w.enroll("bh").await;
+    let ops = vec![
+        op(EntityKind::Household, "H2", OpKind::Update, json!({"notes": "别的楼"}), 0),
+        op(EntityKind::Household, "H1", OpKind::Update, json!({"notes": "本楼"}), w.version("H1")),
+        op(EntityKind::Resident, "R1", OpKind::Update, json!({"id_number": "440703199001019999"}), 0),
+        op(EntityKind::Household, "H1", OpKind::Update, json!({"building_id": "B2"}), 0),
+    ];
+    let r = w.push(&bh, &ops).await;
+    let codes: Vec<_> = r.results.iter().map(|r| (r.status, r.code.clone())).collect();
+    assert_eq!(codes[0], (OpStatus::Rejected, Some("out_of_scope".into())));
+    assert!(r.results[0].reason.as_deref().unwrap().contains("管辖范围"));
+    assert_eq!(codes[1], (OpStatus::Applied, None));
+    assert_eq!(codes[2], (OpStatus::Rejected, Some("field_protected".into())));
+    assert_eq!(codes[3].0, OpStatus::Rejected);
+    // A rejected op retried gets the same rejection.
+    let again = w.push(&bh, &ops[..2]).await;
+    assert_eq!(again.results[0].status, OpStatus::Rejected);
+    assert_eq!(again.results[0].code.as_deref(), Some("out_of_scope"));
+    assert_eq!(again.results[1].status, OpStatus::Duplicate);
+}
+
+#[tokio::test]
+async fn writes_to_missing_deleted_or_existing_records_and_reference_data_are_refused() {
+    let w = World::new();
+    let gw = w.enroll("gw").await;
+    let admin = w.enroll("admin").await;
+    let r = w
+        .push(&gw, &[
+            op(EntityKind::Household, "NOPE", OpKind::Update, json!({"notes": "x"}), 0),
+            op(EntityKind::Household, "H1", OpKind::Create, household("B1", "G1", "101", "13800138000"), 0),
+            op(EntityKind::Household, "H2", OpKind::Delete, json!({}), 0),
+            op(EntityKind::Household, "H2", OpKind::Update, json!({"notes": "x"}), 0),
+            op(EntityKind::Household, "H8", OpKind::Create, json!({"building_id": "B1", "grid_id": "G1"}), 0),
+        ])
+        .await;
+    let codes: Vec<_> = r.results.iter().map(|r| r.code.clone().unwrap_or_else(|| "ok".into())).collect();
+    assert_eq!(codes, ["not_found", "already_exists", "ok", "not_found", "invalid"]);
+    let r = w.push(&admin, &[op(EntityKind::Area, "G1", OpKind::Update, json!({"name": "改名"}), 0)]).await;
+    assert_eq!(r.results[0].code.as_deref(), Some("role_not_allowed"));
+}
+
+#[tokio::test]
+async fn incident_events_follow_the_state_machine() {
+    let w = World::new();
+    let gw = w.enroll("gw").await;
+    let sup = w.enroll("sup").await;
+    let dh = w.enroll("dh").await;
+    let r = w.push(&gw, &[op(EntityKind::Incident, "I1", OpKind::Create, incident("G1", Some("B1")), 0)]).await;
+    assert_eq!(r.results[0].status, OpStatus::Applied);
+    let ev = |id: &str, kind: &str, note: &str, dept: Option<&str>| op(EntityKind::Incident, "I1", OpKind::Event, event(id, kind, note, dept), 0);
+    // A grid worker may not dispatch.
+    let r = w.push(&gw, &[ev("E1", "dispatched", "", Some("D1"))]).await;
+    assert_eq!(r.results[0].code.as_deref(), Some("transition_refused"));
+    assert!(r.results[0].reason.as_deref().unwrap().contains("无权"));
+    // The supervisor dispatches; the handler accepts, must explain a resolution, resolves.
+    let r = w.push(&sup, &[ev("E2", "dispatched", "", Some("D1"))]).await;
+    assert_eq!(r.results[0].status, OpStatus::Applied, "{:?}", r.results);
+    let r = w.push(&dh, &[ev("E3", "accepted", "", None), ev("E4", "resolved", "", None), ev("E5", "resolved", "已清理", None)]).await;
+    let st: Vec<_> = r.results.iter().map(|r| r.code.clone().unwrap_or_else(|| "ok".into())).collect();
+    assert_eq!(st, ["ok", "invalid", "ok"]);
+    // Verify twice: the second is an impossible transition.
+    let r = w.push(&sup, &[ev("E6", "verified", "", None), ev("E7", "verified", "", None)]).await;
+    assert_eq!(r.results[0].status, OpStatus::Applied);
+    assert_eq!(r.results[1].code.as_deref(), Some("transition_refused"));
+    let changes = w.pull_all(&sup).await;
+    let inc = changes.iter().find(|c| c.id == "I1" && c.entity == EntityKind::Incident).unwrap();
+    assert_eq!(inc.fields["status"], "verified");
+    assert_eq!(inc.fields["department_id"], "D1");
+    assert_eq!(inc.fields["reporter_role"], "grid_worker");
+    let events: Vec<_> = changes.iter().filter(|c| c.entity == EntityKind::IncidentEvent).collect();
+    assert_eq!(events.len(), 5, "reported + dispatched + accepted + resolved + verified");
+    let e3 = events.iter().find(|c| c.id == "E3").unwrap();
+    assert_eq!(e3.fields["actor_role"], "department_handler", "actor comes from the token");
+    assert_ne!(e3.fields["actor_id"], "forged");
+    assert!(events.iter().any(|c| c.id == "I1" && c.fields["kind"] == "reported"));
+}
+
+#[tokio::test]
+async fn far_off_device_clock_is_flagged() {
+    let w = World::new();
+    let gw = w.enroll("gw").await;
+    let mut o = op(EntityKind::Household, "H1", OpKind::Update, json!({"notes": "x"}), w.version("H1"));
+    let r = w.push(&gw, std::slice::from_ref(&o)).await;
+    assert!(!r.clock_skew_flagged);
+    o.op_id = "skewed-op".into();
+    o.device_time -= 3_600_000;
+    let r = w.push(&gw, &[o]).await;
+    assert!(r.clock_skew_flagged);
+    assert_eq!(r.results[0].status, OpStatus::Applied);
+    // A stale base on a field someone else wrote since: merged, with the conflict listed.
+    let r = w.push(&gw, &[op(EntityKind::Household, "H1", OpKind::Update, json!({"room": "909"}), 0)]).await;
+    assert_eq!(r.results[0].status, OpStatus::Merged);
+    assert_eq!(r.results[0].conflicts, ["room"]);
+}
