@@ -11,7 +11,7 @@ use gridline_core::protocol::{Change, Op, OpKind, PullResponse, PushRequest, Pus
 use gridline_core::record::Fields;
 use gridline_core::{EntityKind, Role};
 use gridline_server::service::Origin;
-use gridline_server::{app, AppState, Config, Storage, UserSpec};
+use gridline_server::{app, AppState, Config, UserSpec};
 
 pub const PASSWORD: &str = "pass-1234";
 

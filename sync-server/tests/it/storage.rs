@@ -55,3 +55,48 @@ fn feed_respects_limit_scan_bound_and_visibility() {
     let all = s.feed(0, 1000, 10_000, &|_, _| true).unwrap();
     assert!(all.rows.windows(2).all(|w| w[0].seq < w[1].seq));
 }
+
+#[test]
+fn demo_city_seeds_every_role_and_serves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = gridline_server::AppState::open(dir.path(), gridline_server::Config::for_tests()).unwrap();
+    let creds = gridline_server::demo::seed_if_empty(&state.service, 300).unwrap();
+    assert_eq!(creds.len(), 5);
+    let s = state.service.storage();
+    let users = s.users().unwrap();
+    assert_eq!(users.len(), 5);
+    let seq = s.max_seq().unwrap();
+    let all = s.feed(0, usize::MAX, usize::MAX, &|_, _| true).unwrap();
+    let count = |e: EntityKind| all.rows.iter().filter(|r| r.entity == e).count();
+    assert_eq!(count(EntityKind::Household), 300);
+    assert!(count(EntityKind::Resident) >= 300);
+    assert!(count(EntityKind::Area) >= 20);
+    assert!(count(EntityKind::Incident) > 0);
+    let grids = all.rows.iter().filter(|r| r.entity == EntityKind::Area && r.fields["kind"] == "grid").count();
+    assert!(grids >= 20);
+    // Seeding again leaves the data alone.
+    gridline_server::demo::seed_if_empty(&state.service, 300).unwrap();
+    assert_eq!(s.max_seq().unwrap(), seq);
+}
+
+#[test]
+fn spawned_server_answers_over_tcp_and_stops() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let server = gridline_server::spawn_test_server(dir.path()).unwrap();
+    let get = |addr| -> std::io::Result<String> {
+        let mut s = std::net::TcpStream::connect(addr)?;
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")?;
+        let mut out = String::new();
+        s.read_to_string(&mut out)?;
+        Ok(out)
+    };
+    let addr = server.addr();
+    let resp = get(addr).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200") && resp.ends_with("ok"), "{resp}");
+    server.stop();
+    assert!(get(addr).is_err(), "stopped");
+    // Restart on the same data dir and address.
+    let again = gridline_server::spawn_test_server_on(dir.path(), addr, gridline_server::Config::for_tests()).unwrap();
+    assert!(get(again.addr()).unwrap().ends_with("ok"));
+}
