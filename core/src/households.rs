@@ -212,21 +212,27 @@ fn at_index(i: usize, e: Error) -> Error {
 impl Store {
     /// Creates a household.
     pub fn create_household(&self, new: NewHousehold) -> Result<Household> {
-        let id = self.create_households(vec![new])?.remove(0);
+        let id = self.insert_households(vec![new], false)?.remove(0);
         self.household(&id)
     }
 
     /// Creates many households in one transaction (all or nothing) and returns their ids.
     /// A failing item is named by its index, e.g. field `[17].phone`.
     pub fn create_households(&self, news: Vec<NewHousehold>) -> Result<Vec<String>> {
+        self.insert_households(news, true)
+    }
+
+    /// Creates households in one transaction; `indexed` prefixes error fields with the item's index.
+    fn insert_households(&self, news: Vec<NewHousehold>, indexed: bool) -> Result<Vec<String>> {
         let who = self.require_principal()?;
+        let name_item = |i: usize, e: Error| if indexed { at_index(i, e) } else { e };
         self.write(|tx| {
             let w = Writer::new(tx, self, &who);
             let mut ids = Vec::with_capacity(news.len());
             for (i, n) in news.iter().enumerate() {
-                let fields = household_fields(&w, n).map_err(|e| at_index(i, e))?;
+                let fields = household_fields(&w, n).map_err(|e| name_item(i, e))?;
                 let id = uuid::Uuid::now_v7().to_string();
-                w.create(EntityKind::Household, &id, fields).map_err(|e| at_index(i, e))?;
+                w.create(EntityKind::Household, &id, fields).map_err(|e| name_item(i, e))?;
                 ids.push(id);
             }
             Ok(ids)
@@ -329,10 +335,7 @@ impl Store {
             let h = record::get(tx, EntityKind::Household, &new.household_id)?
                 .ok_or_else(|| Error::invalid("household_id", "住户不存在"))?;
             let id_number = input::resident_id("id_number", new.id_number.as_deref())?;
-            let mut birth = input::date("birth_date", new.birth_date.as_deref())?;
-            if let (Some(idn), None) = (&id_number, &birth) {
-                birth = crate::validate::resident_id_birth_date(idn).map(|(y, m, d)| format!("{y:04}-{m:02}-{d:02}"));
-            }
+            let birth = birth_date_with_id(id_number.as_deref(), input::date("birth_date", new.birth_date.as_deref())?)?;
             let fields = into_fields(json!({
                 "household_id": new.household_id,
                 "building_id": h.fields.get("building_id"),
@@ -360,14 +363,29 @@ impl Store {
             if let Some(v) = &patch.name {
                 f.insert("name".into(), json!(input::text("name", v, 50)?));
             }
-            if let Some(v) = &patch.id_number {
-                f.insert("id_number".into(), opt_value(input::resident_id("id_number", Some(v))?));
+            let id_number = match &patch.id_number {
+                Some(v) => Some(input::resident_id("id_number", Some(v))?),
+                None => None,
+            };
+            if let Some(v) = &id_number {
+                f.insert("id_number".into(), opt_value(v.clone()));
             }
             if let Some(v) = &patch.phone {
                 f.insert("phone".into(), opt_value(input::phone("phone", Some(v))?));
             }
-            if let Some(v) = &patch.birth_date {
-                f.insert("birth_date".into(), opt_value(input::date("birth_date", Some(v))?));
+            let birth = match &patch.birth_date {
+                Some(v) => Some(input::date("birth_date", Some(v))?),
+                None => None,
+            };
+            match (id_number.flatten(), birth) {
+                // A new ID number brings its birth date along, or must agree with the one given.
+                (Some(idn), b) => {
+                    f.insert("birth_date".into(), opt_value(birth_date_with_id(Some(&idn), b.flatten())?));
+                }
+                (None, Some(b)) => {
+                    f.insert("birth_date".into(), opt_value(b));
+                }
+                (None, None) => {}
             }
             if let Some(v) = &patch.relation {
                 f.insert("relation".into(), json!(input::free_text("relation", v, 20)?));
@@ -415,6 +433,18 @@ impl Store {
             crate::access::mask_fields(kind, &mut row.fields);
         }
         record::typed(row)
+    }
+}
+
+/// The birth date of a resident: the one in their ID number, which a given date must match.
+fn birth_date_with_id(id_number: Option<&str>, given: Option<String>) -> Result<Option<String>> {
+    let from_id = id_number
+        .and_then(crate::validate::resident_id_birth_date)
+        .map(|(y, m, d)| format!("{y:04}-{m:02}-{d:02}"));
+    match (from_id, given) {
+        (Some(a), Some(b)) if a != b => Err(Error::invalid("birth_date", "出生日期与身份证号不一致")),
+        (Some(a), _) => Ok(Some(a)),
+        (None, b) => Ok(b),
     }
 }
 

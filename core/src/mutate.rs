@@ -80,6 +80,7 @@ pub fn apply_op(conn: &Connection, op: &Op) -> Result<()> {
         OpKind::Create => {
             if record::exists(conn, op.entity, &op.entity_id)? {
                 record::update(conn, op.entity, &op.entity_id, &op.fields)?;
+                after_update(conn, op.entity, &op.entity_id)?;
             } else {
                 record::insert(conn, op.entity, &op.entity_id, 0, &op.fields)?;
                 after_insert(conn, op.entity, &op.entity_id)?;
@@ -88,6 +89,7 @@ pub fn apply_op(conn: &Connection, op: &Op) -> Result<()> {
         }
         OpKind::Update => {
             if record::update(conn, op.entity, &op.entity_id, &op.fields)? {
+                after_update(conn, op.entity, &op.entity_id)?;
                 reindex(conn, op.entity, &op.entity_id)?;
             }
         }
@@ -122,6 +124,15 @@ pub fn apply_op(conn: &Connection, op: &Op) -> Result<()> {
 fn after_insert(conn: &Connection, kind: EntityKind, id: &str) -> Result<()> {
     match kind {
         EntityKind::Incident => crate::incidents::after_create(conn, id),
+        EntityKind::PatrolTrack => crate::patrols::recompute_distance_of_track(conn, id),
+        _ => Ok(()),
+    }
+}
+
+/// Rows derived from a changed record: an incident's deadlines follow its category.
+fn after_update(conn: &Connection, kind: EntityKind, id: &str) -> Result<()> {
+    match kind {
+        EntityKind::Incident => crate::incidents::recompute(conn, id),
         EntityKind::PatrolTrack => crate::patrols::recompute_distance_of_track(conn, id),
         _ => Ok(()),
     }

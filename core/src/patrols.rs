@@ -4,6 +4,7 @@ use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::access::Action;
 use crate::entities::EntityKind;
 use crate::error::{Error, Result};
 use crate::households::into_fields;
@@ -159,6 +160,8 @@ impl Store {
         self.write(|tx| {
             let w = Writer::new(tx, self, &who);
             let p = record::require(tx, EntityKind::Patrol, patrol_id)?;
+            // The track is part of the patrol: only its worker extends it.
+            w.check(EntityKind::Patrol, patrol_id, &p.fields, Action::Update, &[])?;
             if !p.fields.get("ended_at").is_none_or(Value::is_null) {
                 return Err(Error::invalid("patrol_id", "巡查已结束"));
             }

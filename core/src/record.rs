@@ -75,6 +75,8 @@ fn from_sql(spec: &FieldSpec, row: &rusqlite::Row<'_>, idx: usize) -> Result<Val
 
 struct Sql {
     insert: String,
+    /// The insert without the derived columns, so that they take their column defaults.
+    insert_underived: String,
     upsert: String,
     select: String,
     select_all: String,
@@ -91,8 +93,14 @@ fn sql(kind: EntityKind) -> &'static Sql {
                 let names = cols.join(", ");
                 let marks = vec!["?"; cols.len() + 2].join(", ");
                 let sets: Vec<String> = cols.iter().map(|c| format!("{c} = excluded.{c}")).collect();
+                let underived: Vec<&str> = k.fields().iter().filter(|f| !f.derived).map(|f| f.name).collect();
                 Sql {
                     insert: format!("INSERT INTO {t} (id, version, {names}) VALUES ({marks})"),
+                    insert_underived: format!(
+                        "INSERT INTO {t} (id, version, {}) VALUES ({})",
+                        underived.join(", "),
+                        vec!["?"; underived.len() + 2].join(", ")
+                    ),
                     upsert: format!(
                         "INSERT INTO {t} (id, version, {names}) VALUES ({marks}) \
                          ON CONFLICT(id) DO UPDATE SET version = excluded.version, {}",
@@ -117,10 +125,23 @@ fn full_params(kind: EntityKind, id: &str, version: i64, fields: &Fields) -> Res
     Ok(params)
 }
 
-/// Inserts a new row; every non-nullable field must be present.
+/// Inserts a new row; every non-nullable field must be present. When no derived field is
+/// given (a local create or its op), the derived columns take their defaults (e.g. a new
+/// patrol's distance is 0) until the core computes them.
 pub fn insert(conn: &Connection, kind: EntityKind, id: &str, version: i64, fields: &Fields) -> Result<()> {
-    let params = full_params(kind, id, version, fields)?;
-    conn.prepare_cached(&sql(kind).insert)?.execute(params_from_iter(params))?;
+    let given = |f: &FieldSpec| fields.get(f.name).is_some_and(|v| !v.is_null());
+    if kind.fields().iter().any(|f| f.derived && given(f)) {
+        let params = full_params(kind, id, version, fields)?;
+        conn.prepare_cached(&sql(kind).insert)?.execute(params_from_iter(params))?;
+        return Ok(());
+    }
+    let mut params = Vec::with_capacity(kind.fields().len() + 2);
+    params.push(SqlValue::Text(id.to_owned()));
+    params.push(SqlValue::Integer(version));
+    for spec in kind.fields().iter().filter(|f| !f.derived) {
+        params.push(to_sql(spec, fields.get(spec.name).unwrap_or(&Value::Null))?);
+    }
+    conn.prepare_cached(&sql(kind).insert_underived)?.execute(params_from_iter(params))?;
     Ok(())
 }
 

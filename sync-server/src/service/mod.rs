@@ -200,3 +200,21 @@ impl Service {
 
 /// A valid argon2 hash of a random string, used when the user does not exist.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$1x6X5cD0wyQ2oK8N0m6C6W3pS1Q3T7l0f3v7Zb0b6mA";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn area_path_walks_up_and_survives_cycles() {
+        let mut p = AreaParents::new();
+        p.insert("city".into(), None);
+        p.insert("com".into(), Some("city".into()));
+        p.insert("g1".into(), Some("com".into()));
+        assert_eq!(area_path(&p, "g1"), ["g1", "com", "city"]);
+        assert_eq!(area_path(&p, "unknown"), ["unknown"]);
+        p.insert("a".into(), Some("b".into()));
+        p.insert("b".into(), Some("a".into()));
+        assert_eq!(area_path(&p, "a"), ["a", "b"]);
+    }
+}

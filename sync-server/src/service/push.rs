@@ -218,7 +218,7 @@ fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op) -> Result<App
     let writer = ctx.origin.writer().to_owned();
     match op.kind {
         OpKind::Create => {
-            if tx.load(entity, id)?.is_some() {
+            if tx.exists(entity, id)? {
                 return Ok(Err(refuse("already_exists", format!("该{}已存在", entity.label_zh()))));
             }
             let mut fields = op.fields.clone();
@@ -294,7 +294,7 @@ fn apply_event(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op) -> Result<A
     };
     let Some(incident) = stored.fields else { return Ok(Err(refuse("not_found", "事件已被删除"))) };
     let event_id = op.fields.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
-    if tx.load(EntityKind::IncidentEvent, &event_id)?.is_some() {
+    if tx.exists(EntityKind::IncidentEvent, &event_id)? {
         return Ok(Err(refuse("already_exists", "该事件记录已存在")));
     }
     let text = |k: &str| op.fields.get(k).and_then(Value::as_str).map(str::to_owned);
@@ -315,7 +315,7 @@ fn apply_event(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op) -> Result<A
     }
     if kind == EventKind::Dispatched {
         let dept = department.as_deref().unwrap_or_default();
-        if !tx.load(EntityKind::Department, dept)?.is_some_and(|d| d.fields.is_some()) {
+        if tx.load(EntityKind::Department, dept)?.is_none_or(|d| d.fields.is_none()) {
             return Ok(Err(refuse("invalid", "承办部门不存在")));
         }
     }
@@ -333,4 +333,44 @@ fn apply_event(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op) -> Result<A
     }
     let writer = ctx.origin.writer().to_owned();
     Ok(Ok((tx.append_event(incident_id, &event_id, &fields, &writer)?, Vec::new())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn op(entity: EntityKind, kind: OpKind, fields: Value) -> Op {
+        Op {
+            op_id: "o1".into(),
+            device_seq: 1,
+            entity,
+            entity_id: "r1".into(),
+            kind,
+            fields: fields.as_object().cloned().unwrap_or_default(),
+            base_version: 0,
+            device_time: 0,
+        }
+    }
+
+    #[test]
+    fn shape_check_refuses_malformed_ops_before_any_write() {
+        let ok = op(EntityKind::Household, OpKind::Update, json!({"notes": "x", "member_count": 2}));
+        assert!(check_shape(std::slice::from_ref(&ok)).is_ok());
+        let bad = [
+            op(EntityKind::Household, OpKind::Update, json!({"nope": 1})),
+            op(EntityKind::Household, OpKind::Update, json!({"member_count": "two"})),
+            op(EntityKind::Household, OpKind::Event, json!({"id": "e1", "kind": "note"})),
+            op(EntityKind::Incident, OpKind::Event, json!({"kind": "note"})),
+            Op { entity_id: "x".repeat(65), ..ok.clone() },
+            Op { op_id: String::new(), ..ok.clone() },
+        ];
+        for b in bad {
+            let e = check_shape(&[ok.clone(), b.clone()]).unwrap_err();
+            assert_eq!(e.status, axum::http::StatusCode::UNPROCESSABLE_ENTITY, "{b:?}");
+            assert!(e.message_zh.starts_with("第2条操作"));
+        }
+        let event = op(EntityKind::Incident, OpKind::Event, json!({"id": "e1", "kind": "note", "note": "n"}));
+        assert!(check_shape(&[event]).is_ok());
+    }
 }

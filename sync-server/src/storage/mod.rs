@@ -274,6 +274,8 @@ pub trait BatchTx {
     fn stored_result(&mut self, device_id: &str, op_id: &str) -> StoreResult<Option<OpResult>>;
     /// Keeps the result of an op for idempotent retries.
     fn save_result(&mut self, op_id: &str, rec: &AppliedOp<'_>) -> StoreResult<()>;
+    /// Whether a record (live or tombstone) exists.
+    fn exists(&mut self, entity: EntityKind, id: &str) -> StoreResult<bool>;
     /// Reads a record, tombstones included.
     fn load(&mut self, entity: EntityKind, id: &str) -> StoreResult<Option<StoredRow>>;
     /// Field versions written by updates (fields absent here date from the creation).

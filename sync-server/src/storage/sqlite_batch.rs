@@ -55,6 +55,10 @@ impl<'a> SqliteBatch<'a> {
     /// Inserts or moves the feed entry of a live record to `seq`.
     fn put_meta(&self, entity: EntityKind, id: &str, seq: i64, writer: &str) -> StoreResult<()> {
         let k = self.keys_of(entity, id)?;
+        self.put_meta_keys(entity, id, seq, writer, &k)
+    }
+
+    fn put_meta_keys(&self, entity: EntityKind, id: &str, seq: i64, writer: &str, k: &ScopeKeys) -> StoreResult<()> {
         self.tx
             .prepare_cached(
                 "INSERT INTO row_meta (entity, id, seq, deleted, area_id, building_id, department_id, owner_id, \
@@ -137,17 +141,25 @@ impl BatchTx for SqliteBatch<'_> {
     }
 
     fn begin_op(&mut self) -> StoreResult<()> {
-        self.tx.execute_batch("SAVEPOINT op")?;
+        self.tx.prepare_cached("SAVEPOINT op")?.execute([])?;
         Ok(())
     }
 
     fn end_op(&mut self, keep: bool) -> StoreResult<()> {
-        if keep {
-            self.tx.execute_batch("RELEASE op")?;
-        } else {
-            self.tx.execute_batch("ROLLBACK TO op; RELEASE op")?;
+        if !keep {
+            self.tx.prepare_cached("ROLLBACK TO op")?.execute([])?;
         }
+        self.tx.prepare_cached("RELEASE op")?.execute([])?;
         Ok(())
+    }
+
+    fn exists(&mut self, entity: EntityKind, id: &str) -> StoreResult<bool> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT 1 FROM row_meta WHERE entity = ?1 AND id = ?2")?
+            .query_row([entity.as_str(), id], |_| Ok(()))
+            .optional()?
+            .is_some())
     }
 
     fn create(&mut self, entity: EntityKind, id: &str, fields: &Fields, writer: &str) -> StoreResult<i64> {
@@ -172,7 +184,13 @@ impl BatchTx for SqliteBatch<'_> {
             }
             _ => record::insert(self.tx, entity, id, seq, fields)?,
         }
-        self.put_meta(entity, id, seq, writer)?;
+        match entity {
+            // Derived fields may move keys (an incident's department): read them back.
+            EntityKind::Incident | EntityKind::IncidentEvent | EntityKind::PatrolTrack => {
+                self.put_meta(entity, id, seq, writer)?
+            }
+            _ => self.put_meta_keys(entity, id, seq, writer, &ScopeKeys::of(entity, id, fields))?,
+        }
         match entity {
             EntityKind::Incident => {
                 // The `reported` event has the incident's id and its own place in the feed.

@@ -115,7 +115,7 @@ async fn scope_change_is_signalled_and_the_new_scope_is_served() {
     let gw = w.enroll("gw").await;
     let first = w.pull(&gw, 0, 1000, None).await;
     let epoch = first.scope_epoch;
-    assert_eq!(w.pull(&gw, first.next_cursor, 1000, Some(epoch)).await.scope_changed, false);
+    assert!(!w.pull(&gw, first.next_cursor, 1000, Some(epoch)).await.scope_changed);
     let new_scope = Scope { area_ids: vec!["G2".into()], ..Scope::default() };
     let e2 = w.state.service.set_scope("gw", Role::GridWorker, &new_scope).unwrap().unwrap();
     assert!(e2 > epoch);
