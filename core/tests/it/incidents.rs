@@ -425,3 +425,81 @@ fn department_handlers_cannot_report() {
     let err = assert_writes_nothing(&fx, || fx.store.report_incident(new_incident(GRID1, "dispute")));
     assert!(matches!(err, Error::Forbidden { code: "role_not_allowed", .. }), "{err:?}");
 }
+
+/// Drives a new incident (building 1, dispatched to department A on the way) into `status`.
+fn incident_in(fx: &Fx, status: IncidentStatus) -> String {
+    use EventKind::*;
+    let sv = supervisor();
+    let dh = handler();
+    let path: Vec<(&gridline_core::Principal, EventKind)> = match status {
+        IncidentStatus::Reported => {
+            vec![(&sv, Dispatched), (&dh, Accepted), (&dh, Resolved), (&sv, Reopened)]
+        }
+        IncidentStatus::Dispatched => vec![(&sv, Dispatched)],
+        IncidentStatus::Accepted => vec![(&sv, Dispatched), (&dh, Accepted)],
+        IncidentStatus::Returned => vec![(&sv, Dispatched), (&dh, Returned)],
+        IncidentStatus::Resolved => vec![(&sv, Dispatched), (&dh, Accepted), (&dh, Resolved)],
+        IncidentStatus::Verified => vec![(&sv, Dispatched), (&dh, Accepted), (&dh, Resolved), (&sv, Verified)],
+        IncidentStatus::Closed => {
+            vec![(&sv, Dispatched), (&dh, Accepted), (&dh, Resolved), (&sv, Verified), (&sv, Closed)]
+        }
+        IncidentStatus::Escalated => vec![(&sv, Dispatched), (&sv, Escalated)],
+    };
+    fx.act_as(&worker1());
+    let i = fx.store.report_incident(NewIncident { building_id: Some(fx.b1.clone()), ..new_incident("", "dispute") }).unwrap();
+    for (who, kind) in path {
+        fx.act_as(who);
+        fx.store.add_incident_event(&i.id, full_event(kind)).unwrap();
+    }
+    let got = fx.store.incident(&i.id).unwrap();
+    assert_eq!((got.status, got.department_id.as_deref()), (status, Some(DEPT_A)));
+    i.id
+}
+
+/// An event with every payload field filled, so only the state machine can refuse it.
+fn full_event(kind: EventKind) -> NewEvent {
+    NewEvent { kind, note: "情况说明".into(), department_id: Some(DEPT_A.into()), deadline_at: None }
+}
+
+#[test]
+fn every_status_event_and_role_goes_through_the_state_machine() {
+    use gridline_core::incident_flow::transition;
+    let fx = fx();
+    let people = [worker1(), fx.head(), supervisor(), handler(), admin()];
+    assert_eq!(people.iter().map(|p| p.role).collect::<Vec<_>>(), Role::ALL.to_vec());
+    let (mut allowed, mut refused) = (0, 0);
+    for status in IncidentStatus::ALL {
+        for event in EventKind::ALL {
+            for who in &people {
+                let id = incident_in(&fx, status);
+                fx.act_as(who);
+                let ops_before = fx.store.pending_ops().unwrap();
+                let timeline_before = fx.store.incident_timeline(&id).unwrap();
+                let row_before = fx.store.incident(&id).unwrap();
+                let got = fx.store.add_incident_event(&id, full_event(event));
+                match transition(Some(status), event, who.role) {
+                    Ok(next) => {
+                        allowed += 1;
+                        let i = got.unwrap_or_else(|e| panic!("{status:?} {event:?} {:?}: {e:?}", who.role));
+                        assert_eq!(i.status, next, "{status:?} {event:?} {:?}", who.role);
+                        assert_eq!(fx.store.pending_ops().unwrap(), ops_before + 1);
+                        assert_eq!(fx.store.incident_timeline(&id).unwrap().len(), timeline_before.len() + 1);
+                    }
+                    Err(expected) => {
+                        refused += 1;
+                        match got {
+                            Err(Error::Transition(t)) => assert_eq!(t, expected),
+                            other => panic!("{status:?} {event:?} {:?}: expected a refusal, got {other:?}", who.role),
+                        }
+                        assert_eq!(fx.store.pending_ops().unwrap(), ops_before);
+                        assert_eq!(fx.store.incident_timeline(&id).unwrap(), timeline_before);
+                        assert_eq!(fx.store.incident(&id).unwrap(), row_before);
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(allowed + refused, 8 * 12 * 5);
+    // The unit table of incident_flow counts 84 allowed rows; 4 of them are the report itself.
+    assert_eq!(allowed, 80);
+}

@@ -63,7 +63,7 @@ fn a_store_opened_on_a_v1_file_upgrades_and_keeps_its_rows() {
         .unwrap();
     }
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.read(|c| db::schema_version(c)).unwrap(), db::latest_version());
+    assert_eq!(store.read(db::schema_version).unwrap(), db::latest_version());
     let a = store.area("g").unwrap();
     assert_eq!((a.name.as_str(), a.version), ("老网格", 3));
 }

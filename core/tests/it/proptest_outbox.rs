@@ -88,7 +88,7 @@ struct Session {
     expected: Expect,
 }
 
-fn pick<'a>(v: &'a [String], i: usize) -> Option<&'a String> {
+fn pick(v: &[String], i: usize) -> Option<&String> {
     (!v.is_empty()).then(|| &v[i % v.len()])
 }
 
