@@ -49,6 +49,7 @@ impl From<gridline_core::Error> for StoreError {
         match e {
             gridline_core::Error::Invalid { field, reason } => StoreError::Invalid { field, reason },
             gridline_core::Error::NotFound { .. } => StoreError::NotFound,
+            gridline_core::Error::Sqlite(e) => e.into(),
             other => StoreError::Backend(other.to_string()),
         }
     }
@@ -56,6 +57,10 @@ impl From<gridline_core::Error> for StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
+        // A row the schema refuses is bad input for that one op, not a broken database.
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) {
+            return StoreError::Invalid { field: "record".into(), reason: "不符合数据约束".into() };
+        }
         StoreError::Backend(e.to_string())
     }
 }

@@ -161,3 +161,47 @@ async fn far_off_device_clock_is_flagged() {
     assert_eq!(r.results[0].status, OpStatus::Merged);
     assert_eq!(r.results[0].conflicts, ["room"]);
 }
+
+#[tokio::test]
+async fn field_work_records_round_trip_with_derived_fields() {
+    let w = World::new();
+    let gw = w.enroll("gw").await;
+    let sup = w.enroll("sup").await;
+    let gw_id = w.state.service.storage().user_by_name("gw").unwrap().unwrap().id;
+    let t0 = now_ms();
+    let r = w
+        .push(&gw, &[
+            op(EntityKind::Patrol, "P1", OpKind::Create, json!({"grid_id": "G1", "worker_id": gw_id, "started_at": t0, "ended_at": null, "note": ""}), 0),
+            op(EntityKind::PatrolTrack, "T1", OpKind::Create, json!({"patrol_id": "P1", "grid_id": "G1",
+                "points": [{"lat": 22.58, "lng": 113.08, "at": t0}, {"lat": 22.59, "lng": 113.08, "at": t0 + 60_000}]}), 0),
+            op(EntityKind::Visit, "V1", OpKind::Create, json!({"household_id": "H1", "grid_id": "G1", "worker_id": gw_id,
+                "visited_at": t0, "purpose": "routine", "notes": "", "findings": "", "incident_id": null}), 0),
+            op(EntityKind::Patrol, "P2", OpKind::Create, json!({"grid_id": "G2", "worker_id": gw_id, "started_at": t0, "ended_at": null, "note": ""}), 0),
+        ])
+        .await;
+    let codes: Vec<_> = r.results.iter().map(|r| r.code.clone().unwrap_or_else(|| format!("{:?}", r.status))).collect();
+    assert_eq!(codes, ["Applied", "Applied", "Applied", "out_of_scope"]);
+    let r = w
+        .push(&sup, &[
+            op(EntityKind::Task, "K1", OpKind::Create, json!({"area_id": "COM", "title": "消防检查", "description": "",
+                "due_at": t0 + 86_400_000, "issued_by": "sup", "issued_at": t0}), 0),
+            op(EntityKind::TaskAssignment, "A1", OpKind::Create, json!({"task_id": "K1", "grid_id": "G1", "assignee_id": gw_id,
+                "status": "pending", "evidence_text": "", "evidence_photos": [], "submitted_at": null, "review_note": "", "reviewed_at": null}), 0),
+        ])
+        .await;
+    assert!(r.results.iter().all(|r| r.status == OpStatus::Applied), "{:?}", r.results);
+    let base = r.results[1].version.unwrap();
+    let r = w.push(&gw, &[
+        op(EntityKind::TaskAssignment, "A1", OpKind::Update, json!({"evidence_text": "已检查", "status": "submitted", "submitted_at": t0}), base),
+        op(EntityKind::TaskAssignment, "A1", OpKind::Update, json!({"review_note": "自己批准"}), base),
+    ]).await;
+    assert_eq!(r.results[0].status, OpStatus::Applied);
+    assert_eq!(r.results[1].code.as_deref(), Some("field_protected"));
+    let rows = w.pull_all(&gw).await;
+    let patrol = rows.iter().find(|c| c.id == "P1").unwrap();
+    assert!(patrol.fields["distance_m"].as_f64().unwrap() > 1000.0, "distance derived on the server: {patrol:?}");
+    let track = rows.iter().find(|c| c.id == "T1").unwrap();
+    assert!(patrol.seq > track.seq, "the patrol moved in the feed when its distance changed");
+    assert!(rows.iter().any(|c| c.id == "A1") && rows.iter().any(|c| c.id == "V1"));
+    assert!(w.pull_all(&sup).await.iter().any(|c| c.id == "K1"));
+}
