@@ -44,6 +44,10 @@ impl SqliteStorage {
         // foreign keys and a busy timeout; only its migration 001 is applied.
         let conn = gridline_core::db::open_writer(&path, 1)?;
         migrate_server(&conn)?;
+        // Per-op savepoints journal in memory, not in a temp file; a larger page cache keeps
+        // the hot index pages of a busy server resident.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        conn.pragma_update(None, "cache_size", -65_536)?;
         conn.set_prepared_statement_cache_capacity(128);
         Ok(SqliteStorage { path, writer: Mutex::new(conn), readers: Mutex::new(Vec::new()) })
     }
