@@ -18,7 +18,10 @@ use super::sqlite_batch::SqliteBatch;
 use super::*;
 
 /// The server's own migrations; a shipped one is never edited, only appended to.
-const SERVER_MIGRATIONS: &[(&str, &str)] = &[("s001_server", include_str!("migrations/s001_server.sql"))];
+const SERVER_MIGRATIONS: &[(&str, &str)] = &[
+    ("s001_server", include_str!("migrations/s001_server.sql")),
+    ("s002_moved_rows", include_str!("migrations/s002_moved_rows.sql")),
+];
 
 /// The file name inside the data dir.
 pub const DB_FILE: &str = "gridline.sqlite";

@@ -13,6 +13,25 @@ use gridline_core::EntityKind;
 
 use super::*;
 
+/// Inserts a feed entry or moves it to a new sequence. When the scope keys change, the old ones
+/// are kept in `prev_*` (and `moved` set) so devices that saw the record there can drop it.
+/// (In `DO UPDATE`, bare column names are the old row's values.)
+const PUT_META: &str = "INSERT INTO row_meta (entity, id, seq, deleted, area_id, building_id, department_id, owner_id, \
+     created_seq, created_by) VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7, ?3, ?8) \
+     ON CONFLICT(entity, id) DO UPDATE SET seq = excluded.seq, deleted = 0, \
+     moved = CASE WHEN area_id IS NOT excluded.area_id OR building_id IS NOT excluded.building_id \
+         OR department_id IS NOT excluded.department_id OR owner_id IS NOT excluded.owner_id THEN 1 ELSE moved END, \
+     prev_area_id = CASE WHEN area_id IS NOT excluded.area_id OR building_id IS NOT excluded.building_id \
+         OR department_id IS NOT excluded.department_id OR owner_id IS NOT excluded.owner_id THEN area_id ELSE prev_area_id END, \
+     prev_building_id = CASE WHEN area_id IS NOT excluded.area_id OR building_id IS NOT excluded.building_id \
+         OR department_id IS NOT excluded.department_id OR owner_id IS NOT excluded.owner_id THEN building_id ELSE prev_building_id END, \
+     prev_department_id = CASE WHEN area_id IS NOT excluded.area_id OR building_id IS NOT excluded.building_id \
+         OR department_id IS NOT excluded.department_id OR owner_id IS NOT excluded.owner_id THEN department_id ELSE prev_department_id END, \
+     prev_owner_id = CASE WHEN area_id IS NOT excluded.area_id OR building_id IS NOT excluded.building_id \
+         OR department_id IS NOT excluded.department_id OR owner_id IS NOT excluded.owner_id THEN owner_id ELSE prev_owner_id END, \
+     area_id = excluded.area_id, building_id = excluded.building_id, \
+     department_id = excluded.department_id, owner_id = excluded.owner_id";
+
 /// A push batch inside the writer's transaction.
 pub(super) struct SqliteBatch<'a> {
     tx: &'a Connection,
@@ -60,12 +79,7 @@ impl<'a> SqliteBatch<'a> {
 
     fn put_meta_keys(&self, entity: EntityKind, id: &str, seq: i64, writer: &str, k: &ScopeKeys) -> StoreResult<()> {
         self.tx
-            .prepare_cached(
-                "INSERT INTO row_meta (entity, id, seq, deleted, area_id, building_id, department_id, owner_id, \
-                 created_seq, created_by) VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7, ?3, ?8) \
-                 ON CONFLICT(entity, id) DO UPDATE SET seq = excluded.seq, deleted = 0, area_id = excluded.area_id, \
-                 building_id = excluded.building_id, department_id = excluded.department_id, owner_id = excluded.owner_id",
-            )?
+            .prepare_cached(PUT_META)?
             .execute(params![entity.as_str(), id, seq, k.area_id, k.building_id, k.department_id, k.owner_id, writer])?;
         Ok(())
     }

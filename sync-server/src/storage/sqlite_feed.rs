@@ -1,4 +1,6 @@
 //! One page of the change feed on SQLite: walk `row_meta` by seq, keep what the caller may see.
+//! A record that moved out of the caller's scope (visible under its previous keys only) is
+//! sent as a tombstone, so a device that held it drops it.
 
 use rusqlite::{Connection, OptionalExtension};
 
@@ -21,11 +23,12 @@ pub(super) fn page(
     let mut out = FeedPage { rows: Vec::new(), last_examined: cursor, has_more: false };
     let mut scanned = 0usize;
     let mut stmt = c.prepare_cached(
-        "SELECT seq, entity, id, deleted, area_id, building_id, department_id, owner_id FROM row_meta \
+        "SELECT seq, entity, id, deleted, area_id, building_id, department_id, owner_id, moved, \
+         prev_area_id, prev_building_id, prev_department_id, prev_owner_id FROM row_meta \
          WHERE seq > ?1 ORDER BY seq LIMIT ?2",
     )?;
     'walk: loop {
-        let chunk: Vec<(i64, String, String, bool, ScopeKeys)> = stmt
+        let chunk: Vec<(i64, String, String, bool, ScopeKeys, Option<ScopeKeys>)> = stmt
             .query_map(rusqlite::params![out.last_examined, CHUNK as i64], |r| {
                 Ok((
                     r.get(0)?,
@@ -38,15 +41,28 @@ pub(super) fn page(
                         department_id: r.get(6)?,
                         owner_id: r.get(7)?,
                     },
+                    if r.get::<_, i64>(8)? != 0 {
+                        Some(ScopeKeys {
+                            area_id: r.get(9)?,
+                            building_id: r.get(10)?,
+                            department_id: r.get(11)?,
+                            owner_id: r.get(12)?,
+                        })
+                    } else {
+                        None
+                    },
                 ))
             })?
             .collect::<Result<_, _>>()?;
         let exhausted = chunk.len() < CHUNK;
-        for (seq, entity, id, deleted, keys) in chunk {
+        for (seq, entity, id, deleted, keys, prev) in chunk {
             out.last_examined = seq;
             scanned += 1;
             if let Some(entity) = EntityKind::parse(&entity) {
-                if visible(entity, &keys) {
+                if !visible(entity, &keys) && prev.is_some_and(|p| visible(entity, &p)) {
+                    // Moved out of the caller's scope: those who saw it drop it.
+                    out.rows.push(FeedRow { seq, entity, id, deleted: true, fields: Fields::new() });
+                } else if visible(entity, &keys) {
                     let fields = if deleted {
                         Some(Fields::new())
                     } else {

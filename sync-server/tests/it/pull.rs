@@ -140,3 +140,26 @@ async fn scope_change_is_signalled_and_the_new_scope_is_served() {
     let r = w.push(&gw, &[op(EntityKind::Household, "H1", OpKind::Update, json!({"notes": "x"}), 0)]).await;
     assert_eq!(r.results[0].code.as_deref(), Some("out_of_scope"));
 }
+
+#[tokio::test]
+async fn a_record_moving_out_of_scope_reaches_old_holders_as_a_tombstone() {
+    let w = World::new();
+    let (gw, sup, dh) = (w.enroll("gw").await, w.enroll("sup").await, w.enroll("dh").await);
+    w.push(&gw, &[op(EntityKind::Incident, "I1", OpKind::Create, incident("G1", Some("B1")), 0)]).await;
+    w.push(&sup, &[op(EntityKind::Incident, "I1", OpKind::Event, event("E1", "dispatched", "", Some("D1")), 0)]).await;
+    let seen = w.pull(&dh, 0, 1000, None).await;
+    assert!(seen.changes.iter().any(|c| c.id == "I1" && !c.deleted));
+    // The handler returns it; the supervisor dispatches it to another department.
+    let r = w.push(&dh, &[op(EntityKind::Incident, "I1", OpKind::Event, event("E2", "returned", "不属本部门职责", None), 0)]).await;
+    assert_eq!(r.results[0].status, OpStatus::Applied, "{:?}", r.results);
+    let r = w.push(&sup, &[op(EntityKind::Incident, "I1", OpKind::Event, event("E3", "dispatched", "", Some("D2")), 0)]).await;
+    assert_eq!(r.results[0].status, OpStatus::Applied, "{:?}", r.results);
+    let p = w.pull(&dh, seen.next_cursor, 1000, None).await;
+    let i1 = p.changes.iter().find(|c| c.id == "I1" && c.entity == EntityKind::Incident).expect("I1 in the feed");
+    assert!(i1.deleted && i1.fields.is_empty());
+    // The supervisor, whose scope still holds it, gets the row itself.
+    let rows = w.pull_all(&sup).await;
+    let i1 = rows.iter().find(|c| c.id == "I1" && c.entity == EntityKind::Incident).unwrap();
+    assert!(!i1.deleted);
+    assert_eq!(i1.fields["department_id"], "D2");
+}
