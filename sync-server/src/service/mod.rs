@@ -167,7 +167,7 @@ impl Service {
         let user = self.storage.user_by_name(req.username.trim())?;
         let Some(user) = user else {
             // Same work as a real check, so timing does not tell which names exist.
-            let _ = auth::verify_password(&req.password, DUMMY_HASH);
+            let _ = auth::verify_password(&req.password, dummy_hash());
             return Err(refused());
         };
         if !auth::verify_password(&req.password, &user.password_hash) {
@@ -198,8 +198,11 @@ impl Service {
     }
 }
 
-/// A valid argon2 hash of a random string, used when the user does not exist.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$1x6X5cD0wyQ2oK8N0m6C6W3pS1Q3T7l0f3v7Zb0b6mA";
+/// A real argon2 hash (default cost) of a random string, checked when the user does not exist.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| auth::hash_password(&auth::new_token(), HashCost::Default).unwrap_or_default())
+}
 
 #[cfg(test)]
 mod tests {
