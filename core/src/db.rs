@@ -24,6 +24,7 @@ fn configure(conn: &Connection, file: bool) -> Result<()> {
         // FULL: a user's write is on disk when the call returns, even across power loss.
         conn.pragma_update(None, "synchronous", "FULL")?;
     }
+    conn.pragma_update(None, "cache_size", -16384)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())

@@ -1,5 +1,6 @@
 //! Households (户) and their residents (人口): the register a grid worker keeps current.
 
+use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -162,11 +163,12 @@ fn opt_value(v: Option<String>) -> Value {
     v.map(Value::String).unwrap_or(Value::Null)
 }
 
+/// The grid and address of a building.
 fn building_of(w: &Writer<'_>, building_id: &str) -> Result<(String, String)> {
-    let b = record::get(w.tx, EntityKind::Building, building_id)?
-        .ok_or_else(|| Error::invalid("building_id", "楼栋不存在"))?;
-    let s = |k: &str| b.fields.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
-    Ok((s("grid_id"), s("address")))
+    w.tx.prepare_cached("SELECT grid_id, address FROM buildings WHERE id = ?1")?
+        .query_row([building_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .ok_or_else(|| Error::invalid("building_id", "楼栋不存在"))
 }
 
 fn household_fields(w: &Writer<'_>, n: &NewHousehold) -> Result<Fields> {

@@ -40,7 +40,7 @@ impl<'a> Writer<'a> {
         self.check(kind, id, &fields, Action::Create, &names)?;
         record::insert(self.tx, kind, id, 0, &fields)?;
         after_insert(self.tx, kind, id)?;
-        crate::search::on_write(self.tx, kind, id, Some(&fields))?;
+        crate::search::on_write(self.tx, kind, id, Some(&fields), true)?;
         crate::outbox::append(self.tx, kind, id, OpKind::Create, fields, 0, self.now)
     }
 
@@ -59,7 +59,7 @@ impl<'a> Writer<'a> {
         after.extend(changed.clone());
         self.check(kind, id, &after, Action::Update, &names)?;
         record::update(self.tx, kind, id, &changed)?;
-        crate::search::on_write(self.tx, kind, id, Some(&after))?;
+        crate::search::on_write(self.tx, kind, id, Some(&after), false)?;
         crate::outbox::append(self.tx, kind, id, OpKind::Update, changed, row.version, self.now).map(Some)
     }
 
@@ -67,7 +67,7 @@ impl<'a> Writer<'a> {
     pub fn delete(&self, kind: EntityKind, id: &str) -> Result<Op> {
         let row = record::require(self.tx, kind, id)?;
         self.check(kind, id, &row.fields, Action::Delete, &[])?;
-        crate::search::on_write(self.tx, kind, id, None)?;
+        crate::search::on_write(self.tx, kind, id, None, false)?;
         record::delete(self.tx, kind, id)?;
         crate::outbox::append(self.tx, kind, id, OpKind::Delete, Fields::new(), row.version, self.now)
     }
@@ -94,7 +94,7 @@ pub fn apply_op(conn: &Connection, op: &Op) -> Result<()> {
             }
         }
         OpKind::Delete => {
-            crate::search::on_write(conn, op.entity, &op.entity_id, None)?;
+            crate::search::on_write(conn, op.entity, &op.entity_id, None, false)?;
             record::delete(conn, op.entity, &op.entity_id)?;
         }
         OpKind::Event => {
@@ -142,7 +142,7 @@ fn after_update(conn: &Connection, kind: EntityKind, id: &str) -> Result<()> {
 pub(crate) fn reindex(conn: &Connection, kind: EntityKind, id: &str) -> Result<()> {
     if crate::search::indexes(kind) {
         let row = record::get(conn, kind, id)?;
-        crate::search::on_write(conn, kind, id, row.as_ref().map(|r| &r.fields))?;
+        crate::search::on_write(conn, kind, id, row.as_ref().map(|r| &r.fields), false)?;
     }
     Ok(())
 }

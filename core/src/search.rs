@@ -6,14 +6,10 @@
 //! grams": for every position of a normalised string, the next `k` characters (fewer at the
 //! end). With k = 2 for text and k = 4 for phone digits, a query of length n is answered by:
 //! n < k: a prefix query on the grams (`"芳"*` finds every gram starting with 芳, i.e. every
-//! occurrence); n = k: one exact gram; n > k: all its k-grams AND-ed, then verified against the
-//! stored text. The grams are stored in contentless FTS5 tables (ascii tokenizer: every
+//! occurrence); n ≥ k: the phrase of its k-grams, which must sit at consecutive positions —
+//! exactly the rows that contain the query. Hits are still verified against the stored text. The grams are stored in contentless FTS5 tables (ascii tokenizer: every
 //! non-ASCII character is a token character) whose rowid is the indexed row's rowid; FTS5
 //! buffers and merges postings, which keeps bulk inserts cheap.
-//!
-//! Addresses are mostly the building's address plus a room, so a household indexes only the
-//! part of its address after its building's address; the building's address is indexed once,
-//! in `building_fts`, and an address query finds households through their buildings.
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -73,28 +69,52 @@ pub fn normalize(s: &str) -> String {
     s.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
 }
 
-/// Truncated suffix grams of a normalised string, space separated.
-fn grams(s: &str, k: usize) -> String {
+/// Field tags: every gram starts with its field's letter, so fields never share postings.
+const NAME: char = 'n';
+const ROOM: char = 'r';
+const ADDRESS: char = 'a';
+const PHONE: char = 'p';
+
+/// Truncated suffix grams of a normalised string, tagged, appended to `out` space separated.
+fn grams(out: &mut String, tag: char, s: &str, k: usize) {
     let chars: Vec<char> = s.chars().collect();
-    let mut out = String::with_capacity(s.len() * 2);
     for i in 0..chars.len() {
-        if i > 0 {
-            out.push(' ');
-        }
+        out.push(' ');
+        out.push(tag);
         out.extend(&chars[i..(i + k).min(chars.len())]);
     }
-    out
 }
 
-/// The FTS5 match expression for a normalised query over a column filter (`name`, `{a b}`).
-fn match_expr(column: &str, q: &str, k: usize) -> String {
+/// Only the full-length grams, tagged (phones: 4 digits is the shortest useful query).
+fn full_grams(out: &mut String, tag: char, s: &str, k: usize) {
+    let chars: Vec<char> = s.chars().collect();
+    if chars.len() <= k {
+        if !chars.is_empty() {
+            out.push(' ');
+            out.push(tag);
+            out.push_str(s);
+        }
+        return;
+    }
+    for i in 0..=chars.len() - k {
+        out.push(' ');
+        out.push(tag);
+        out.extend(&chars[i..i + k]);
+    }
+}
+
+/// The FTS5 match expression for a normalised query over one field's tagged grams:
+/// shorter than a gram, a prefix query; otherwise the phrase of its consecutive grams, which
+/// matches exactly the rows containing the query as a substring (grams sit at consecutive
+/// positions, one per character).
+fn match_expr(tag: char, q: &str, k: usize) -> String {
     let chars: Vec<char> = q.chars().collect();
     if chars.len() < k {
-        return format!("{column} : \"{q}\"*");
+        return format!("\"{tag}{q}\"*");
     }
-    let terms: Vec<String> =
-        (0..=chars.len() - k).map(|i| format!("\"{}\"", chars[i..i + k].iter().collect::<String>())).collect();
-    format!("{column} : ({})", terms.join(" AND "))
+    let grams: Vec<String> =
+        (0..=chars.len() - k).map(|i| std::iter::once(tag).chain(chars[i..i + k].iter().copied()).collect()).collect();
+    format!("\"{}\"", grams.join(" "))
 }
 
 const TEXT_K: usize = 2;
@@ -102,7 +122,7 @@ const PHONE_K: usize = 4;
 
 /// Whether `kind` has a search index.
 pub(crate) fn indexes(kind: EntityKind) -> bool {
-    matches!(kind, EntityKind::Household | EntityKind::Resident | EntityKind::Building)
+    matches!(kind, EntityKind::Household | EntityKind::Resident)
 }
 
 fn text(f: &Fields, name: &str) -> String {
@@ -114,60 +134,27 @@ fn rowid(conn: &Connection, kind: EntityKind, id: &str) -> Result<Option<i64>> {
     Ok(conn.prepare_cached(&q)?.query_row([id], |r| r.get(0)).optional()?)
 }
 
-/// The part of a household's address after its building's address (all of it otherwise).
-fn residual_address(conn: &Connection, f: &Fields) -> Result<String> {
-    let addr = text(f, "address");
-    let building = f.get("building_id").and_then(|v| v.as_str()).unwrap_or("");
-    let baddr: Option<String> = conn
-        .prepare_cached("SELECT address FROM buildings WHERE id = ?1")?
-        .query_row([building], |r| r.get(0))
-        .optional()?;
-    let baddr = baddr.map(|a| normalize(&a)).unwrap_or_default();
-    Ok(match addr.strip_prefix(baddr.as_str()) {
-        Some(rest) if !baddr.is_empty() => rest.to_owned(),
-        _ => addr,
-    })
-}
-
 /// Keeps the index of one record current: `fields` is the whole new row, `None` on delete.
-/// Call before deleting the row (its rowid is needed) and after inserting or updating it.
-pub(crate) fn on_write(conn: &Connection, kind: EntityKind, id: &str, fields: Option<&Fields>) -> Result<()> {
+/// Call before deleting the row (its rowid is needed) and after inserting or updating it;
+/// `fresh` says the row was just inserted (nothing to replace: the cheaper plain insert).
+pub(crate) fn on_write(conn: &Connection, kind: EntityKind, id: &str, fields: Option<&Fields>, fresh: bool) -> Result<()> {
     if !indexes(kind) {
         return Ok(());
     }
     let Some(rowid) = rowid(conn, kind, id)? else { return Ok(()) };
-    let table = match kind {
-        EntityKind::Household => "household_fts",
-        EntityKind::Resident => "resident_fts",
-        _ => "building_fts",
-    };
-    let Some(f) = fields else {
+    let table = if kind == EntityKind::Household { "household_fts" } else { "resident_fts" };
+    if !fresh {
         conn.prepare_cached(&format!("DELETE FROM {table} WHERE rowid = ?1"))?.execute([rowid])?;
-        return Ok(());
-    };
-    let phone_grams = |f: &Fields| grams(&text(f, "phone"), PHONE_K);
-    match kind {
-        EntityKind::Household => {
-            conn.prepare_cached(
-                "INSERT OR REPLACE INTO household_fts (rowid, name, room, address, phone) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![
-                rowid,
-                grams(&text(f, "head_name"), TEXT_K),
-                grams(&text(f, "room"), TEXT_K),
-                grams(&residual_address(conn, f)?, TEXT_K),
-                phone_grams(f),
-            ])?;
-        }
-        EntityKind::Resident => {
-            conn.prepare_cached("INSERT OR REPLACE INTO resident_fts (rowid, name, phone) VALUES (?1, ?2, ?3)")?
-                .execute(params![rowid, grams(&text(f, "name"), TEXT_K), phone_grams(f)])?;
-        }
-        _ => {
-            conn.prepare_cached("INSERT OR REPLACE INTO building_fts (rowid, name, address) VALUES (?1, ?2, ?3)")?
-                .execute(params![rowid, grams(&text(f, "name"), TEXT_K), grams(&text(f, "address"), TEXT_K)])?;
-        }
     }
+    let Some(f) = fields else { return Ok(()) };
+    let mut doc = String::with_capacity(256);
+    grams(&mut doc, NAME, &text(f, if kind == EntityKind::Household { "head_name" } else { "name" }), TEXT_K);
+    if kind == EntityKind::Household {
+        grams(&mut doc, ROOM, &text(f, "room"), TEXT_K);
+        grams(&mut doc, ADDRESS, &text(f, "address"), TEXT_K);
+    }
+    full_grams(&mut doc, PHONE, &text(f, "phone"), PHONE_K);
+    conn.prepare_cached(&format!("INSERT INTO {table} (rowid, grams) VALUES (?1, ?2)"))?.execute(params![rowid, doc])?;
     Ok(())
 }
 
@@ -178,14 +165,9 @@ struct Candidate {
     title: String,
     detail: String,
     phone: Option<String>,
+    room: Option<String>,
 }
 
-fn fts_rowids(conn: &Connection, table: &str, expr: &str, cap: usize) -> Result<Vec<i64>> {
-    let q = format!("SELECT rowid FROM {table} WHERE {table} MATCH ?1 LIMIT ?2");
-    let mut stmt = conn.prepare_cached(&q)?;
-    let rows = stmt.query_map(params![expr, cap as i64], |r| r.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
 
 const HOUSEHOLD_COLS: &str = "id, head_name, address, phone, room";
 
@@ -203,6 +185,7 @@ fn household_candidate(r: &rusqlite::Row<'_>) -> rusqlite::Result<Candidate> {
         title: r.get(1)?,
         detail: r.get(2)?,
         phone: r.get(3)?,
+        room: r.get(4)?,
     })
 }
 
@@ -220,6 +203,7 @@ fn resident_by_rowid(conn: &Connection, rowid: i64) -> Result<Option<Candidate>>
                 title: r.get(2)?,
                 detail: r.get(3)?,
                 phone: r.get(4)?,
+                room: None,
             })
         })
         .optional()?)
@@ -252,18 +236,113 @@ pub fn search(conn: &Connection, who: Option<&Principal>, query: &str, limit: us
         return Ok(Vec::new());
     }
     let sees_phone = who.is_none_or(Principal::sees_personal_data);
-    let cap = (limit * 4).max(64);
-    let mut hits: Vec<SearchHit> = Vec::new();
-    let push = |c: Candidate, field: MatchField, hay: &str, hits: &mut Vec<SearchHit>| {
-        let Some(s) = score(field, &normalize(hay), &q) else { return };
-        if let Some(h) = hits.iter_mut().find(|h| h.id == c.id) {
+    let mut hits = Hits { q: &q, sees_phone, hits: Vec::new(), want: limit };
+    let name_expr = match_expr(NAME, &q, TEXT_K);
+    hits.tier(conn, "household_fts", &name_expr, MatchField::Name, household_by_rowid)?;
+    hits.tier(conn, "resident_fts", &name_expr, MatchField::Name, resident_by_rowid)?;
+    if hits.hits.len() < limit {
+        hits.tier(conn, "household_fts", &match_expr(ROOM, &q, TEXT_K), MatchField::Room, household_by_rowid)?;
+    }
+    let digits = q.chars().all(|c| c.is_ascii_digit());
+    // Four or more digits are a phone or room number, not part of a street address.
+    let address_like = !(digits && q.len() >= PHONE_K);
+    if address_like && hits.hits.len() < limit {
+        hits.through_buildings(conn, limit)?;
+    }
+    if address_like && hits.hits.len() < limit {
+        hits.tier(conn, "household_fts", &match_expr(ADDRESS, &q, TEXT_K), MatchField::Address, household_by_rowid)?;
+    }
+    if sees_phone && hits.hits.len() < limit && digits {
+        let phone_expr = match_expr(PHONE, &q, PHONE_K);
+        hits.tier(conn, "household_fts", &phone_expr, MatchField::Phone, household_by_rowid)?;
+        hits.tier(conn, "resident_fts", &phone_expr, MatchField::Phone, resident_by_rowid)?;
+    }
+    let mut hits = hits.hits;
+    hits.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+    hits.truncate(limit);
+    Ok(hits)
+}
+
+/// Most gram matches a tier examines: AND-ed grams can match rows that do not contain the
+/// query as a substring, so candidates are streamed and verified until enough are found.
+const SCAN_CAP: usize = 5000;
+
+struct Hits<'q> {
+    q: &'q str,
+    sees_phone: bool,
+    hits: Vec<SearchHit>,
+    /// Verified hits a tier collects before it stops.
+    want: usize,
+}
+
+impl Hits<'_> {
+    /// Streams the rows matching `expr`, verifies each against its field, and keeps the best score.
+    fn tier(
+        &mut self,
+        conn: &Connection,
+        table: &str,
+        expr: &str,
+        field: MatchField,
+        fetch: fn(&Connection, i64) -> Result<Option<Candidate>>,
+    ) -> Result<()> {
+        let sql = format!("SELECT rowid FROM {table} WHERE {table} MATCH ?1");
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query([expr])?;
+        let (mut examined, mut found) = (0, 0);
+        while let Some(r) = rows.next()? {
+            examined += 1;
+            if let Some(c) = fetch(conn, r.get(0)?)? {
+                found += usize::from(self.add(c, field));
+            }
+            if found >= self.want || examined >= SCAN_CAP {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Address fragments a whole building shares ("蓬江区", "翠苑小区3栋") are answered through
+    /// the buildings table, a few thousand rows: far cheaper than the very long posting lists
+    /// such common grams have in the household index.
+    fn through_buildings(&mut self, conn: &Connection, limit: usize) -> Result<()> {
+        let buildings: Vec<String> = conn
+            .prepare_cached("SELECT id FROM buildings WHERE instr(address, ?1) > 0 ORDER BY address LIMIT ?2")?
+            .query_map(params![self.q, limit as i64], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut in_building =
+            conn.prepare_cached(&format!("SELECT {HOUSEHOLD_COLS} FROM households WHERE building_id = ?1 ORDER BY room LIMIT ?2"))?;
+        for b in buildings {
+            let left = limit.saturating_sub(self.hits.len());
+            if left == 0 {
+                break;
+            }
+            let found: Vec<Candidate> =
+                in_building.query_map(params![b, left as i64], household_candidate)?.collect::<Result<_, _>>()?;
+            for c in found {
+                self.add(c, MatchField::Address);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a verified candidate; returns false when the field does not contain the query.
+    fn add(&mut self, c: Candidate, field: MatchField) -> bool {
+        let hay = match field {
+            MatchField::Name => c.title.as_str(),
+            MatchField::Room => c.room.as_deref().unwrap_or_default(),
+            MatchField::Address => c.detail.as_str(),
+            MatchField::Phone => c.phone.as_deref().unwrap_or_default(),
+        };
+        let Some(s) = score(field, &normalize(hay), self.q) else { return false };
+        if let Some(h) = self.hits.iter_mut().find(|h| h.id == c.id) {
             if s > h.score {
                 h.score = s;
                 h.matched = field;
             }
-            return;
+            return true;
         }
-        hits.push(SearchHit {
+        let sees_phone = self.sees_phone;
+        self.hits.push(SearchHit {
             kind: c.kind,
             id: c.id,
             household_id: c.household_id,
@@ -273,83 +352,8 @@ pub fn search(conn: &Connection, who: Option<&Principal>, query: &str, limit: us
             matched: field,
             score: s,
         });
-    };
-
-    let name_expr = match_expr("name", &q, TEXT_K);
-    for rid in fts_rowids(conn, "household_fts", &name_expr, cap)? {
-        if let Some(c) = household_by_rowid(conn, rid)? {
-            let hay = c.title.clone();
-            push(c, MatchField::Name, &hay, &mut hits);
-        }
+        true
     }
-    for rid in fts_rowids(conn, "resident_fts", &name_expr, cap)? {
-        if let Some(c) = resident_by_rowid(conn, rid)? {
-            let hay = c.title.clone();
-            push(c, MatchField::Name, &hay, &mut hits);
-        }
-    }
-    if hits.len() < limit {
-        let mut stmt = conn.prepare_cached(&format!("SELECT {HOUSEHOLD_COLS} FROM households WHERE rowid = ?1"))?;
-        for rid in fts_rowids(conn, "household_fts", &match_expr("room", &q, TEXT_K), cap)? {
-            if let Some((c, room)) = stmt
-                .query_row([rid], |r| Ok((household_candidate(r)?, r.get::<_, String>(4)?)))
-                .optional()?
-            {
-                push(c, MatchField::Room, &room, &mut hits);
-            }
-        }
-    }
-    if hits.len() < limit {
-        for rid in fts_rowids(conn, "household_fts", &match_expr("address", &q, TEXT_K), cap)? {
-            if let Some(c) = household_by_rowid(conn, rid)? {
-                let hay = c.detail.clone();
-                push(c, MatchField::Address, &hay, &mut hits);
-            }
-        }
-        let building_expr = match_expr("{name address}", &q, TEXT_K);
-        let mut in_building = conn.prepare_cached(&format!(
-            "SELECT {HOUSEHOLD_COLS} FROM households WHERE building_id = (SELECT id FROM buildings WHERE rowid = ?1) \
-             ORDER BY room LIMIT ?2"
-        ))?;
-        let mut building = conn.prepare_cached("SELECT name, address FROM buildings WHERE rowid = ?1")?;
-        for rid in fts_rowids(conn, "building_fts", &building_expr, cap)? {
-            if hits.len() >= cap {
-                break;
-            }
-            let Some((name, address)) =
-                building.query_row([rid], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).optional()?
-            else {
-                continue;
-            };
-            if !normalize(&name).contains(&q) && !normalize(&address).contains(&q) {
-                continue;
-            }
-            let rows = in_building.query_map(params![rid, cap as i64], household_candidate)?;
-            for c in rows {
-                let c = c?;
-                let hay = c.detail.clone();
-                push(c, MatchField::Address, &hay, &mut hits);
-            }
-        }
-    }
-    if sees_phone && hits.len() < limit && q.chars().all(|c| c.is_ascii_digit()) {
-        let phone_expr = match_expr("phone", &q, PHONE_K);
-        for rid in fts_rowids(conn, "household_fts", &phone_expr, cap)? {
-            if let Some(c) = household_by_rowid(conn, rid)? {
-                let hay = c.phone.clone().unwrap_or_default();
-                push(c, MatchField::Phone, &hay, &mut hits);
-            }
-        }
-        for rid in fts_rowids(conn, "resident_fts", &phone_expr, cap)? {
-            if let Some(c) = resident_by_rowid(conn, rid)? {
-                let hay = c.phone.clone().unwrap_or_default();
-                push(c, MatchField::Phone, &hay, &mut hits);
-            }
-        }
-    }
-    hits.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
-    hits.truncate(limit);
-    Ok(hits)
 }
 
 #[cfg(test)]
@@ -357,18 +361,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn grams_are_truncated_suffixes() {
-        assert_eq!(grams("王小芳", 2), "王小 小芳 芳");
-        assert_eq!(grams("13812345678", 4), "1381 3812 8123 1234 2345 3456 4567 5678 678 78 8");
-        assert_eq!(grams("", 2), "");
+    fn grams_are_tagged_truncated_suffixes() {
+        let mut doc = String::new();
+        grams(&mut doc, NAME, "王小芳", 2);
+        assert_eq!(doc, " n王小 n小芳 n芳");
+        let mut doc = String::new();
+        full_grams(&mut doc, PHONE, "13812345678", 4);
+        assert_eq!(doc, " p1381 p3812 p8123 p1234 p2345 p3456 p4567 p5678");
+        let mut doc = String::new();
+        grams(&mut doc, NAME, "", 2);
+        assert_eq!(doc, "");
     }
 
     #[test]
     fn match_expressions_cover_short_exact_and_long_queries() {
-        assert_eq!(match_expr("name", "芳", 2), "name : \"芳\"*");
-        assert_eq!(match_expr("name", "王芳", 2), "name : (\"王芳\")");
-        assert_eq!(match_expr("address", "建设路", 2), "address : (\"建设\" AND \"设路\")");
-        assert_eq!(match_expr("phone", "5678", 4), "phone : (\"5678\")");
+        assert_eq!(match_expr(NAME, "芳", 2), "\"n芳\"*");
+        assert_eq!(match_expr(NAME, "王芳", 2), "\"n王芳\"");
+        assert_eq!(match_expr(ADDRESS, "建设路", 2), "\"a建设 a设路\"");
+        assert_eq!(match_expr(PHONE, "5678", 4), "\"p5678\"");
     }
 
     #[test]

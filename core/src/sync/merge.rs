@@ -20,7 +20,7 @@ pub(crate) fn apply_page(conn: &Connection, changes: &[Change], next_cursor: i64
     for c in changes {
         areas_changed |= c.entity == EntityKind::Area;
         if c.deleted {
-            search::on_write(conn, c.entity, &c.id, None)?;
+            search::on_write(conn, c.entity, &c.id, None, false)?;
             record::delete(conn, c.entity, &c.id)?;
         } else {
             record::upsert(conn, c.entity, &c.id, c.seq, &c.fields)?;
@@ -66,7 +66,7 @@ pub(crate) fn purge_synced(conn: &Connection) -> Result<()> {
     for kind in EntityKind::ALL {
         conn.execute(&format!("DELETE FROM {}", kind.table()), [])?;
     }
-    for fts in ["household_fts", "resident_fts", "building_fts"] {
+    for fts in ["household_fts", "resident_fts"] {
         conn.execute(&format!("DELETE FROM {fts}"), [])?;
     }
     meta_set(conn, CURSOR, "0")?;
