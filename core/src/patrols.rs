@@ -103,7 +103,7 @@ pub fn haversine_m(a: (f64, f64), b: (f64, f64)) -> f64 {
 }
 
 /// Recomputes a patrol's distance from all its track chunks, points ordered by time.
-pub(crate) fn recompute_distance(conn: &Connection, patrol_id: &str) -> Result<()> {
+pub fn recompute_distance(conn: &Connection, patrol_id: &str) -> Result<()> {
     let mut points: Vec<GpsPoint> = Vec::new();
     for t in record::select_where(conn, EntityKind::PatrolTrack, "patrol_id = ?1", &[&patrol_id])? {
         let chunk: Vec<GpsPoint> = serde_json::from_value(t.fields.get("points").cloned().unwrap_or(Value::Null))?;
