@@ -1,0 +1,146 @@
+//! Three roles work offline, sync in a seeded random order, and converge.
+
+use gridline_core::{BuildingPatch, EntityKind, EventKind, HouseholdPatch, NewEvent, NewHousehold, NewIncident};
+use gridline_e2e::*;
+
+#[test]
+fn three_roles_offline_then_sync_in_random_order_converge() {
+    let seed = seed(0x5eed_0001);
+    let city = start_city();
+    let gw = city.device("gw1");
+    let bh = city.device("bh1");
+    let sup = city.device("sup");
+    for d in [&gw, &bh, &sup] {
+        d.sync().expect("bootstrap");
+    }
+    let b1a = city.b("B1A");
+    let b1b = city.b("B1B");
+    let b2 = city.b("B2");
+    let h_b1a = city.households[&b1a].clone();
+    let h_b1b = city.households[&b1b].clone();
+    let h_b2 = city.households[&b2].clone();
+
+    // --- offline work ---
+    // Grid worker (G1): creates a household, edits one, deletes one, reports an incident and
+    // resolves another on the spot.
+    let gw_new = gw
+        .store
+        .create_household(NewHousehold {
+            building_id: b1b.clone(),
+            room: "501".into(),
+            head_name: "郭晓燕".into(),
+            member_count: 2,
+            ..Default::default()
+        })
+        .expect("gw create");
+    gw.store
+        .update_household(&h_b1b[0], HouseholdPatch { member_count: Some(5), notes: Some("新生儿一名".into()), ..Default::default() })
+        .expect("gw update");
+    gw.store.delete_household(&h_b1b[2]).expect("gw delete");
+    let inc1 = gw
+        .store
+        .report_incident(NewIncident {
+            category: "environment".into(),
+            building_id: Some(b1b.clone()),
+            description: "楼道堆放杂物".into(),
+            ..Default::default()
+        })
+        .expect("gw report");
+    let inc2 = gw
+        .store
+        .report_incident(NewIncident {
+            category: "dispute".into(),
+            household_id: Some(h_b1a[0].clone()),
+            description: "邻里噪音纠纷".into(),
+            ..Default::default()
+        })
+        .expect("gw report 2");
+    gw.store
+        .add_incident_event(&inc2.id, NewEvent { kind: EventKind::Resolved, note: "现场调解完毕".into(), department_id: None, deadline_at: None })
+        .expect("gw resolve");
+
+    // Building head (B1A): edits a household of their building, adds one, reports an incident.
+    bh.store
+        .update_household(&h_b1a[1], HouseholdPatch { notes: Some("楼长已走访".into()), ..Default::default() })
+        .expect("bh update");
+    let inc3 = bh
+        .store
+        .report_incident(NewIncident {
+            category: "safety_hazard".into(),
+            building_id: Some(b1a.clone()),
+            description: "电动车楼道充电".into(),
+            ..Default::default()
+        })
+        .expect("bh report");
+    bh.store
+        .add_incident_event(&inc3.id, NewEvent { kind: EventKind::Note, note: "已提醒住户".into(), department_id: None, deadline_at: None })
+        .expect("bh note");
+
+    // Supervisor (C1): edits a building, a household in G2, deletes one in G2, reports and
+    // dispatches an incident.
+    sup.store.update_building(&b2, BuildingPatch { floors: Some(9), ..Default::default() }).expect("sup building");
+    sup.store
+        .update_household(&h_b2[0], HouseholdPatch { care_tags: Some(vec!["elderly_alone".into()]), ..Default::default() })
+        .expect("sup update");
+    sup.store.delete_household(&h_b2[1]).expect("sup delete");
+    let inc4 = sup
+        .store
+        .report_incident(NewIncident {
+            category: "environment".into(),
+            building_id: Some(b2.clone()),
+            description: "垃圾满溢".into(),
+            ..Default::default()
+        })
+        .expect("sup report");
+    sup.store
+        .add_incident_event(&inc4.id, NewEvent { kind: EventKind::Dispatched, note: "请处理".into(), department_id: Some(DEPT.into()), deadline_at: None })
+        .expect("sup dispatch");
+
+    // --- sync in a seeded random order, then all again ---
+    let mut order = vec![&gw, &bh, &sup];
+    Rng(seed).shuffle(&mut order);
+    let names: Vec<_> = order.iter().map(|d| d.user.clone()).collect();
+    let ctx = format!("seed={seed:#x} (GRIDLINE_E2E_SEED) order={names:?}");
+    for d in &order {
+        let r = d.sync().unwrap_or_else(|e| panic!("{ctx}: first sync of {}: {e}", d.user));
+        assert_eq!(r.rejected, 0, "{ctx}: {} rejected {:?}", d.user, d.store.rejected_ops());
+    }
+    for d in &order {
+        d.sync().unwrap_or_else(|e| panic!("{ctx}: second sync of {}: {e}", d.user));
+        assert_eq!(d.pending(), 0, "{ctx}: {} outbox not empty", d.user);
+    }
+
+    // --- every device equals a fresh device of the same user ---
+    for d in &order {
+        let oracle = city.fresh_dump(&d.user);
+        assert_dumps_eq(&format!("{ctx}: {}", d.user), &d.dump(), &oracle);
+    }
+
+    // --- and the values are the ones written ---
+    let sup_dump = sup.dump();
+    let hh = &sup_dump[&EntityKind::Household];
+    assert_eq!(field(find(hh, &h_b1b[0]).expect("edited"), "member_count"), 5, "{ctx}");
+    assert_eq!(field(find(hh, &h_b1b[0]).unwrap(), "notes"), "新生儿一名", "{ctx}");
+    assert!(find(hh, &h_b1b[2]).is_none(), "{ctx}: gw delete replicated");
+    assert!(find(hh, &h_b2[1]).is_none(), "{ctx}: sup delete replicated");
+    assert_eq!(field(find(hh, &gw_new.id).expect("gw create replicated"), "head_name"), "郭晓燕");
+    assert_eq!(field(find(hh, &h_b2[0]).unwrap(), "care_tags"), &serde_json::json!(["elderly_alone"]));
+    let b = &sup_dump[&EntityKind::Building];
+    assert_eq!(field(find(b, &b2).unwrap(), "floors"), 9);
+    let inc = &sup_dump[&EntityKind::Incident];
+    for id in [&inc1.id, &inc2.id, &inc3.id, &inc4.id] {
+        assert!(find(inc, id).is_some(), "{ctx}: incident {id} on supervisor device");
+    }
+    assert_eq!(field(find(inc, &inc2.id).unwrap(), "status"), "resolved");
+    assert_eq!(field(find(inc, &inc4.id).unwrap(), "status"), "dispatched");
+    // The building head sees the grid worker's edit in their building but nothing of G2.
+    let bh_hh = bh.rows(EntityKind::Household);
+    assert!(bh_hh.iter().all(|r| field(r, "building_id") == b1a.as_str()), "{ctx}: bh sees only B1A");
+    assert_eq!(field(find(&bh_hh, &h_b1a[1]).unwrap(), "notes"), "楼长已走访");
+    // The grid worker sees the building head's new household and nothing of G2.
+    let gw_hh = gw.rows(EntityKind::Household);
+    assert_eq!(field(find(&gw_hh, &h_b1a[1]).unwrap(), "notes"), "楼长已走访", "{ctx}");
+    let gw_ev = gw.rows(EntityKind::IncidentEvent);
+    assert!(gw_ev.iter().any(|r| field(r, "incident_id") == inc3.id.as_str() && field(r, "note") == "已提醒住户"), "{ctx}: bh note reached gw");
+    assert!(gw_hh.iter().all(|r| field(r, "grid_id") == G1), "{ctx}: gw sees only G1");
+}

@@ -1,0 +1,7 @@
+//! End-to-end sync tests: a real server on a loopback port, devices with their own databases.
+
+mod bad_input;
+mod convergence;
+mod faults;
+mod merge;
+mod scope;
