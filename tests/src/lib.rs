@@ -315,6 +315,13 @@ impl Transport for DoublePush<'_> {
         let first = self.0.push(req)?;
         let second = self.0.push(req)?;
         assert_eq!(first.results.len(), second.results.len());
+        for (a, b) in first.results.iter().zip(&second.results) {
+            assert_eq!(a.op_id, b.op_id);
+            if a.status != OpStatus::Rejected {
+                assert_eq!(b.status, OpStatus::Duplicate, "a resent op is a duplicate: {b:?}");
+                assert_eq!(a.version, b.version, "the stored result again");
+            }
+        }
         Ok(second)
     }
     fn pull(&self, req: &PullRequest) -> Result<PullResponse, TransportError> {
@@ -322,7 +329,9 @@ impl Transport for DoublePush<'_> {
     }
 }
 
-/// Forwards the first `lose` pushes to the server and then "loses" the answer.
+/// Forwards every push to the server; the answers of the 1st, 3rd, 5th … push (`lose` of
+/// them) are "lost" (a network error after the server applied the batch), so every batch is
+/// answered only on its retry.
 pub struct LoseResponses<'a> {
     pub inner: &'a dyn Transport,
     pub lose: usize,
@@ -332,7 +341,8 @@ pub struct LoseResponses<'a> {
 impl Transport for LoseResponses<'_> {
     fn push(&self, req: &PushRequest) -> Result<PushResponse, TransportError> {
         let resp = self.inner.push(req)?;
-        if self.lost.fetch_add(1, Ordering::SeqCst) < self.lose {
+        let k = self.lost.fetch_add(1, Ordering::SeqCst);
+        if k % 2 == 0 && k / 2 < self.lose {
             return Err(TransportError::Network("connection reset (response lost)".into()));
         }
         Ok(resp)
