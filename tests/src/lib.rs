@@ -342,7 +342,7 @@ impl Transport for LoseResponses<'_> {
     fn push(&self, req: &PushRequest) -> Result<PushResponse, TransportError> {
         let resp = self.inner.push(req)?;
         let k = self.lost.fetch_add(1, Ordering::SeqCst);
-        if k % 2 == 0 && k / 2 < self.lose {
+        if k.is_multiple_of(2) && k / 2 < self.lose {
             return Err(TransportError::Network("connection reset (response lost)".into()));
         }
         Ok(resp)
@@ -375,7 +375,7 @@ impl Transport for AfterPush<'_> {
 pub struct Rng(pub u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -383,7 +383,7 @@ impl Rng {
         z ^ (z >> 31)
     }
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        (self.next_u64() % n as u64) as usize
     }
     pub fn shuffle<T>(&mut self, v: &mut [T]) {
         for i in (1..v.len()).rev() {

@@ -1,0 +1,180 @@
+//! Bad input over real HTTP: every refusal is a 4xx with the error body, and changes nothing.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use gridline_core::protocol::ErrorBody;
+use gridline_e2e::gridline_server::Config;
+use gridline_e2e::*;
+
+struct Raw {
+    url: String,
+    client: reqwest::blocking::Client,
+}
+
+impl Raw {
+    fn new(city: &City) -> Raw {
+        Raw { url: city.url(), client: reqwest::blocking::Client::new() }
+    }
+
+    /// POSTs `body` as JSON with a token; returns status and raw body.
+    fn post(&self, path: &str, token: Option<&str>, version: Option<&str>, body: Vec<u8>) -> (u16, Vec<u8>) {
+        let mut req = self.client.post(format!("{}{path}", self.url)).header("content-type", "application/json").body(body);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        if let Some(v) = version {
+            req = req.header("x-gridline-protocol", v);
+        }
+        let resp = req.send().expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.bytes().expect("body").to_vec())
+    }
+}
+
+fn op(entity: &str, id: &str, kind: &str, fields: Value) -> Value {
+    json!({"op_id": uuid_v7(), "device_seq": 1, "entity": entity, "entity_id": id, "kind": kind,
+        "fields": fields, "base_version": 0, "device_time": 1_700_000_000_000i64})
+}
+
+fn push_body(ops: Vec<Value>) -> Vec<u8> {
+    serde_json::to_vec(&json!({"protocol": 1, "ops": ops, "sent_at": 1_700_000_000_000i64})).expect("json")
+}
+
+/// Asserts a refusal: the status class, the code, and a full error body.
+fn refused(what: &str, (status, body): (u16, Vec<u8>), want_status: u16, want_code: &str) -> ErrorBody {
+    let text = String::from_utf8_lossy(&body).into_owned();
+    assert_eq!(status, want_status, "{what}: status (body {text})");
+    let e: ErrorBody = serde_json::from_slice(&body).unwrap_or_else(|err| panic!("{what}: error body is JSON: {err}: {text}"));
+    assert_eq!(e.code, want_code, "{what}: {e:?}");
+    assert!(!e.message.is_empty() && !e.message_zh.is_empty(), "{what}: messages in both languages: {e:?}");
+    assert!(e.message_zh.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "{what}: Chinese message: {e:?}");
+    e
+}
+
+#[test]
+fn malformed_and_mistyped_requests_get_4xx_and_change_nothing() {
+    let city = start_city();
+    let d = city.device("gw1");
+    d.sync().expect("bootstrap");
+    let t = Some(d.token.as_str());
+    let v1 = Some("1");
+    let raw = Raw::new(&city);
+    let h = city.households[&city.b("B1A")][0].clone();
+    let before = city.fingerprint();
+
+    refused("malformed JSON", raw.post("/v1/push", t, v1, br#"{"protocol":1,"ops":[{"op_id":"#.to_vec()), 400, "bad_json");
+    refused("not JSON at all", raw.post("/v1/pull", t, v1, b"cursor=0".to_vec()), 400, "bad_json");
+    refused(
+        "wrong types (ops is a string)",
+        raw.post("/v1/push", t, v1, br#"{"protocol":1,"ops":"many","sent_at":0}"#.to_vec()),
+        422,
+        "invalid_body",
+    );
+    refused("wrong types (cursor)", raw.post("/v1/pull", t, v1, br#"{"protocol":1,"cursor":"zero","limit":10}"#.to_vec()), 422, "invalid_body");
+    refused(
+        "wrong field type in an op",
+        raw.post("/v1/push", t, v1, push_body(vec![op("household", &h, "update", json!({"member_count": "七"}))])),
+        422,
+        "invalid_body",
+    );
+    refused(
+        "unknown entity",
+        raw.post("/v1/push", t, v1, push_body(vec![op("spaceship", &h, "update", json!({"notes": "x"}))])),
+        422,
+        "invalid_body",
+    );
+    refused(
+        "unknown field",
+        raw.post("/v1/push", t, v1, push_body(vec![op("household", &h, "update", json!({"shoe_size": 42}))])),
+        422,
+        "invalid_body",
+    );
+    // One bad op in a batch of good ones: the whole request is refused, the good ops too.
+    refused(
+        "a bad op among good ones",
+        raw.post(
+            "/v1/push",
+            t,
+            v1,
+            push_body(vec![op("household", &h, "update", json!({"notes": "好"})), op("household", &h, "update", json!({"shoe_size": 1}))]),
+        ),
+        422,
+        "invalid_body",
+    );
+    let mut v99 = serde_json::from_slice::<Value>(&push_body(vec![op("household", &h, "update", json!({"notes": "x"}))])).expect("json");
+    v99["protocol"] = json!(99);
+    refused("unknown protocol in the body", raw.post("/v1/push", t, None, serde_json::to_vec(&v99).expect("json")), 422, "unsupported_protocol");
+    refused(
+        "unknown protocol in the header",
+        raw.post("/v1/pull", t, Some("99"), br#"{"protocol":1,"cursor":0,"limit":10}"#.to_vec()),
+        422,
+        "unsupported_protocol",
+    );
+    let max = city.server().state().service.config().max_ops_per_batch;
+    let many = (0..=max).map(|_| op("household", &h, "update", json!({"notes": "批量"}))).collect();
+    refused("a batch over the op limit", raw.post("/v1/push", t, v1, push_body(many)), 413, "too_large");
+    refused("no token", raw.post("/v1/pull", None, v1, br#"{"protocol":1,"cursor":0,"limit":10}"#.to_vec()), 401, "unauthorized");
+    refused("a made-up token", raw.post("/v1/pull", Some("not-a-token"), v1, br#"{"protocol":1,"cursor":0,"limit":10}"#.to_vec()), 401, "unauthorized");
+
+    assert_eq!(city.fingerprint(), before, "refused requests changed nothing");
+
+    // A body over the byte limit, on a server with a small limit (with the default 8 MiB the
+    // server answers before the client has written the body, and the client sees a broken pipe).
+    let small = start_city_with(Config { max_body_bytes: 64 << 10, ..Config::for_tests() });
+    let sd = small.device("gw1");
+    let small_before = small.fingerprint();
+    let sh = small.households[&small.b("B1A")][0].clone();
+    let big = push_body(vec![op("household", &sh, "update", json!({"notes": "长".repeat(40_000)}))]);
+    assert!(big.len() > 64 << 10);
+    refused("a body over the byte limit", Raw::new(&small).post("/v1/push", Some(&sd.token), v1, big), 413, "too_large");
+    assert_eq!(small.fingerprint(), small_before);
+
+    // The same channel does change things when the request is good (so "unchanged" means something).
+    let (status, body) = raw.post("/v1/push", t, v1, push_body(vec![op("household", &h, "update", json!({"notes": "有效修改"}))]));
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_ne!(city.fingerprint(), before);
+}
+
+#[test]
+fn revoked_and_expired_tokens_get_401_and_change_nothing() {
+    // Revoked.
+    let city = start_city();
+    let d = city.device("gw1");
+    d.sync().expect("bootstrap");
+    let h = city.households[&city.b("B1A")][0].clone();
+    d.store.update_household(&h, gridline_core::HouseholdPatch { notes: Some("注销后".into()), ..Default::default() }).expect("edit");
+    let storage = city.server().state().service.storage();
+    assert!(storage.revoke_device(&d.device_id(), city.server().state().service.now_ms()).expect("revoke"));
+    let before = city.fingerprint();
+    let raw = Raw::new(&city);
+    let e = refused(
+        "revoked token",
+        raw.post("/v1/push", Some(&d.token), Some("1"), push_body(vec![op("household", &h, "update", json!({"notes": "x"}))])),
+        401,
+        "unauthorized",
+    );
+    assert!(e.message.contains("revoked"), "{e:?}");
+    let err = d.sync().expect_err("a revoked device cannot sync");
+    assert!(matches!(err, gridline_core::Error::Unauthorized(_)), "{err:?}");
+    assert_eq!(d.pending(), 1, "the outbox is kept for after a new login");
+    assert_eq!(city.fingerprint(), before);
+
+    // Expired.
+    let city = start_city_with(Config { token_ttl_ms: Some(1), ..Config::for_tests() });
+    let d = city.device("gw1");
+    std::thread::sleep(Duration::from_millis(5));
+    let before = city.fingerprint();
+    let raw = Raw::new(&city);
+    let e = refused(
+        "expired token",
+        raw.post("/v1/push", Some(&d.token), Some("1"), push_body(vec![op("household", &h, "update", json!({"notes": "x"}))])),
+        401,
+        "unauthorized",
+    );
+    assert!(e.message.contains("expired"), "{e:?}");
+    let err = d.sync().expect_err("an expired token cannot sync");
+    assert!(matches!(err, gridline_core::Error::Unauthorized(_)), "{err:?}");
+    assert_eq!(city.fingerprint(), before);
+}
