@@ -252,7 +252,7 @@ fn bench_wire(dir: &Path) {
     line(
         "sync.wire_bytes_per_op",
         z as f64 / n as f64,
-        "bytes/op (~500 single-field edits in one batch, request + response bodies, zstd-3; target <= 100)",
+        "bytes/op (500 single-field edits in one batch, request + response bodies, zstd-3; target <= 100)",
     );
 }
 
