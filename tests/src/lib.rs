@@ -21,21 +21,7 @@ use gridline_server::{spawn_test_server_on, Config, TestServer, UserSpec};
 pub use gridline_server;
 
 /// Every synced kind, for canonical dumps.
-pub const KINDS: &[EntityKind] = &[
-    EntityKind::Area,
-    EntityKind::Department,
-    EntityKind::Category,
-    EntityKind::Building,
-    EntityKind::Household,
-    EntityKind::Resident,
-    EntityKind::Incident,
-    EntityKind::IncidentEvent,
-    EntityKind::Patrol,
-    EntityKind::PatrolTrack,
-    EntityKind::Visit,
-    EntityKind::Task,
-    EntityKind::TaskAssignment,
-];
+pub const KINDS: &[EntityKind] = &EntityKind::ALL;
 
 pub const PASSWORD: &str = "pw-e2e-2024";
 
