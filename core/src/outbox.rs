@@ -136,7 +136,8 @@ pub fn record_results(tx: &Transaction<'_>, results: &[OpResult], now: i64) -> R
             OpStatus::Rejected => {
                 tx.prepare_cached(
                     "INSERT OR REPLACE INTO rejected_ops (op_id, device_seq, entity, entity_id, kind, fields, \
-                     device_time, code, reason, rejected_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                     base_version, device_time, code, reason, rejected_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 )?
                 .execute(params![
                     op.op_id,
@@ -145,6 +146,7 @@ pub fn record_results(tx: &Transaction<'_>, results: &[OpResult], now: i64) -> R
                     op.entity_id,
                     op.kind.as_str(),
                     serde_json::to_string(&op.fields)?,
+                    op.base_version,
                     op.device_time,
                     res.code.as_deref().unwrap_or("rejected"),
                     res.reason.as_deref().unwrap_or(""),
@@ -174,7 +176,7 @@ pub struct RejectedOp {
 /// The rejected list, oldest first.
 pub fn rejected(conn: &Connection) -> Result<Vec<RejectedOp>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT device_seq, op_id, entity, entity_id, kind, fields, 0, device_time, code, reason, rejected_at \
+        "SELECT device_seq, op_id, entity, entity_id, kind, fields, base_version, device_time, code, reason, rejected_at \
          FROM rejected_ops ORDER BY device_seq",
     )?;
     let rows = stmt.query_map([], |r| {

@@ -212,6 +212,7 @@ CREATE TABLE rejected_ops (
     entity_id   TEXT NOT NULL,
     kind        TEXT NOT NULL,
     fields      TEXT NOT NULL,
+    base_version INTEGER NOT NULL,
     device_time INTEGER NOT NULL,
     code        TEXT NOT NULL,
     reason      TEXT NOT NULL,

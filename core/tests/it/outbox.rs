@@ -145,6 +145,7 @@ fn results_acknowledge_reject_or_keep_each_op_and_lose_nothing() {
     assert_eq!(rej[0].op.entity_id, h.id);
     assert_eq!(rej[0].op.fields, all[3].fields);
     assert_eq!(rej[0].op.device_seq, all[3].device_seq);
+    assert_eq!(rej[0].op, all[3], "the rejected list keeps the op exactly as it was sent");
     assert_eq!(rej[0].code, "out_of_scope");
     assert_eq!(rej[0].reason, "该住户不在您的管辖范围内");
     assert_eq!(rej[0].rejected_at, T0);
