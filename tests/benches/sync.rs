@@ -103,6 +103,24 @@ fn sync(store: &Store, t: &dyn Transport, opts: &SyncOptions) -> gridline_core::
     store.sync(t, opts, &|_| {}, &CancelToken::new()).expect("sync")
 }
 
+/// One timed round: `a` pushes its whole outbox, then `b` pulls until caught up. Checks that
+/// every pending op was acknowledged; returns both reports with the push and total seconds.
+fn push_then_pull(
+    a: &Store,
+    ta: &dyn Transport,
+    b: &Store,
+    tb: &dyn Transport,
+    opts: &SyncOptions,
+) -> (gridline_core::sync::SyncReport, f64, gridline_core::sync::SyncReport, f64) {
+    let start = Instant::now();
+    let pushed = sync(a, ta, opts);
+    let push_s = start.elapsed().as_secs_f64();
+    let pulled = sync(b, tb, opts);
+    let total = start.elapsed().as_secs_f64();
+    assert_eq!(pushed.pushed as usize, E2E_OPS);
+    (pushed, push_s, pulled, total)
+}
+
 fn count_households(store: &Store) -> i64 {
     store.read(|c| Ok(c.query_row("SELECT count(*) FROM households", [], |r| r.get(0))?)).expect("count")
 }
@@ -167,12 +185,7 @@ fn bench_e2e(dir: &Path) {
     let pending = a.read(outbox::pending).expect("outbox");
     assert_eq!(pending.len(), E2E_OPS);
     let base = codec_ops_per_s(&pending);
-    let start = Instant::now();
-    let pushed = sync(&a, &ta, &opts);
-    let push_s = start.elapsed().as_secs_f64();
-    let pulled = sync(&b, &tb, &opts);
-    let total = start.elapsed().as_secs_f64();
-    assert_eq!(pushed.pushed as usize, E2E_OPS);
+    let (pushed, push_s, pulled, total) = push_then_pull(&a, &ta, &b, &tb, &opts);
     assert_eq!(count_households(&b), E2E_OPS as i64);
     println!(
         "# e2e creates: push {push_s:.2} s ({} ops), pull {:.2} s ({} changes), default options (batch {} ops, page {})",
@@ -189,12 +202,7 @@ fn bench_e2e(dir: &Path) {
     for (i, id) in ids.iter().enumerate() {
         a.update_household(id, HouseholdPatch { notes: Some(format!("走访记录{i}")), ..Default::default() }).expect("edit");
     }
-    let start = Instant::now();
-    let pushed = sync(&a, &ta, &opts);
-    let push_s = start.elapsed().as_secs_f64();
-    let pulled = sync(&b, &tb, &opts);
-    let total = start.elapsed().as_secs_f64();
-    assert_eq!(pushed.pushed as usize, E2E_OPS);
+    let (_, push_s, pulled, total) = push_then_pull(&a, &ta, &b, &tb, &opts);
     println!("# e2e edits: push {push_s:.2} s, pull {:.2} s ({} changes)", total - push_s, pulled.pulled);
     line("sync.e2e_edit_ops_per_s", E2E_OPS as f64 / total, "ops/s (10,000 single-field household edits, same path)");
 }
