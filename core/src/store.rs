@@ -100,11 +100,7 @@ impl Store {
 
     /// Runs `f` in one write transaction; commits when it returns `Ok`, rolls back otherwise.
     pub fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = lock(&self.writer);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
+        in_transaction(&mut lock(&self.writer), f)
     }
 
     /// Like [`Store::write`], with relaxed durability for bulk applies of pulled pages: the
@@ -114,12 +110,7 @@ impl Store {
         if self.path.is_some() {
             conn.pragma_update(None, "synchronous", "NORMAL")?;
         }
-        let result = (|| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
-        })();
+        let result = in_transaction(&mut conn, f);
         if self.path.is_some() {
             conn.pragma_update(None, "synchronous", "FULL")?;
         }
@@ -168,6 +159,14 @@ impl Store {
     pub(crate) fn invalidate_areas(&self) {
         *self.areas.write().unwrap_or_else(|p| p.into_inner()) = None;
     }
+}
+
+/// Runs `f` in an immediate write transaction; commits on `Ok`, rolls back otherwise.
+fn in_transaction<T>(conn: &mut Connection, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let out = f(&tx)?;
+    tx.commit()?;
+    Ok(out)
 }
 
 /// Reads a `meta` value.
