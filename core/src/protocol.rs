@@ -76,6 +76,9 @@ pub struct PushRequest {
     pub ops: Vec<Op>,
     /// Device clock when the batch was sent (for skew detection).
     pub sent_at: i64,
+    /// The scope epoch the device held when it wrote these ops (absent before its first pull).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope_epoch: Option<i64>,
 }
 
 /// Outcome of one pushed op (DESIGN.md sync rule 3).
@@ -214,4 +217,7 @@ pub struct EnrollResponse {
     pub token: String,
     /// Who the user is.
     pub principal: Principal,
+    /// The user's current scope epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope_epoch: Option<i64>,
 }

@@ -59,6 +59,8 @@ pub struct Authed {
     pub device_id: String,
     /// The device's user, as stored now (role and scope come from here, never from the request).
     pub user: UserRecord,
+    /// Newest scope epoch the device is known to have learned.
+    pub epoch_seen: Option<i64>,
 }
 
 fn unauthorized(en: &str, zh: &str) -> AppError {
@@ -91,7 +93,7 @@ impl FromRequestParts<AppState> for Authed {
         if dev.user.disabled {
             return Err(unauthorized("user disabled", "该账号已停用"));
         }
-        Ok(Authed { device_id: dev.device_id, user: dev.user })
+        Ok(Authed { device_id: dev.device_id, user: dev.user, epoch_seen: dev.epoch_seen })
     }
 }
 

@@ -244,7 +244,7 @@ fn run_user(command: UserCommand) -> CliResult {
         UserCommand::SetScope { data_dir, username, role, scope } => {
             let storage = SqliteStorage::open(&data_dir)?;
             let user = storage.user_by_name(&username)?.ok_or("no such user")?;
-            let epoch = storage.set_scope(&username, role.unwrap_or(user.role), &scope.scope())?;
+            let epoch = storage.set_scope(&username, role.unwrap_or(user.role), &scope.scope(), gridline_core::clock::Clock::now_ms(&gridline_core::clock::SystemClock))?;
             println!("scope of {username} replaced; scope epoch now {}", epoch.unwrap_or_default());
         }
     }

@@ -91,7 +91,7 @@ impl Seeder<'_> {
     fn flush(&mut self, who: &Principal) -> Result<(), AppError> {
         let ops = std::mem::take(&mut self.ops);
         for chunk in ops.chunks(self.service.config().max_ops_per_batch) {
-            let req = PushRequest { protocol: PROTOCOL_VERSION, ops: chunk.to_vec(), sent_at: self.service.now_ms() };
+            let req = PushRequest { protocol: PROTOCOL_VERSION, ops: chunk.to_vec(), sent_at: self.service.now_ms(), scope_epoch: None };
             let resp = self.service.push(who, Origin::Server, &req)?;
             self.rejected += resp.results.iter().filter(|r| r.status == OpStatus::Rejected).count();
         }

@@ -63,7 +63,8 @@ fn schemas() -> Value {
         "EnrollResponse": {"type": "object", "required": ["device_id", "token", "principal"], "properties": {
             "device_id": {"type": "string"},
             "token": {"type": "string", "description": "Bearer token, shown once"},
-            "principal": {"$ref": "#/components/schemas/Principal"}}},
+            "principal": {"$ref": "#/components/schemas/Principal"},
+            "scope_epoch": {"type": "integer"}}},
         "Fields": {"type": "object", "additionalProperties": true,
             "description": "Field name to value; names and types per entity as in the core's entity table"},
         "Op": {"type": "object", "additionalProperties": false, "required":
@@ -79,7 +80,9 @@ fn schemas() -> Value {
         "PushRequest": {"type": "object", "additionalProperties": false, "required": ["protocol", "ops", "sent_at"], "properties": {
             "protocol": {"type": "integer", "enum": [PROTOCOL_VERSION]},
             "ops": {"type": "array", "maxItems": 1000, "items": {"$ref": "#/components/schemas/Op"}},
-            "sent_at": {"type": "integer"}}},
+            "sent_at": {"type": "integer"},
+            "scope_epoch": {"type": "integer", "nullable": true,
+                "description": "Scope epoch the device held when it wrote the ops; ops its user's replaced scope allowed are accepted within the grace period"}}},
         "OpResult": {"type": "object", "required": ["op_id", "status"], "properties": {
             "op_id": {"type": "string"},
             "status": {"type": "string", "enum": ["applied", "duplicate", "merged", "rejected"]},

@@ -9,7 +9,6 @@ use gridline_core::protocol::{EnrollRequest, PullRequest, PushRequest};
 
 use crate::auth::Authed;
 use crate::error::AppError;
-use crate::service::Origin;
 use crate::wire::{Reply, Wire};
 use crate::AppState;
 
@@ -46,10 +45,7 @@ async fn push(State(st): State<AppState>, who: Authed, Wire { value, accept }: W
         return Err(AppError::too_large(format!("at most {max} ops per batch")));
     }
     let service = st.service.clone();
-    let resp = tokio::task::spawn_blocking(move || {
-        service.push(&who.user.principal(), Origin::Device(&who.device_id), &value)
-    })
-    .await??;
+    let resp = tokio::task::spawn_blocking(move || service.push_from_device(&who, &value)).await??;
     Reply::json(&resp, accept)
 }
 

@@ -57,7 +57,7 @@ fn op(service: &Service, entity: EntityKind, id: &str, kind: OpKind, fields: Val
 /// Writes ops as the server itself (seeding; not timed), in the largest batches allowed.
 fn server_push(service: &Service, ops: Vec<Op>) {
     for chunk in ops.chunks(service.config().max_ops_per_batch) {
-        let req = PushRequest { protocol: PROTOCOL_VERSION, ops: chunk.to_vec(), sent_at: service.now_ms() };
+        let req = PushRequest { protocol: PROTOCOL_VERSION, ops: chunk.to_vec(), sent_at: service.now_ms(), scope_epoch: None };
         let resp = service.push(&server_principal(), Origin::Server, &req).expect("server push");
         let rejected = resp.results.iter().filter(|r| r.status == OpStatus::Rejected).count();
         assert_eq!(rejected, 0, "seeding ops rejected: {:?}", resp.results.iter().find(|r| r.status == OpStatus::Rejected));
@@ -156,7 +156,7 @@ fn codec_ops_per_s(ops: &[Op]) -> f64 {
     let start = Instant::now();
     let mut n = 0;
     for chunk in ops.chunks(SyncOptions::default().batch_ops) {
-        let req = PushRequest { protocol: PROTOCOL_VERSION, ops: chunk.to_vec(), sent_at: 0 };
+        let req = PushRequest { protocol: PROTOCOL_VERSION, ops: chunk.to_vec(), sent_at: 0, scope_epoch: None };
         let json = serde_json::to_vec(&req).expect("json");
         let z = zstd::bulk::compress(&json, 3).expect("zstd");
         let back = zstd::bulk::decompress(&z, 64 << 20).expect("unzstd");
@@ -407,7 +407,7 @@ fn bench_ingest(dir: &Path) {
                     if ops.is_empty() {
                         break;
                     }
-                    let req = PushRequest { protocol: PROTOCOL_VERSION, ops, sent_at: s.now_ms() };
+                    let req = PushRequest { protocol: PROTOCOL_VERSION, ops, sent_at: s.now_ms(), scope_epoch: None };
                     let resp = t.push(&req).expect("push");
                     let rec = s.write(|tx| outbox::record_results(tx, &resp.results, s.now_ms())).expect("record");
                     assert_eq!(rec.rejected, 0);

@@ -141,7 +141,7 @@ pub fn start_city_with(config: Config) -> City {
     }
     let admin = Principal { user_id: "server".into(), role: Role::Admin, scope: Scope::default() };
     let resp = service
-        .push(&admin, gridline_server::service::Origin::Server, &PushRequest { protocol: PROTOCOL_VERSION, ops, sent_at: now })
+        .push(&admin, gridline_server::service::Origin::Server, &PushRequest { protocol: PROTOCOL_VERSION, ops, sent_at: now, scope_epoch: None })
         .expect("seed push");
     let bad: Vec<_> = resp.results.iter().filter(|r| r.status == OpStatus::Rejected).collect();
     assert!(bad.is_empty(), "seed rejected: {bad:?}");

@@ -150,7 +150,9 @@ impl Store {
         }
         self.write(|tx| {
             meta_set(tx, DEVICE_ID, &resp.device_id)?;
-            meta_set(tx, TOKEN, &resp.token)
+            meta_set(tx, TOKEN, &resp.token)?;
+            // Ops written before the first pull are made under the epoch enrollment reported.
+            meta_set(tx, SCOPE_EPOCH, &resp.scope_epoch.map(|e| e.to_string()).unwrap_or_default())
         })?;
         self.set_principal(&resp.principal)?;
         Ok(resp.token)
@@ -244,7 +246,8 @@ impl Run<'_> {
             if batch.is_empty() {
                 return Ok(());
             }
-            let req = PushRequest { protocol: PROTOCOL_VERSION, ops: batch, sent_at: self.store.now_ms() };
+            let scope_epoch = self.store.read(|c| Ok(meta_get(c, SCOPE_EPOCH)?.and_then(|s| s.parse().ok())))?;
+            let req = PushRequest { protocol: PROTOCOL_VERSION, ops: batch, sent_at: self.store.now_ms(), scope_epoch };
             let transport = self.transport;
             let resp = self.retry(|| transport.push(&req))?;
             self.report.clock_skew_flagged |= resp.clock_skew_flagged;

@@ -4,6 +4,8 @@
 mod pull;
 mod push;
 
+pub use push::PRIOR_SCOPE_GRACE_MS;
+
 use std::sync::{Arc, RwLock};
 
 use gridline_core::access::{Principal, Scope};
@@ -33,6 +35,9 @@ pub struct Config {
     pub max_clock_skew_ms: i64,
     /// Most changes examined for one pull page.
     pub max_scan_per_pull: usize,
+    /// How long after a scope change ops written under the replaced scope are still judged by
+    /// it (ms; 0: never). See [`Service::push_from_device`].
+    pub prior_scope_grace_ms: i64,
 }
 
 impl Default for Config {
@@ -45,6 +50,7 @@ impl Default for Config {
             max_decoded_bytes: 32 << 20,
             max_clock_skew_ms: 10 * 60 * 1000,
             max_scan_per_pull: 20_000,
+            prior_scope_grace_ms: PRIOR_SCOPE_GRACE_MS,
         }
     }
 }
@@ -158,7 +164,7 @@ impl Service {
 
     /// Replaces a user's role and scope (bumping the scope epoch). Returns the new epoch.
     pub fn set_scope(&self, username: &str, role: Role, scope: &Scope) -> Result<Option<i64>, AppError> {
-        Ok(self.storage.set_scope(username, role, scope)?)
+        Ok(self.storage.set_scope(username, role, scope, self.now_ms())?)
     }
 
     /// Checks a password and enrolls a device for the user (DESIGN.md: one token per device).
@@ -189,7 +195,7 @@ impl Service {
         };
         self.storage.add_device(&device)?;
         tracing::info!(user = %user.id, device = %device.id, "device enrolled");
-        Ok(EnrollResponse { device_id: device.id, token, principal: user.principal() })
+        Ok(EnrollResponse { device_id: device.id, token, principal: user.principal(), scope_epoch: Some(user.scope_epoch) })
     }
 
     /// The principal of a stored user.

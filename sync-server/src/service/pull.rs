@@ -31,6 +31,9 @@ impl Service {
             rebootstrap: false,
             principal: principal.clone(),
         };
+        if req.scope_epoch == Some(epoch) && who.epoch_seen != Some(epoch) {
+            self.storage.note_epoch_seen(&who.device_id, epoch)?;
+        }
         if req.scope_epoch.is_some_and(|e| e != epoch) {
             tracing::info!(device = %who.device_id, "pull: scope changed");
             return Ok(PullResponse { scope_changed: true, ..empty(0) });

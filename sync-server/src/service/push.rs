@@ -13,6 +13,7 @@ use gridline_core::record::{self, Fields};
 use gridline_core::EntityKind;
 
 use super::{area_path, Service};
+use crate::auth::Authed;
 use crate::error::AppError;
 use crate::storage::{AppliedOp, AreaParents, BatchTx, ConflictRecord, StoreError, SyncLogEntry};
 
@@ -108,6 +109,9 @@ impl Areas<'_> {
 
 struct Ctx<'a, 's> {
     who: &'a Principal,
+    /// The device's user as they were when the batch's ops were written, when that scope has
+    /// since been replaced (see [`Service::push_from_device`]).
+    prior: Option<&'a Principal>,
     origin: Origin<'a>,
     areas: Areas<'s>,
     now: i64,
@@ -128,14 +132,60 @@ impl Ctx<'_, '_> {
         }
         let keys = ScopeKeys::of(entity, id, fields);
         let path = self.areas.path(tx, keys.area_id.as_deref())?;
-        Ok(self.who.check_write(entity, action, &keys.target(&path), names).map_err(|d| Refusal { code: d.code.as_str(), reason: d.reason_zh }))
+        let target = keys.target(&path);
+        // An op the current scope refuses is judged again by the scope it was written under;
+        // when both refuse, the old scope's reason is the one that explains it to its writer.
+        let verdict = match (self.who.check_write(entity, action, &target, names), self.prior) {
+            (Err(_), Some(prior)) => prior.check_write(entity, action, &target, names),
+            (v, _) => v,
+        };
+        Ok(verdict.map_err(|d| Refusal { code: d.code.as_str(), reason: d.reason_zh }))
     }
 }
 
+/// Default of [`super::Config::prior_scope_grace_ms`]: a week, long enough for a worker to be
+/// back in signal range.
+pub const PRIOR_SCOPE_GRACE_MS: i64 = 7 * 24 * 3600 * 1000;
+
 impl Service {
-    /// Applies a push batch for `who` in one transaction. The request's shape must have been
-    /// checked with [`check_shape`].
+    /// Applies a push batch from an enrolled device.
+    ///
+    /// Ops are judged by the user's current role and scope. A device that has not yet learned of
+    /// a scope change (the request names an older epoch, one this device has not moved past)
+    /// may still hold ops written offline under the old scope: within [`PRIOR_SCOPE_GRACE_MS`]
+    /// of the change, an op the old scope allowed is accepted too (DESIGN.md sync rule 7: the
+    /// device pushes its outbox before it purges).
+    pub fn push_from_device(&self, who: &Authed, req: &PushRequest) -> Result<PushResponse, AppError> {
+        let current = who.user.scope_epoch;
+        let prior = match req.scope_epoch {
+            Some(e) if e == current => {
+                if who.epoch_seen != Some(current) {
+                    self.storage.note_epoch_seen(&who.device_id, current)?;
+                }
+                None
+            }
+            Some(e) if e < current && who.epoch_seen.is_none_or(|seen| e >= seen) => self
+                .storage
+                .prior_scope(&who.user.id, e)?
+                .filter(|p| self.now_ms() - p.ended_at < self.config.prior_scope_grace_ms)
+                .map(|p| p.principal),
+            _ => None,
+        };
+        self.push_checked(&who.user.principal(), prior.as_ref(), Origin::Device(&who.device_id), req)
+    }
+
+    /// Applies a push batch for `who` in one transaction, every op judged by `who` alone.
     pub fn push(&self, who: &Principal, origin: Origin<'_>, req: &PushRequest) -> Result<PushResponse, AppError> {
+        self.push_checked(who, None, origin, req)
+    }
+
+    fn push_checked(
+        &self,
+        who: &Principal,
+        prior: Option<&Principal>,
+        origin: Origin<'_>,
+        req: &PushRequest,
+    ) -> Result<PushResponse, AppError> {
         check_shape(&req.ops)?;
         let now = self.now_ms();
         let mut results = Vec::with_capacity(req.ops.len());
@@ -145,7 +195,7 @@ impl Service {
         self.storage.batch(&mut |tx| {
             results.clear();
             skewed = false;
-            let mut ctx = Ctx { who, origin, areas: Areas { service: self, current: None, dirty: false }, now };
+            let mut ctx = Ctx { who, prior, origin, areas: Areas { service: self, current: None, dirty: false }, now };
             for op in &req.ops {
                 if let Some(prev) = tx.stored_result(&device, &op.op_id)? {
                     // A retry gets the same answer; what was applied is reported as a duplicate.

@@ -140,8 +140,19 @@ pub struct DeviceAuth {
     pub revoked_at: Option<i64>,
     /// Token expiry, if any.
     pub expires_at: Option<i64>,
+    /// Newest scope epoch the device is known to have learned (None: enrolled before this was kept).
+    pub epoch_seen: Option<i64>,
     /// The device's user.
     pub user: UserRecord,
+}
+
+/// A scope a user had before a change (DESIGN.md sync rule 7).
+#[derive(Debug, Clone)]
+pub struct PriorScope {
+    /// The user as they were under that scope.
+    pub principal: Principal,
+    /// When the scope was replaced (server ms).
+    pub ended_at: i64,
 }
 
 /// A device as listed for administrators.
@@ -318,7 +329,11 @@ pub trait Storage: Send + Sync + 'static {
     /// Disables or enables a user. False when there is no such user.
     fn set_disabled(&self, username: &str, disabled: bool) -> StoreResult<bool>;
     /// Replaces role and scope and bumps the scope epoch; returns the new epoch.
-    fn set_scope(&self, username: &str, role: Role, scope: &Scope) -> StoreResult<Option<i64>>;
+    fn set_scope(&self, username: &str, role: Role, scope: &Scope, at: i64) -> StoreResult<Option<i64>>;
+    /// The role and scope `user_id` had under `epoch`, if that epoch was replaced.
+    fn prior_scope(&self, user_id: &str, epoch: i64) -> StoreResult<Option<PriorScope>>;
+    /// Records that a device presented scope epoch `epoch` (never lowers the stored value).
+    fn note_epoch_seen(&self, device_id: &str, epoch: i64) -> StoreResult<()>;
     /// Enrolls a device.
     fn add_device(&self, d: &NewDevice) -> StoreResult<()>;
     /// A device by the hash of its token.

@@ -12,6 +12,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
 use gridline_core::access::Scope;
+use gridline_core::access::Principal;
 use gridline_core::{EntityKind, Role};
 
 use super::sqlite_batch::SqliteBatch;
@@ -21,6 +22,7 @@ use super::*;
 const SERVER_MIGRATIONS: &[(&str, &str)] = &[
     ("s001_server", include_str!("migrations/s001_server.sql")),
     ("s002_moved_rows", include_str!("migrations/s002_moved_rows.sql")),
+    ("s003_scope_history", include_str!("migrations/s003_scope_history.sql")),
 ];
 
 /// The file name inside the data dir.
@@ -209,9 +211,15 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn set_scope(&self, username: &str, role: Role, scope: &Scope) -> StoreResult<Option<i64>> {
+    fn set_scope(&self, username: &str, role: Role, scope: &Scope, at: i64) -> StoreResult<Option<i64>> {
         let scope_json = serde_json::to_string(scope)?;
         self.write(|c| {
+            // The scope being replaced is kept with the time it ended.
+            c.execute(
+                "INSERT OR REPLACE INTO scope_history (user_id, epoch, role, scope_json, ended_at) \
+                 SELECT id, scope_epoch, role, scope_json, ?2 FROM users WHERE username = ?1",
+                params![username, at],
+            )?;
             c.execute(
                 "UPDATE users SET role = ?1, scope_json = ?2, scope_epoch = scope_epoch + 1 WHERE username = ?3",
                 params![role.as_str(), scope_json, username],
@@ -220,10 +228,34 @@ impl Storage for SqliteStorage {
         })
     }
 
+    fn prior_scope(&self, user_id: &str, epoch: i64) -> StoreResult<Option<PriorScope>> {
+        self.read(|c| {
+            let raw = c
+                .prepare_cached("SELECT role, scope_json, ended_at FROM scope_history WHERE user_id = ?1 AND epoch = ?2")?
+                .query_row(params![user_id, epoch], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))
+                .optional()?;
+            let Some((role, scope_json, ended_at)) = raw else { return Ok(None) };
+            let role = Role::parse(&role).ok_or_else(|| StoreError::Backend("stored role is unknown".into()))?;
+            let scope: Scope = serde_json::from_str(&scope_json)?;
+            Ok(Some(PriorScope { principal: Principal { user_id: user_id.to_owned(), role, scope }, ended_at }))
+        })
+    }
+
+    fn note_epoch_seen(&self, device_id: &str, epoch: i64) -> StoreResult<()> {
+        self.write(|c| {
+            c.prepare_cached(
+                "UPDATE devices SET epoch_seen = ?2 WHERE id = ?1 AND (epoch_seen IS NULL OR epoch_seen < ?2)",
+            )?
+            .execute(params![device_id, epoch])?;
+            Ok(())
+        })
+    }
+
     fn add_device(&self, d: &NewDevice) -> StoreResult<()> {
         self.write(|c| {
             c.execute(
-                "INSERT INTO devices (id, user_id, token_hash, name, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO devices (id, user_id, token_hash, name, created_at, expires_at, epoch_seen) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT scope_epoch FROM users WHERE id = ?2))",
                 params![d.id, d.user_id, d.token_hash, d.name, d.created_at, d.expires_at],
             )
             .map_err(|e| if is_unique_violation(&e) { StoreError::AlreadyExists } else { e.into() })?;
@@ -234,31 +266,31 @@ impl Storage for SqliteStorage {
     fn device_by_token(&self, token_hash: &str) -> StoreResult<Option<DeviceAuth>> {
         self.read(|c| {
             let q = format!(
-                "SELECT d.id, d.revoked_at, d.expires_at, {} FROM devices d JOIN users u ON u.id = d.user_id \
+                "SELECT d.id, d.revoked_at, d.expires_at, d.epoch_seen, {} FROM devices d JOIN users u ON u.id = d.user_id \
                  WHERE d.token_hash = ?1",
                 USER_COLS.split(", ").map(|col| format!("u.{col}")).collect::<Vec<_>>().join(", ")
             );
             let found = c
                 .prepare_cached(&q)?
                 .query_row([token_hash], |r| {
-                    let device: (String, Option<i64>, Option<i64>) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                    let device: (String, Option<i64>, Option<i64>, Option<i64>) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
                     let user = (
                         UserRecordRaw {
-                            id: r.get(3)?,
-                            username: r.get(4)?,
-                            password_hash: r.get(5)?,
-                            role: r.get(6)?,
-                            scope_epoch: r.get(8)?,
-                            disabled: r.get::<_, i64>(9)? != 0,
-                            display_name: r.get(10)?,
+                            id: r.get(4)?,
+                            username: r.get(5)?,
+                            password_hash: r.get(6)?,
+                            role: r.get(7)?,
+                            scope_epoch: r.get(9)?,
+                            disabled: r.get::<_, i64>(10)? != 0,
+                            display_name: r.get(11)?,
                         },
-                        r.get::<_, String>(7)?,
+                        r.get::<_, String>(8)?,
                     );
                     Ok((device, user))
                 })
                 .optional()?;
-            let Some(((device_id, revoked_at, expires_at), user)) = found else { return Ok(None) };
-            Ok(Some(DeviceAuth { device_id, revoked_at, expires_at, user: finish_user(user)? }))
+            let Some(((device_id, revoked_at, expires_at, epoch_seen), user)) = found else { return Ok(None) };
+            Ok(Some(DeviceAuth { device_id, revoked_at, expires_at, epoch_seen, user: finish_user(user)? }))
         })
     }
 

@@ -65,8 +65,14 @@ impl World {
     /// City JM → community COM → grids G1, G2; buildings B1, B2 in G1 and B3 in G2; a household
     /// in each (H1, H2, H3) and resident R1 in H1; departments D1, D2; one user per role.
     pub fn new() -> World {
+        World::with_clock(std::sync::Arc::new(gridline_core::clock::SystemClock))
+    }
+
+    /// The same world on a server whose clock the test controls.
+    pub fn with_clock(clock: std::sync::Arc<dyn gridline_core::clock::Clock>) -> World {
         let dir = tempfile::tempdir().expect("temp dir");
-        let state = AppState::open(dir.path(), Config::for_tests()).expect("open state");
+        let storage = gridline_server::SqliteStorage::open(dir.path()).expect("open storage");
+        let state = AppState::with_clock(std::sync::Arc::new(storage), clock, Config::for_tests());
         let w = World { app: app(state.clone()), state, _dir: dir };
         let mut ops = vec![
             op(EntityKind::Area, "JM", OpKind::Create, json!({"parent_id": null, "kind": "city", "code": "JM", "name": "江门市"}), 0),
@@ -106,7 +112,7 @@ impl World {
     }
 
     pub fn server_push(&self, ops: Vec<Op>) -> PushResponse {
-        let req = PushRequest { protocol: PROTOCOL_VERSION, ops, sent_at: now_ms() };
+        let req = PushRequest { protocol: PROTOCOL_VERSION, ops, sent_at: now_ms(), scope_epoch: None };
         let resp = self.state.service.push(&self.admin(), Origin::Server, &req).expect("server push");
         for r in &resp.results {
             assert_ne!(r.status, gridline_core::protocol::OpStatus::Rejected, "seed op rejected: {r:?}");
@@ -146,8 +152,13 @@ impl World {
     }
 
     pub async fn push(&self, token: &str, ops: &[Op]) -> PushResponse {
-        let (status, body) =
-            self.call("/v1/push", Some(token), json!({"protocol": PROTOCOL_VERSION, "ops": ops, "sent_at": now_ms()})).await;
+        self.push_under(token, ops, None).await
+    }
+
+    /// Pushes as a device that holds scope epoch `epoch`.
+    pub async fn push_under(&self, token: &str, ops: &[Op], epoch: Option<i64>) -> PushResponse {
+        let body = json!({"protocol": PROTOCOL_VERSION, "ops": ops, "sent_at": now_ms(), "scope_epoch": epoch});
+        let (status, body) = self.call("/v1/push", Some(token), body).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         serde_json::from_value(body).expect("push response")
     }

@@ -6,4 +6,5 @@ mod common;
 mod compression;
 mod pull;
 mod push;
+mod scope_change;
 mod storage;

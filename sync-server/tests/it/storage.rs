@@ -22,6 +22,7 @@ fn data_and_sequence_survive_reopen_and_migrations_are_idempotent() {
                 op(EntityKind::Building, "B1", OpKind::Create, json!({"grid_id": "G1", "name": "1栋", "address": "路", "floors": null, "head_user_id": null}), 0),
             ],
             sent_at: 0,
+            scope_epoch: None,
         };
         st.service.push(&admin, gridline_server::service::Origin::Server, &req).unwrap();
         st.service.storage().max_seq().unwrap()
