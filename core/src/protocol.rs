@@ -155,6 +155,10 @@ pub struct Change {
     /// True for a tombstone.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deleted: bool,
+    /// The row's version when it differs from `seq`: a row re-sent to new readers without
+    /// changing keeps its version (an incident's earlier events after a dispatch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
     /// The whole row as the caller may see it (personal fields masked by role); empty for tombstones.
     #[serde(default)]
     pub fields: Fields,

@@ -105,6 +105,7 @@ fn schemas() -> Value {
             "entity": {"type": "string", "enum": entities},
             "id": {"type": "string"},
             "deleted": {"type": "boolean"},
+            "version": {"type": "integer", "description": "The row's version when it differs from seq (a row re-sent to new readers)"},
             "fields": {"$ref": "#/components/schemas/Fields"}}},
         "PullResponse": {"type": "object", "required": ["changes", "next_cursor", "has_more", "scope_epoch", "principal"], "properties": {
             "changes": {"type": "array", "items": {"$ref": "#/components/schemas/Change"}},

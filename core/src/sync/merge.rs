@@ -23,7 +23,7 @@ pub(crate) fn apply_page(conn: &Connection, changes: &[Change], next_cursor: i64
             search::on_write(conn, c.entity, &c.id, None, false)?;
             record::delete(conn, c.entity, &c.id)?;
         } else {
-            record::upsert(conn, c.entity, &c.id, c.seq, &c.fields)?;
+            record::upsert(conn, c.entity, &c.id, c.version.unwrap_or(c.seq), &c.fields)?;
             mutate::reindex(conn, c.entity, &c.id)?;
         }
         reapply_pending(conn, c)?;

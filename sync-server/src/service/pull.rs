@@ -66,7 +66,14 @@ impl Service {
                 if mask && !r.deleted {
                     access::mask_fields(r.entity, &mut r.fields);
                 }
-                Change { seq: r.seq, entity: r.entity, id: r.id, deleted: r.deleted, fields: r.fields }
+                Change {
+                    seq: r.seq,
+                    entity: r.entity,
+                    id: r.id,
+                    deleted: r.deleted,
+                    version: (r.version != r.seq).then_some(r.version),
+                    fields: r.fields,
+                }
             })
             .collect();
         if !page.has_more {

@@ -248,6 +248,9 @@ pub struct FeedRow {
     pub id: String,
     /// Tombstone.
     pub deleted: bool,
+    /// The row's version: its last change, which is `seq` unless the row was re-sent to new
+    /// readers without changing (an incident's earlier events after a dispatch).
+    pub version: i64,
     /// Fields (empty for tombstones).
     pub fields: Fields,
 }

@@ -262,6 +262,7 @@ impl BatchTx for SqliteBatch<'_> {
     }
 
     fn append_event(&mut self, incident_id: &str, event_id: &str, fields: &Fields, writer: &str) -> StoreResult<i64> {
+        let keys_before = self.keys_of(EntityKind::Incident, incident_id)?;
         let seq = self.next_seq();
         // The event's version is its place in the server's order of the timeline.
         record::insert(self.tx, EntityKind::IncidentEvent, event_id, seq, fields)?;
@@ -270,6 +271,21 @@ impl BatchTx for SqliteBatch<'_> {
         // The event's feed entry carries the incident's keys after the event (e.g. a dispatch
         // makes it visible to the department).
         self.put_meta(EntityKind::IncidentEvent, event_id, seq, writer)?;
+        if self.keys_of(EntityKind::Incident, incident_id)? != keys_before {
+            // The incident has new readers (a dispatch to a department): its earlier events
+            // follow it into the feed at new positions, keeping their versions (their place in
+            // the timeline), and leave the feed of readers who lost it.
+            let earlier = record::select_where(
+                self.tx,
+                EntityKind::IncidentEvent,
+                "incident_id = ?1 AND id <> ?2 ORDER BY version",
+                &[&incident_id, &event_id],
+            )?;
+            for ev in earlier {
+                let s = self.next_seq();
+                self.put_meta(EntityKind::IncidentEvent, &ev.id, s, writer)?;
+            }
+        }
         Ok(incident_seq)
     }
 

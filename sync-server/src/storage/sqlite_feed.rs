@@ -61,15 +61,15 @@ pub(super) fn page(
             if let Some(entity) = EntityKind::parse(&entity) {
                 if !visible(entity, &keys) && prev.is_some_and(|p| visible(entity, &p)) {
                     // Moved out of the caller's scope: those who saw it drop it.
-                    out.rows.push(FeedRow { seq, entity, id, deleted: true, fields: Fields::new() });
+                    out.rows.push(FeedRow { seq, entity, id, deleted: true, version: seq, fields: Fields::new() });
                 } else if visible(entity, &keys) {
-                    let fields = if deleted {
-                        Some(Fields::new())
+                    let row = if deleted {
+                        Some((seq, Fields::new()))
                     } else {
-                        record::get(c, entity, &id)?.map(|r| r.fields)
+                        record::get(c, entity, &id)?.map(|r| (r.version, r.fields))
                     };
-                    if let Some(fields) = fields {
-                        out.rows.push(FeedRow { seq, entity, id, deleted, fields });
+                    if let Some((version, fields)) = row {
+                        out.rows.push(FeedRow { seq, entity, id, deleted, version, fields });
                     }
                 }
             }

@@ -3,5 +3,6 @@
 mod bad_input;
 mod convergence;
 mod faults;
+mod incident_loop;
 mod merge;
 mod scope;
