@@ -385,7 +385,16 @@ impl Store {
                     f.insert("birth_date".into(), opt_value(birth_date_with_id(Some(&idn), b.flatten())?));
                 }
                 (None, Some(b)) => {
-                    f.insert("birth_date".into(), opt_value(b));
+                    // A birth date alone must agree with the ID number kept (unless that is
+                    // being cleared, or is masked on this device).
+                    let kept = match patch.id_number {
+                        Some(_) => None,
+                        None => record::require(tx, EntityKind::Resident, id)?
+                            .fields
+                            .get("id_number")
+                            .and_then(|v| v.as_str().map(str::to_owned)),
+                    };
+                    f.insert("birth_date".into(), opt_value(birth_date_with_id(kept.as_deref(), b)?));
                 }
                 (None, None) => {}
             }

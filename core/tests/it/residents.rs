@@ -87,6 +87,23 @@ fn birth_date_contradicting_the_id_number_is_refused() {
 }
 
 #[test]
+fn a_birth_date_alone_must_agree_with_the_kept_id_number() {
+    let fx = fx();
+    let h = fx.household(&fx.b1, "502", "王建国", None);
+    let r = fx.store.create_resident(NewResident { id_number: Some(id_number("44070319850612002")), ..new_resident(&h.id) }).unwrap();
+    let err = assert_writes_nothing(&fx, || {
+        fx.store.update_resident(&r.id, ResidentPatch { birth_date: Some("1990-01-01".into()), ..Default::default() })
+    });
+    assert_invalid::<()>(Err(err), "birth_date", "1990-01-01");
+    // Clearing the ID number in the same patch frees the birth date.
+    let r = fx
+        .store
+        .update_resident(&r.id, ResidentPatch { id_number: Some(String::new()), birth_date: Some("1990-01-01".into()), ..Default::default() })
+        .unwrap();
+    assert_eq!((r.id_number, r.birth_date.as_deref()), (None, Some("1990-01-01")));
+}
+
+#[test]
 fn bad_id_numbers_are_refused_without_echoing_them() {
     let fx = fx();
     let h = fx.household(&fx.b1, "502", "王建国", None);
