@@ -170,6 +170,17 @@ impl Store {
         rows.into_iter().map(record::typed).collect()
     }
 
+    /// One task.
+    pub fn task(&self, id: &str) -> Result<Task> {
+        record::typed(self.read(|c| record::require(c, EntityKind::Task, id))?)
+    }
+
+    /// The tasks on this device, the soonest due first.
+    pub fn tasks(&self) -> Result<Vec<Task>> {
+        let rows = self.read(|c| record::select_where(c, EntityKind::Task, "1 ORDER BY due_at, id", &[]))?;
+        rows.into_iter().map(record::typed).collect()
+    }
+
     /// The assignments of a task.
     pub fn task_assignments(&self, task_id: &str) -> Result<Vec<TaskAssignment>> {
         let rows = self.read(|c| {

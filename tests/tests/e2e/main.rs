@@ -6,3 +6,4 @@ mod faults;
 mod incident_loop;
 mod merge;
 mod scope;
+mod tasks;
