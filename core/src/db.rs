@@ -10,6 +10,7 @@ use crate::error::Result;
 pub const MIGRATIONS: &[(&str, &str)] = &[
     ("001_init", include_str!("migrations/001_init.sql")),
     ("002_search", include_str!("migrations/002_search.sql")),
+    ("003_attachments", include_str!("migrations/003_attachments.sql")),
 ];
 
 /// The schema version a fully migrated store has.

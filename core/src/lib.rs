@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod attachments;
 pub mod areas;
 pub mod buildings;
 pub mod clock;

@@ -225,3 +225,22 @@ pub struct EnrollResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope_epoch: Option<i64>,
 }
+
+/// Largest attachment (photo) accepted, in bytes.
+pub const MAX_ATTACHMENT_BYTES: u64 = 10 << 20;
+/// Attachment media types accepted.
+pub const ATTACHMENT_MIME_TYPES: &[&str] = &["image/jpeg", "image/png", "image/webp"];
+
+/// Where an attachment upload stands on the server: `PUT /v1/attachments/{sha256}` (one chunk)
+/// and `GET /v1/attachments/{sha256}/status` answer with it (DESIGN.md sync rule 9).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentStatus {
+    /// SHA-256 of the whole file, lowercase hex.
+    pub sha256: String,
+    /// Bytes the server holds so far (the next chunk starts here).
+    pub received: u64,
+    /// Size of the whole file (0 when the server has never heard of it).
+    pub total: u64,
+    /// The server has the whole file and its hash matched.
+    pub complete: bool,
+}

@@ -100,6 +100,9 @@ fn schemas() -> Value {
             "cursor": {"type": "integer"},
             "limit": {"type": "integer", "maximum": 1000},
             "scope_epoch": {"type": "integer", "nullable": true}}},
+        "AttachmentStatus": {"type": "object", "required": ["sha256", "received", "total", "complete"], "properties": {
+            "sha256": {"type": "string"}, "received": {"type": "integer"}, "total": {"type": "integer"},
+            "complete": {"type": "boolean"}}},
         "Change": {"type": "object", "required": ["seq", "entity", "id"], "properties": {
             "seq": {"type": "integer"},
             "entity": {"type": "string", "enum": entities},
@@ -122,6 +125,8 @@ fn schemas() -> Value {
 pub fn document() -> Value {
     let version_header = json!({"name": "x-gridline-protocol", "in": "header", "required": false,
         "schema": {"type": "integer", "enum": [PROTOCOL_VERSION]}});
+    let sha_param = json!({"name": "sha256", "in": "path", "required": true,
+        "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}});
     json!({
         "openapi": "3.0.3",
         "info": {
@@ -151,7 +156,25 @@ pub fn document() -> Value {
             "/v1/pull": {"post": {"summary": "Pull one page of the caller's scoped change feed",
                 "security": [{"bearer": []}], "parameters": [version_header],
                 "requestBody": body("PullRequest"),
-                "responses": with_ok("PullResponse", &["400", "401", "413", "415", "422", "500"])}}
+                "responses": with_ok("PullResponse", &["400", "401", "413", "415", "422", "500"])}},
+            "/v1/attachments/{sha256}": {
+                "parameters": [sha_param.clone()],
+                "put": {"summary": "Upload one chunk of a photo; a chunk not starting where the server's copy ends changes nothing",
+                    "security": [{"bearer": []}],
+                    "parameters": [
+                        {"name": "offset", "in": "query", "required": true, "schema": {"type": "integer", "minimum": 0}},
+                        {"name": "total", "in": "query", "required": true, "schema": {"type": "integer", "minimum": 1, "maximum": 10485760}}],
+                    "requestBody": {"required": true, "content": {
+                        "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                        "image/png": {"schema": {"type": "string", "format": "binary"}},
+                        "image/webp": {"schema": {"type": "string", "format": "binary"}}}},
+                    "responses": with_ok("AttachmentStatus", &["400", "401", "413", "415", "422", "500"])},
+                "get": {"summary": "Download a whole photo by hash", "security": [{"bearer": []}],
+                    "responses": {"200": {"description": "the photo", "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}}},
+                        "404": {"description": "not uploaded (whole) yet"}}}},
+            "/v1/attachments/{sha256}/status": {"get": {"summary": "How much of a photo the server holds",
+                "security": [{"bearer": []}], "parameters": [sha_param],
+                "responses": with_ok("AttachmentStatus", &["401", "422", "500"])}}
         }
     })
 }

@@ -1,15 +1,17 @@
 //! Routes and handlers: decode, authenticate, hand to the service on a blocking thread, encode.
 
-use axum::extract::State;
-use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
 use axum::Router;
 
 use gridline_core::protocol::{EnrollRequest, PullRequest, PushRequest};
 
 use crate::auth::Authed;
 use crate::error::AppError;
-use crate::wire::{Reply, Wire};
+use crate::wire::{Coding, Reply, Wire};
 use crate::AppState;
 
 /// The router of the API.
@@ -20,6 +22,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/enroll", post(enroll))
         .route("/v1/push", post(push))
         .route("/v1/pull", post(pull))
+        .route("/v1/attachments/{sha256}", put(upload_attachment).get(download_attachment))
+        .route("/v1/attachments/{sha256}/status", get(attachment_status))
         .fallback(|| async { AppError::not_found() })
         .method_not_allowed_fallback(|| async { AppError::method_not_allowed() })
         .with_state(state)
@@ -53,4 +57,55 @@ async fn pull(State(st): State<AppState>, who: Authed, Wire { value, accept }: W
     let service = st.service.clone();
     let resp = tokio::task::spawn_blocking(move || service.pull(&who, &value)).await??;
     Reply::json(&resp, accept)
+}
+
+/// `?offset=N&total=T` of a chunk upload, with errors in the API's error body.
+fn chunk_range(query: Option<&str>) -> Result<(u64, u64), AppError> {
+    let (mut offset, mut total) = (None, None);
+    for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let n = || {
+            v.parse::<u64>().map_err(|_| {
+                AppError::bad_request(format!("query parameter `{k}` must be a non-negative integer"), format!("参数「{k}」应为非负整数"))
+            })
+        };
+        match k {
+            "offset" => offset = Some(n()?),
+            "total" => total = Some(n()?),
+            _ => {}
+        }
+    }
+    match (offset, total) {
+        (Some(o), Some(t)) => Ok((o, t)),
+        _ => Err(AppError::bad_request("query parameters `offset` and `total` are required", "缺少参数 offset 或 total")),
+    }
+}
+
+async fn upload_attachment(
+    State(st): State<AppState>,
+    who: Authed,
+    Path(sha256): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Reply, AppError> {
+    let (offset, total) = chunk_range(query.as_deref())?;
+    let mime = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let service = st.service.clone();
+    let resp = tokio::task::spawn_blocking(move || service.upload_attachment(&who, &sha256, &mime, offset, total, &body)).await??;
+    Reply::json(&resp, Coding::Identity)
+}
+
+async fn attachment_status(State(st): State<AppState>, _who: Authed, Path(sha256): Path<String>) -> Result<Reply, AppError> {
+    let service = st.service.clone();
+    let resp = tokio::task::spawn_blocking(move || service.attachment_status(&sha256)).await??;
+    Reply::json(&resp, Coding::Identity)
+}
+
+async fn download_attachment(State(st): State<AppState>, _who: Authed, Path(sha256): Path<String>) -> Result<Response, AppError> {
+    let service = st.service.clone();
+    let photo = tokio::task::spawn_blocking(move || service.attachment(&sha256)).await??;
+    // Content addressed: the bytes under a hash never change.
+    Ok(([(header::CONTENT_TYPE, photo.mime), (header::CACHE_CONTROL, "private, max-age=31536000, immutable".to_owned())], photo.data)
+        .into_response())
 }

@@ -44,6 +44,9 @@ impl Default for SyncOptions {
     }
 }
 
+/// Bytes of a photo sent in one request.
+pub const UPLOAD_CHUNK: usize = 256 << 10;
+
 /// Which part of a sync is running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -54,6 +57,8 @@ pub enum SyncPhase {
     Pull,
     /// Removing rows outside a changed scope.
     Purge,
+    /// Uploading photos.
+    Upload,
 }
 
 /// One progress report: `done` of `total` in `phase` (`total` is an estimate for pulls).
@@ -82,6 +87,10 @@ pub struct SyncReport {
     pub scope_changed: bool,
     /// The server flagged this device's clock as off.
     pub clock_skew_flagged: bool,
+    /// Photos uploaded whole.
+    pub photos_uploaded: u64,
+    /// Photos the server refused this time (kept, tried again next sync).
+    pub photos_refused: u64,
 }
 
 /// Sync status for screens.
@@ -210,8 +219,50 @@ struct Run<'a> {
 impl Run<'_> {
     fn run(mut self) -> Result<SyncReport> {
         self.push_all()?;
+        self.upload_photos()?;
         self.pull_all()?;
         Ok(self.report)
+    }
+
+    /// Uploads photos the server does not have, resuming where the server's copy ends. Ops that
+    /// reference them went first: a record never waits for its photos.
+    fn upload_photos(&mut self) -> Result<()> {
+        let pending = self.store.pending_photos()?;
+        let total = pending.len() as u64;
+        for (i, sha) in pending.iter().enumerate() {
+            (self.progress)(Progress { phase: super::SyncPhase::Upload, done: i as u64, total });
+            let Some(photo) = self.store.photo(sha)? else { continue };
+            match self.upload_one(&photo) {
+                Ok(()) => {
+                    self.store.mark_photo_uploaded(sha)?;
+                    self.report.photos_uploaded += 1;
+                }
+                // The server refused this photo (or the transport carries none): it stays on the
+                // device, is tried again next time and does not hold up the rest of the sync.
+                Err(Error::Server { .. }) => self.report.photos_refused += 1,
+                Err(e) => return Err(e),
+            }
+        }
+        if total > 0 {
+            (self.progress)(Progress { phase: super::SyncPhase::Upload, done: total, total });
+        }
+        Ok(())
+    }
+
+    fn upload_one(&mut self, photo: &crate::attachments::Attachment) -> Result<()> {
+        let (sha, data) = (photo.sha256.as_str(), photo.data.as_slice());
+        let transport = self.transport;
+        let mut status = self.retry(|| transport.attachment_status(sha))?;
+        while !status.complete {
+            let from = (status.received as usize).min(data.len());
+            let to = (from + UPLOAD_CHUNK).min(data.len());
+            let next = self.retry(|| transport.upload_attachment(sha, &photo.mime, from as u64, data.len() as u64, &data[from..to]))?;
+            if !next.complete && next.received <= status.received {
+                return Err(Error::Transport("photo upload made no progress".into()));
+            }
+            status = next;
+        }
+        Ok(())
     }
 
     /// Calls `f` until it succeeds, a non-retryable error occurs, or attempts run out.

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::transport::{Enroller, Transport, TransportError};
 use crate::protocol::{
-    EnrollRequest, EnrollResponse, ErrorBody, PullRequest, PullResponse, PushRequest, PushResponse, PROTOCOL_VERSION,
+    AttachmentStatus, EnrollRequest, EnrollResponse, ErrorBody, PullRequest, PullResponse, PushRequest, PushResponse, PROTOCOL_VERSION,
     VERSION_HEADER,
 };
 
@@ -44,14 +44,18 @@ impl HttpTransport {
     fn post<Q: Serialize, R: DeserializeOwned>(&self, path: &str, body: &Q) -> Result<R, TransportError> {
         let json = serde_json::to_vec(body).map_err(|e| TransportError::Network(e.to_string()))?;
         let compressed = zstd::bulk::compress(&json, 3).map_err(|e| TransportError::Network(e.to_string()))?;
-        let mut req = self
+        let req = self
             .client
             .post(format!("{}{path}", self.base))
             .header(CONTENT_TYPE, "application/json")
             .header(CONTENT_ENCODING, "zstd")
-            .header(ACCEPT_ENCODING, "zstd")
-            .header(VERSION_HEADER, PROTOCOL_VERSION.to_string())
             .body(compressed);
+        self.send(req)
+    }
+
+    /// Sends a request with the common headers and decodes the JSON answer or error body.
+    fn send<R: DeserializeOwned>(&self, mut req: reqwest::blocking::RequestBuilder) -> Result<R, TransportError> {
+        req = req.header(ACCEPT_ENCODING, "zstd").header(VERSION_HEADER, PROTOCOL_VERSION.to_string());
         if let Some(t) = &self.token {
             req = req.header(AUTHORIZATION, format!("Bearer {t}"));
         }
@@ -105,6 +109,24 @@ impl Transport for HttpTransport {
     }
     fn pull(&self, req: &PullRequest) -> Result<PullResponse, TransportError> {
         self.post("/v1/pull", req)
+    }
+    fn attachment_status(&self, sha256: &str) -> Result<AttachmentStatus, TransportError> {
+        self.send(self.client.get(format!("{}/v1/attachments/{sha256}/status", self.base)))
+    }
+    fn upload_attachment(
+        &self,
+        sha256: &str,
+        mime: &str,
+        offset: u64,
+        total: u64,
+        chunk: &[u8],
+    ) -> Result<AttachmentStatus, TransportError> {
+        let req = self
+            .client
+            .put(format!("{}/v1/attachments/{sha256}?offset={offset}&total={total}", self.base))
+            .header(CONTENT_TYPE, mime)
+            .body(chunk.to_vec());
+        self.send(req)
     }
 }
 

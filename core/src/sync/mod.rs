@@ -6,7 +6,7 @@ mod http;
 mod merge;
 mod transport;
 
-pub use client::{CancelToken, Progress, SyncOptions, SyncPhase, SyncReport, SyncStatus};
+pub use client::{CancelToken, Progress, SyncOptions, SyncPhase, SyncReport, SyncStatus, UPLOAD_CHUNK};
 #[cfg(feature = "http")]
 pub use http::HttpTransport;
 pub use transport::{Enroller, Transport, TransportError};

@@ -1,6 +1,9 @@
 //! The network as a trait, so tests can inject faults; errors say whether a retry may help.
 
-use crate::protocol::{EnrollRequest, EnrollResponse, ErrorBody, PullRequest, PullResponse, PushRequest, PushResponse};
+use crate::protocol::{
+    AttachmentStatus, EnrollRequest, EnrollResponse, ErrorBody, PullRequest, PullResponse, PushRequest, PushResponse,
+    PROTOCOL_VERSION,
+};
 
 /// A transport failure.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -45,6 +48,37 @@ pub trait Transport: Send + Sync {
     fn push(&self, req: &PushRequest) -> Result<PushResponse, TransportError>;
     /// Fetches one page of the change feed.
     fn pull(&self, req: &PullRequest) -> Result<PullResponse, TransportError>;
+    /// How much of a photo the server holds.
+    fn attachment_status(&self, sha256: &str) -> Result<AttachmentStatus, TransportError> {
+        let _ = sha256;
+        Err(no_attachments())
+    }
+    /// Sends the bytes of a photo from `offset` on (`total`: the whole file's size); the answer
+    /// says how much the server holds now.
+    fn upload_attachment(
+        &self,
+        sha256: &str,
+        mime: &str,
+        offset: u64,
+        total: u64,
+        chunk: &[u8],
+    ) -> Result<AttachmentStatus, TransportError> {
+        let _ = (sha256, mime, offset, total, chunk);
+        Err(no_attachments())
+    }
+}
+
+/// What a transport without photo uploads answers.
+fn no_attachments() -> TransportError {
+    TransportError::Refused {
+        status: 501,
+        body: ErrorBody {
+            code: "not_implemented".into(),
+            message: "this transport does not carry attachments".into(),
+            message_zh: "当前连接方式不支持上传图片".into(),
+            protocol: PROTOCOL_VERSION,
+        },
+    }
 }
 
 /// Enrolls a device (login); separate from [`Transport`] because it needs no token.

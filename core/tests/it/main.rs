@@ -9,6 +9,7 @@ mod incidents;
 mod migrations;
 mod outbox;
 mod patrols;
+mod photos;
 mod proptest_outbox;
 mod residents;
 mod search;

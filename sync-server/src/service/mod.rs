@@ -1,9 +1,11 @@
 //! The service: the rules between the HTTP handlers and the storage — enrollment, user
 //! administration, push (scope, roles, merge, state machine) and the scoped pull.
 
+mod attachments;
 mod pull;
 mod push;
 
+pub use attachments::MAX_CHUNK_BYTES;
 pub use push::PRIOR_SCOPE_GRACE_MS;
 
 use std::sync::{Arc, RwLock};

@@ -7,6 +7,7 @@
 //! and a pull page is one [`Storage::feed`] call.
 
 pub mod sqlite;
+mod sqlite_attachments;
 mod sqlite_batch;
 mod sqlite_feed;
 
@@ -144,6 +145,43 @@ pub struct DeviceAuth {
     pub epoch_seen: Option<i64>,
     /// The device's user.
     pub user: UserRecord,
+}
+
+/// One chunk of a photo upload (DESIGN.md sync rule 9).
+#[derive(Debug, Clone)]
+pub struct NewChunk<'a> {
+    /// SHA-256 of the whole file, lowercase hex.
+    pub sha256: &'a str,
+    /// Media type of the whole file.
+    pub mime: &'a str,
+    /// Where this chunk starts.
+    pub offset: u64,
+    /// Size of the whole file.
+    pub total: u64,
+    /// The bytes.
+    pub data: &'a [u8],
+    /// Uploading device.
+    pub device_id: &'a str,
+    /// Server time (ms).
+    pub at: i64,
+}
+
+/// What storing a chunk came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChunkOutcome {
+    /// Where the upload stands now.
+    Status(gridline_core::protocol::AttachmentStatus),
+    /// The last byte arrived and the file's hash did not match: the upload was dropped.
+    HashMismatch,
+}
+
+/// A stored photo.
+#[derive(Debug, Clone)]
+pub struct StoredAttachment {
+    /// Media type.
+    pub mime: String,
+    /// The file.
+    pub data: Vec<u8>,
 }
 
 /// A scope a user had before a change (DESIGN.md sync rule 7).
@@ -337,6 +375,12 @@ pub trait Storage: Send + Sync + 'static {
     fn prior_scope(&self, user_id: &str, epoch: i64) -> StoreResult<Option<PriorScope>>;
     /// Records that a device presented scope epoch `epoch` (never lowers the stored value).
     fn note_epoch_seen(&self, device_id: &str, epoch: i64) -> StoreResult<()>;
+    /// Where the upload of a photo stands.
+    fn attachment_status(&self, sha256: &str) -> StoreResult<gridline_core::protocol::AttachmentStatus>;
+    /// Stores one chunk of a photo, in one transaction.
+    fn put_attachment_chunk(&self, chunk: &NewChunk<'_>) -> StoreResult<ChunkOutcome>;
+    /// A whole, verified photo.
+    fn attachment(&self, sha256: &str) -> StoreResult<Option<StoredAttachment>>;
     /// Enrolls a device.
     fn add_device(&self, d: &NewDevice) -> StoreResult<()>;
     /// A device by the hash of its token.

@@ -23,6 +23,7 @@ const SERVER_MIGRATIONS: &[(&str, &str)] = &[
     ("s001_server", include_str!("migrations/s001_server.sql")),
     ("s002_moved_rows", include_str!("migrations/s002_moved_rows.sql")),
     ("s003_scope_history", include_str!("migrations/s003_scope_history.sql")),
+    ("s004_attachments", include_str!("migrations/s004_attachments.sql")),
 ];
 
 /// The file name inside the data dir.
@@ -239,6 +240,18 @@ impl Storage for SqliteStorage {
             let scope: Scope = serde_json::from_str(&scope_json)?;
             Ok(Some(PriorScope { principal: Principal { user_id: user_id.to_owned(), role, scope }, ended_at }))
         })
+    }
+
+    fn attachment_status(&self, sha256: &str) -> StoreResult<gridline_core::protocol::AttachmentStatus> {
+        self.read(|c| super::sqlite_attachments::status(c, sha256))
+    }
+
+    fn put_attachment_chunk(&self, chunk: &NewChunk<'_>) -> StoreResult<ChunkOutcome> {
+        self.write(|c| super::sqlite_attachments::put_chunk(c, chunk))
+    }
+
+    fn attachment(&self, sha256: &str) -> StoreResult<Option<StoredAttachment>> {
+        self.read(|c| super::sqlite_attachments::get(c, sha256))
     }
 
     fn note_epoch_seen(&self, device_id: &str, epoch: i64) -> StoreResult<()> {

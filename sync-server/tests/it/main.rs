@@ -1,5 +1,6 @@
 //! Integration tests of the sync server: storage, HTTP API, rules.
 
+mod attachments;
 mod auth;
 mod bad_input;
 mod common;

@@ -5,5 +5,6 @@ mod convergence;
 mod faults;
 mod incident_loop;
 mod merge;
+mod photos;
 mod scope;
 mod tasks;

@@ -1,0 +1,101 @@
+//! Photos (DESIGN.md sync rule 9): kept on the device by SHA-256, referenced by hash from
+//! incidents and task evidence, uploaded apart from the ops in resumable chunks. An op that
+//! references a photo never waits for its upload; the server verifies the hash of what it got.
+
+use rusqlite::OptionalExtension;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::protocol::{ATTACHMENT_MIME_TYPES, MAX_ATTACHMENT_BYTES};
+use crate::store::Store;
+
+/// A stored photo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// SHA-256 of the bytes, lowercase hex.
+    pub sha256: String,
+    /// Media type.
+    pub mime: String,
+    /// The file.
+    pub data: Vec<u8>,
+    /// Whether the server has it.
+    pub uploaded: bool,
+}
+
+/// Lowercase hex SHA-256 of `data`.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// Whether `s` looks like a SHA-256 in lowercase hex.
+pub fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Checks a media type against the accepted ones and the bytes' signature.
+pub fn check_photo(mime: &str, data: &[u8]) -> Result<()> {
+    if !ATTACHMENT_MIME_TYPES.contains(&mime) {
+        return Err(Error::invalid("mime", "只能上传 JPEG、PNG 或 WebP 图片"));
+    }
+    if data.is_empty() {
+        return Err(Error::invalid("data", "图片为空"));
+    }
+    if data.len() as u64 > MAX_ATTACHMENT_BYTES {
+        return Err(Error::invalid("data", "图片不能超过 10 MB"));
+    }
+    let signature_ok = match mime {
+        "image/jpeg" => data.starts_with(&[0xff, 0xd8, 0xff]),
+        "image/png" => data.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "image/webp" => data.len() >= 12 && &data[..4] == b"RIFF" && &data[8..12] == b"WEBP",
+        _ => false,
+    };
+    if !signature_ok {
+        return Err(Error::invalid("data", "文件内容与图片类型不符"));
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Keeps a photo on the device and returns its hash, to be put in an incident's `photos`
+    /// or a task's evidence. The same photo added twice is stored once.
+    pub fn add_photo(&self, mime: &str, data: &[u8]) -> Result<String> {
+        check_photo(mime, data)?;
+        let sha = sha256_hex(data);
+        let now = self.now_ms();
+        self.write(|tx| {
+            tx.prepare_cached(
+                "INSERT INTO attachments (sha256, mime, size, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (sha256) DO NOTHING",
+            )?
+            .execute(rusqlite::params![sha, mime, data.len() as i64, data, now])?;
+            Ok(())
+        })?;
+        Ok(sha)
+    }
+
+    /// A photo kept on this device, if it is here.
+    pub fn photo(&self, sha256: &str) -> Result<Option<Attachment>> {
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT sha256, mime, data, uploaded_at IS NOT NULL FROM attachments WHERE sha256 = ?1")?
+                .query_row([sha256], |r| Ok(Attachment { sha256: r.get(0)?, mime: r.get(1)?, data: r.get(2)?, uploaded: r.get(3)? }))
+                .optional()?)
+        })
+    }
+
+    /// Hashes of photos the server does not have yet, oldest first.
+    pub fn pending_photos(&self) -> Result<Vec<String>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT sha256 FROM attachments WHERE uploaded_at IS NULL ORDER BY created_at, sha256")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<std::result::Result<_, _>>()?)
+        })
+    }
+
+    pub(crate) fn mark_photo_uploaded(&self, sha256: &str) -> Result<()> {
+        let now = self.now_ms();
+        self.write(|tx| {
+            tx.prepare_cached("UPDATE attachments SET uploaded_at = ?2 WHERE sha256 = ?1")?.execute(rusqlite::params![sha256, now])?;
+            Ok(())
+        })
+    }
+}
