@@ -10,7 +10,7 @@ use gridline_core::access::{Principal, Scope};
 use gridline_core::protocol::{EnrollRequest, EnrollResponse};
 use gridline_core::{Clock, Role};
 
-pub use push::Origin;
+pub use push::{checked, decode_op, Incoming, MalformedOp, Origin};
 
 use crate::auth::{self, HashCost};
 use crate::error::AppError;
