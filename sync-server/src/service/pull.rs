@@ -52,7 +52,7 @@ impl Service {
                 Some(a) => cache.entry(a.to_owned()).or_insert_with(|| area_path(&parents, a)).as_slice(),
                 None => &[],
             };
-            principal.can_read(entity, &keys.target(path))
+            principal.can_read(entity, &keys.target(path).with_tree(&parents))
         };
         let page = self.storage.feed(req.cursor.max(0), limit, self.config.max_scan_per_pull, &visible)?;
         let mask = !principal.sees_personal_data();

@@ -268,7 +268,7 @@ pub struct SyncLogEntry {
 }
 
 /// Area id → parent id: the jurisdiction tree.
-pub type AreaParents = HashMap<String, Option<String>>;
+pub use gridline_core::access::AreaParents;
 
 /// Whether a row with these scope keys is visible: the pull filter.
 pub type VisibleFn<'a> = dyn Fn(EntityKind, &ScopeKeys) -> bool + 'a;
