@@ -235,9 +235,11 @@ impl Principal {
                 if !area_ok {
                     return Err(out_of_scope());
                 }
+                // A patrol, its track and a visit are the worker's own record: nobody writes one
+                // in another worker's name (for a track: on another worker's patrol).
                 match action {
-                    Action::Create => Ok(()),
-                    Action::Update | Action::Delete if t.owner_id == Some(self.user_id.as_str()) => Ok(()),
+                    Action::Create | Action::Update | Action::Delete if t.owner_id == Some(self.user_id.as_str()) => Ok(()),
+                    Action::Create => Err(deny(DenyCode::RoleNotAllowed, format!("只能记录自己的{label}"))),
                     Action::Update | Action::Delete => {
                         Err(deny(DenyCode::RoleNotAllowed, format!("只能修改自己的{label}")))
                     }
@@ -362,6 +364,27 @@ impl ScopeKeys {
                 EntityKind::TaskAssignment => s("assignee_id"),
                 _ => None,
             },
+        }
+    }
+
+    /// The record whose keys complete this one's, if any: an incident event sits where its
+    /// incident sits; a patrol track belongs to its patrol's worker. Device and server load that
+    /// record and pass its keys to [`ScopeKeys::inherit`].
+    pub fn parent(entity: EntityKind, fields: &crate::record::Fields) -> Option<(EntityKind, String)> {
+        let s = |name: &str| fields.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        match entity {
+            EntityKind::IncidentEvent => s("incident_id").map(|id| (EntityKind::Incident, id)),
+            EntityKind::PatrolTrack => s("patrol_id").map(|id| (EntityKind::Patrol, id)),
+            _ => None,
+        }
+    }
+
+    /// Completes the keys of a record of `entity` with its [`ScopeKeys::parent`]'s.
+    pub fn inherit(&mut self, entity: EntityKind, parent: &ScopeKeys) {
+        match entity {
+            EntityKind::IncidentEvent => *self = parent.clone(),
+            EntityKind::PatrolTrack => self.owner_id = parent.owner_id.clone(),
+            _ => {}
         }
     }
 

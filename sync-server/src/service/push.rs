@@ -193,7 +193,12 @@ impl Ctx<'_, '_> {
         if matches!(self.origin, Origin::Server) {
             return Ok(Ok(()));
         }
-        let keys = ScopeKeys::of(entity, id, fields);
+        let mut keys = ScopeKeys::of(entity, id, fields);
+        if let Some((pk, pid)) = ScopeKeys::parent(entity, fields) {
+            if let Some(parent) = tx.load(pk, &pid)?.and_then(|r| r.fields) {
+                keys.inherit(entity, &ScopeKeys::of(pk, &pid, &parent));
+            }
+        }
         let path = self.areas.path(tx, keys.area_id.as_deref())?;
         Ok(self.who.check_write(entity, action, &keys.target(&path), names).map_err(|d| Refusal { code: d.code.as_str(), reason: d.reason_zh }))
     }
