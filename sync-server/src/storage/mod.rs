@@ -229,7 +229,8 @@ pub struct StoredConflict {
 /// One row of the change feed, before scope filtering and masking.
 #[derive(Debug, Clone)]
 pub struct FeedRow {
-    /// Sequence.
+    /// The row's version: its feed sequence, except for an incident event moved in the feed with
+    /// its incident, which keeps the version that orders its timeline.
     pub seq: i64,
     /// Kind.
     pub entity: EntityKind,

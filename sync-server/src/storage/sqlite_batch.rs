@@ -55,20 +55,15 @@ impl<'a> SqliteBatch<'a> {
         self.seq
     }
 
-    /// Scope keys of a stored record; an event carries its incident's keys.
+    /// Scope keys of a stored record, completed by its parent's (an event carries its
+    /// incident's keys, a track its patrol's owner).
     fn keys_of(&self, entity: EntityKind, id: &str) -> StoreResult<ScopeKeys> {
-        if entity == EntityKind::IncidentEvent {
-            let incident = record::get(self.tx, entity, id)?
-                .and_then(|r| r.fields.get("incident_id").and_then(Value::as_str).map(str::to_owned));
-            return match incident {
-                Some(inc) => self.keys_of(EntityKind::Incident, &inc),
-                None => Ok(ScopeKeys::default()),
-            };
+        let Some(row) = record::get(self.tx, entity, id)? else { return Ok(ScopeKeys::default()) };
+        let mut keys = ScopeKeys::of(entity, id, &row.fields);
+        if let Some((pk, pid)) = ScopeKeys::parent(entity, &row.fields) {
+            keys.inherit(entity, &self.keys_of(pk, &pid)?);
         }
-        Ok(match record::get(self.tx, entity, id)? {
-            Some(row) => ScopeKeys::of(entity, id, &row.fields),
-            None => ScopeKeys::default(),
-        })
+        Ok(keys)
     }
 
     /// Inserts or moves the feed entry of a live record to `seq`.
@@ -81,6 +76,29 @@ impl<'a> SqliteBatch<'a> {
         self.tx
             .prepare_cached(PUT_META)?
             .execute(params![entity.as_str(), id, seq, k.area_id, k.building_id, k.department_id, k.owner_id, writer])?;
+        Ok(())
+    }
+
+    /// After an incident moved (dispatched to a department, moved to another building), its
+    /// timeline moves with it: each event whose feed entry still carries other keys gets a new
+    /// place in the feed under the incident's keys, so whoever sees the incident now also
+    /// receives the events written before (a department gets the report that was dispatched
+    /// to it). The events keep their versions: those order the timeline.
+    fn rekey_events(&mut self, incident_id: &str, writer: &str) -> StoreResult<()> {
+        let k = self.keys_of(EntityKind::Incident, incident_id)?;
+        let stale: Vec<String> = self
+            .tx
+            .prepare_cached(
+                "SELECT m.id FROM incident_events e JOIN row_meta m ON m.entity = 'incident_event' AND m.id = e.id \
+                 WHERE e.incident_id = ?1 AND m.deleted = 0 AND (m.area_id IS NOT ?2 OR m.building_id IS NOT ?3 \
+                 OR m.department_id IS NOT ?4 OR m.owner_id IS NOT ?5) ORDER BY e.version",
+            )?
+            .query_map(params![incident_id, k.area_id, k.building_id, k.department_id, k.owner_id], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for id in stale {
+            let seq = self.next_seq();
+            self.put_meta_keys(EntityKind::IncidentEvent, &id, seq, writer, &k)?;
+        }
         Ok(())
     }
 
@@ -239,6 +257,9 @@ impl BatchTx for SqliteBatch<'_> {
             stmt.execute(params![entity.as_str(), id, name, seq, writer])?;
         }
         self.put_meta(entity, id, seq, writer)?;
+        if entity == EntityKind::Incident {
+            self.rekey_events(id, writer)?;
+        }
         Ok(seq)
     }
 
@@ -270,6 +291,7 @@ impl BatchTx for SqliteBatch<'_> {
         // The event's feed entry carries the incident's keys after the event (e.g. a dispatch
         // makes it visible to the department).
         self.put_meta(EntityKind::IncidentEvent, event_id, seq, writer)?;
+        self.rekey_events(incident_id, writer)?;
         Ok(incident_seq)
     }
 

@@ -63,12 +63,15 @@ pub(super) fn page(
                     // Moved out of the caller's scope: those who saw it drop it.
                     out.rows.push(FeedRow { seq, entity, id, deleted: true, fields: Fields::new() });
                 } else if visible(entity, &keys) {
-                    let fields = if deleted {
-                        Some(Fields::new())
+                    let row = if deleted {
+                        Some((seq, Fields::new()))
                     } else {
-                        record::get(c, entity, &id)?.map(|r| r.fields)
+                        // An event moved in the feed with its incident keeps its version (the
+                        // timeline's order); every other row's version is its feed sequence.
+                        record::get(c, entity, &id)?
+                            .map(|r| (if entity == EntityKind::IncidentEvent { r.version } else { seq }, r.fields))
                     };
-                    if let Some(fields) = fields {
+                    if let Some((seq, fields)) = row {
                         out.rows.push(FeedRow { seq, entity, id, deleted, fields });
                     }
                 }
