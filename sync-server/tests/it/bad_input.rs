@@ -37,11 +37,6 @@ async fn bad_requests_are_refused_with_the_error_body() {
     let w = World::new();
     let t = w.enroll("gw").await;
     let good = serde_json::to_value(op(EntityKind::Household, "H1", OpKind::Update, json!({"notes": "ok"}), 0)).unwrap();
-    let with = |path: &str, v: Value| {
-        let mut o = good.clone();
-        o[path] = v;
-        o
-    };
     let cases: Vec<(&str, Vec<u8>, StatusCode, &str)> = vec![
         ("malformed json", b"{\"protocol\": 1, \"ops\": [".to_vec(), StatusCode::BAD_REQUEST, "bad_json"),
         ("ops not a list", json!({"protocol": PROTOCOL_VERSION, "ops": "many", "sent_at": 0}).to_string().into_bytes(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),

@@ -1,6 +1,7 @@
 //! Integration tests of the sync server: storage, HTTP API, rules.
 
 mod auth;
+mod authz;
 mod bad_input;
 mod common;
 mod compression;
