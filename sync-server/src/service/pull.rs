@@ -20,6 +20,9 @@ pub const MAX_PAGE: usize = 1000;
 impl Service {
     /// One page of the caller's change feed after `req.cursor`.
     pub fn pull(&self, who: &Authed, req: &PullRequest) -> Result<PullResponse, AppError> {
+        if req.cursor < 0 {
+            return Err(AppError::invalid_body("cursor must not be negative", "同步游标不能为负数"));
+        }
         let principal = who.user.principal();
         let epoch = who.user.scope_epoch;
         let empty = |next_cursor: i64| PullResponse {

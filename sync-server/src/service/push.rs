@@ -98,6 +98,9 @@ pub(crate) fn check_op_shape(op: &Op) -> Result<(), (String, String)> {
     if !id_ok(&op.entity_id) {
         return Err(("entity_id must be 1-64 characters".into(), "记录编号无效".into()));
     }
+    if op.base_version < 0 || op.device_seq < 0 {
+        return Err(("base_version and device_seq must not be negative".into(), "版本号或序号不能为负数".into()));
+    }
     let (kind, fields) = match op.kind {
         OpKind::Event => {
             if op.entity != EntityKind::Incident {
@@ -310,6 +313,17 @@ impl Service {
 
 type Applied = Result<(i64, Vec<String>), Refusal>;
 
+/// Refuses a write whose row would not read back on a device (an unknown status, a JSON field
+/// of the wrong shape); the caller's savepoint undoes it.
+fn readable(tx: &mut dyn BatchTx, entity: EntityKind, id: &str, seq: i64) -> Result<Result<(), Refusal>, StoreError> {
+    let Some(fields) = tx.load(entity, id)?.and_then(|r| r.fields) else { return Ok(Ok(())) };
+    let row = record::Row { id: id.to_owned(), version: seq, fields };
+    Ok(record::check_readable(entity, &row).map_err(|e| match e {
+        gridline_core::Error::Invalid { reason, .. } => refuse("invalid", reason),
+        _ => refuse("invalid", "记录内容无法识别"),
+    }))
+}
+
 fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op) -> Result<Applied, StoreError> {
     let (entity, id) = (op.entity, op.entity_id.as_str());
     if entity == EntityKind::IncidentEvent {
@@ -331,7 +345,11 @@ fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op) -> Result<App
             if let Err(r) = ctx.check(tx, entity, id, &fields, Action::Create, &names)? {
                 return Ok(Err(r));
             }
-            Ok(Ok((tx.create(entity, id, &fields, &writer)?, Vec::new())))
+            let seq = tx.create(entity, id, &fields, &writer)?;
+            if let Err(r) = readable(tx, entity, id, seq)? {
+                return Ok(Err(r));
+            }
+            Ok(Ok((seq, Vec::new())))
         }
         OpKind::Update => {
             let Some(stored) = tx.load(entity, id)? else { return Ok(Err(refuse("not_found", "记录不存在"))) };
@@ -359,6 +377,9 @@ fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op) -> Result<App
                 }
             }
             let seq = tx.update(entity, id, &op.fields, &writer)?;
+            if let Err(r) = readable(tx, entity, id, seq)? {
+                return Ok(Err(r));
+            }
             let mut conflicts = Vec::with_capacity(lost.len());
             for (field, lost_value, kept_value, lost_writer) in lost {
                 tx.save_conflict(&ConflictRecord {
