@@ -37,12 +37,14 @@ pub(super) struct SqliteBatch<'a> {
     tx: &'a Connection,
     /// The last sequence handed out (written back by `finish`).
     seq: i64,
+    /// `seq` when the current op began: an op undone gives its sequences back.
+    op_seq: i64,
 }
 
 impl<'a> SqliteBatch<'a> {
     pub(super) fn begin(tx: &'a Connection) -> StoreResult<Self> {
         let seq = tx.query_row("SELECT value FROM seq_counter WHERE id = 1", [], |r| r.get(0))?;
-        Ok(SqliteBatch { tx, seq })
+        Ok(SqliteBatch { tx, seq, op_seq: seq })
     }
 
     pub(super) fn finish(self) -> StoreResult<()> {
@@ -174,12 +176,15 @@ impl BatchTx for SqliteBatch<'_> {
 
     fn begin_op(&mut self) -> StoreResult<()> {
         self.tx.prepare_cached("SAVEPOINT op")?.execute([])?;
+        self.op_seq = self.seq;
         Ok(())
     }
 
     fn end_op(&mut self, keep: bool) -> StoreResult<()> {
         if !keep {
             self.tx.prepare_cached("ROLLBACK TO op")?.execute([])?;
+            // A refused op leaves no trace, not even a gap in the sequence.
+            self.seq = self.op_seq;
         }
         self.tx.prepare_cached("RELEASE op")?.execute([])?;
         Ok(())
