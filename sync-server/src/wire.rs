@@ -110,7 +110,13 @@ fn bounded(mut reader: impl Read, limit: usize) -> Result<Vec<u8>, AppError> {
 
 /// Decodes a body as sent with `Content-Encoding`.
 pub fn decode_body(headers: &HeaderMap, raw: &[u8], limit: usize) -> Result<Vec<u8>, AppError> {
-    let coding = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("identity").trim().to_ascii_lowercase();
+    // A header that is not text names no coding this server knows (it is not "identity").
+    let coding = headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"))
+        .unwrap_or("identity")
+        .trim()
+        .to_ascii_lowercase();
     match coding.as_str() {
         "" | "identity" => {
             if raw.len() > limit {
