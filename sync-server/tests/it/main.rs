@@ -5,6 +5,7 @@ mod authz;
 mod bad_input;
 mod common;
 mod compression;
+mod hostile;
 mod pull;
 mod push;
 mod storage;
