@@ -1,6 +1,8 @@
 //! Who may do what, where: the role and scope rules that the device applies up front and the
 //! server enforces on every pushed op and every pulled row (DESIGN.md sync rule 7).
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::entities::EntityKind;
@@ -55,6 +57,33 @@ pub struct Target<'a> {
     pub department_id: Option<&'a str>,
     /// The user who owns the record (patrols, visits: the worker; assignments: the assignee).
     pub owner_id: Option<&'a str>,
+    /// The jurisdiction tree, for rules that look down from the record's area (a task issued to
+    /// a community reaches the grid workers of its grids). `None`: only `area_path` is known.
+    pub tree: Option<&'a AreaParents>,
+}
+
+impl<'a> Target<'a> {
+    /// The same target, with the jurisdiction tree known.
+    pub fn with_tree(self, tree: &'a AreaParents) -> Self {
+        Target { tree: Some(tree), ..self }
+    }
+}
+
+/// Area id → parent id: the jurisdiction tree.
+pub type AreaParents = HashMap<String, Option<String>>;
+
+/// An area and its ancestors, nearest first (stops at unknown ids, cycles and runaway depth).
+pub fn area_path(tree: &AreaParents, id: &str) -> Vec<String> {
+    let mut out = vec![id.to_owned()];
+    let mut cur = id;
+    while let Some(Some(parent)) = tree.get(cur) {
+        if out.len() > 16 || out.iter().any(|a| a == parent) {
+            break;
+        }
+        out.push(parent.clone());
+        cur = parent;
+    }
+    out
 }
 
 /// Why an action is refused.
@@ -110,6 +139,12 @@ impl Principal {
     fn in_area(&self, t: &Target<'_>) -> bool {
         t.area_path.iter().any(|a| self.scope.area_ids.iter().any(|s| s == a))
     }
+    /// The record's area lies above one of the user's areas (a task of the community reaches
+    /// the workers of its grids).
+    fn above_area(&self, t: &Target<'_>) -> bool {
+        let (Some(tree), Some(area)) = (t.tree, t.area_path.first()) else { return false };
+        self.scope.area_ids.iter().any(|mine| area_path(tree, mine).iter().any(|a| a == area))
+    }
     fn in_building(&self, t: &Target<'_>) -> bool {
         t.building_id.is_some_and(|b| self.scope.building_ids.iter().any(|s| s == b))
     }
@@ -124,6 +159,8 @@ impl Principal {
         }
         match self.role {
             Role::Admin => true,
+            // Tasks are issued at community or street level and reach every grid below.
+            Role::Supervisor | Role::GridWorker if entity == EntityKind::Task => self.in_area(t) || self.above_area(t),
             Role::Supervisor | Role::GridWorker => self.in_area(t),
             Role::BuildingHead => match entity {
                 EntityKind::Building
@@ -198,9 +235,11 @@ impl Principal {
                 if !area_ok {
                     return Err(out_of_scope());
                 }
+                // A patrol, its track and a visit are the worker's own record: nobody writes one
+                // in another worker's name (for a track: on another worker's patrol).
                 match action {
-                    Action::Create => Ok(()),
-                    Action::Update | Action::Delete if t.owner_id == Some(self.user_id.as_str()) => Ok(()),
+                    Action::Create | Action::Update | Action::Delete if t.owner_id == Some(self.user_id.as_str()) => Ok(()),
+                    Action::Create => Err(deny(DenyCode::RoleNotAllowed, format!("只能记录自己的{label}"))),
                     Action::Update | Action::Delete => {
                         Err(deny(DenyCode::RoleNotAllowed, format!("只能修改自己的{label}")))
                     }
@@ -328,6 +367,27 @@ impl ScopeKeys {
         }
     }
 
+    /// The record whose keys complete this one's, if any: an incident event sits where its
+    /// incident sits; a patrol track belongs to its patrol's worker. Device and server load that
+    /// record and pass its keys to [`ScopeKeys::inherit`].
+    pub fn parent(entity: EntityKind, fields: &crate::record::Fields) -> Option<(EntityKind, String)> {
+        let s = |name: &str| fields.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        match entity {
+            EntityKind::IncidentEvent => s("incident_id").map(|id| (EntityKind::Incident, id)),
+            EntityKind::PatrolTrack => s("patrol_id").map(|id| (EntityKind::Patrol, id)),
+            _ => None,
+        }
+    }
+
+    /// Completes the keys of a record of `entity` with its [`ScopeKeys::parent`]'s.
+    pub fn inherit(&mut self, entity: EntityKind, parent: &ScopeKeys) {
+        match entity {
+            EntityKind::IncidentEvent => *self = parent.clone(),
+            EntityKind::PatrolTrack => self.owner_id = parent.owner_id.clone(),
+            _ => {}
+        }
+    }
+
     /// A [`Target`] over these keys, with the area's ancestor path already resolved.
     pub fn target<'a>(&'a self, area_path: &'a [String]) -> Target<'a> {
         Target {
@@ -335,6 +395,7 @@ impl ScopeKeys {
             building_id: self.building_id.as_deref(),
             department_id: self.department_id.as_deref(),
             owner_id: self.owner_id.as_deref(),
+            tree: None,
         }
     }
 }

@@ -27,7 +27,12 @@ impl<'a> Writer<'a> {
 
     /// Checks `action` on a record with these fields against the user's role and scope.
     pub fn check(&self, kind: EntityKind, id: &str, fields: &Fields, action: Action, changed: &[&str]) -> Result<()> {
-        let keys = ScopeKeys::of(kind, id, fields);
+        let mut keys = ScopeKeys::of(kind, id, fields);
+        if let Some((pk, pid)) = ScopeKeys::parent(kind, fields) {
+            if let Some(parent) = record::get(self.tx, pk, &pid)? {
+                keys.inherit(kind, &ScopeKeys::of(pk, &pid, &parent.fields));
+            }
+        }
         let tree = self.store.area_tree(self.tx)?;
         let path = keys.area_id.as_deref().map(|a| area_path(&tree, a)).unwrap_or_default();
         self.who.check_write(kind, action, &keys.target(&path), changed)?;

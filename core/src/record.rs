@@ -50,15 +50,69 @@ pub fn to_sql(spec: &FieldSpec, v: &Value) -> Result<SqlValue> {
     })
 }
 
-/// Checks that every key of `fields` is a known field of `kind` with a value of the right type.
+/// Longest text value of any field, in characters (the longest the app takes is 4,000).
+pub const MAX_TEXT_CHARS: usize = 4000;
+/// Largest JSON field (a chunk of patrol track points), serialized.
+pub const MAX_JSON_BYTES: usize = 1 << 20;
+/// Deepest nesting of a JSON field (a list of points is 2 deep).
+pub const MAX_JSON_DEPTH: usize = 4;
+
+fn json_depth(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => 1 + a.iter().map(json_depth).max().unwrap_or(0),
+        Value::Object(o) => 1 + o.values().map(json_depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Checks that every key of `fields` is a known field of `kind` with a value of the right type
+/// and a sane size.
 pub fn check_fields(kind: EntityKind, fields: &Fields) -> Result<()> {
     for (name, v) in fields {
         let spec = kind
             .field(name)
             .ok_or_else(|| Error::invalid(name.as_str(), format!("「{}」没有这个字段", kind.label_zh())))?;
         to_sql(spec, v)?;
+        match (spec.ty, v) {
+            (FieldType::Text, Value::String(s)) if s.chars().count() > MAX_TEXT_CHARS => {
+                return Err(Error::invalid(spec.name, format!("内容过长（最多{MAX_TEXT_CHARS}字）")));
+            }
+            (FieldType::Json, _) if json_depth(v) > MAX_JSON_DEPTH || v.to_string().len() > MAX_JSON_BYTES => {
+                return Err(Error::invalid(spec.name, "内容过大或层级过深"));
+            }
+            _ => {}
+        }
     }
     Ok(())
+}
+
+/// Checks that a stored row of `kind` reads back as the record the app works with (enum values
+/// it knows, JSON fields of the right shape). The server refuses a write that would leave a row
+/// no device can read.
+pub fn check_readable(kind: EntityKind, row: &Row) -> Result<()> {
+    use crate::{areas, buildings, households, incidents, patrols, tasks};
+    let row = row.clone();
+    let read = match kind {
+        EntityKind::Area => typed::<areas::Area>(row).map(drop),
+        EntityKind::Department => typed::<areas::Department>(row).map(drop),
+        EntityKind::Category => typed::<areas::Category>(row).map(drop),
+        EntityKind::Building => typed::<buildings::Building>(row).map(drop),
+        EntityKind::Household => typed::<households::Household>(row).map(drop),
+        EntityKind::Resident => typed::<households::Resident>(row).map(drop),
+        EntityKind::Incident => typed::<incidents::Incident>(row).map(drop),
+        EntityKind::IncidentEvent => typed::<incidents::IncidentEvent>(row).map(drop),
+        EntityKind::Patrol => typed::<patrols::Patrol>(row).map(drop),
+        EntityKind::PatrolTrack => {
+            serde_json::from_value::<Vec<patrols::GpsPoint>>(row.fields.get("points").cloned().unwrap_or(Value::Null))
+                .map(drop)
+                .map_err(Error::from)
+        }
+        EntityKind::Visit => typed::<patrols::Visit>(row).map(drop),
+        EntityKind::Task => typed::<tasks::Task>(row).map(drop),
+        EntityKind::TaskAssignment => typed::<tasks::TaskAssignment>(row).map(drop),
+    };
+    // serde's message may quote the value: it is not passed on.
+    read.map_err(|_| Error::invalid("record", format!("「{}」的内容无法识别（未知的取值或结构）", kind.label_zh())))
 }
 
 fn from_sql(spec: &FieldSpec, row: &rusqlite::Row<'_>, idx: usize) -> Result<Value> {

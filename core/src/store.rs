@@ -1,7 +1,6 @@
 //! The `Store` entry point: one writer connection, a reader beside it, the enrolled user,
 //! the clock, and the `read` / `write` closures every operation goes through.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
@@ -13,7 +12,7 @@ use crate::db;
 use crate::error::{Error, Result};
 
 /// Parent links of the area tree, cached in memory (areas change only through sync).
-pub(crate) type AreaTree = HashMap<String, Option<String>>;
+pub(crate) type AreaTree = crate::access::AreaParents;
 
 /// The device's offline store.
 pub struct Store {
@@ -183,16 +182,5 @@ pub(crate) fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> 
     Ok(())
 }
 
-/// Ancestors of an area including itself, nearest first (stops at unknown ids and cycles).
-pub(crate) fn area_path(tree: &AreaTree, id: &str) -> Vec<String> {
-    let mut out = vec![id.to_owned()];
-    let mut cur = id;
-    while let Some(Some(parent)) = tree.get(cur) {
-        if out.iter().any(|a| a == parent) || out.len() > 16 {
-            break;
-        }
-        out.push(parent.clone());
-        cur = parent;
-    }
-    out
-}
+/// Ancestors of an area including itself, nearest first.
+pub(crate) use crate::access::area_path;

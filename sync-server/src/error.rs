@@ -15,6 +15,8 @@ pub struct AppError {
     pub status: StatusCode,
     /// Machine code.
     pub code: &'static str,
+    /// Ask the client to close the connection after this answer (a body was left unread).
+    pub close: bool,
     /// English message.
     pub message: String,
     /// Simplified Chinese message.
@@ -24,7 +26,7 @@ pub struct AppError {
 impl AppError {
     /// Builds an error.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>, zh: impl Into<String>) -> Self {
-        AppError { status, code, message: message.into(), message_zh: zh.into() }
+        AppError { status, code, close: false, message: message.into(), message_zh: zh.into() }
     }
     /// 400: the body is not JSON.
     pub fn bad_json(detail: impl Into<String>) -> Self {
@@ -74,6 +76,11 @@ impl AppError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error", "服务器内部错误，请稍后重试")
     }
 
+    /// The same error, answered with `Connection: close`.
+    pub fn closing(self) -> Self {
+        AppError { close: true, ..self }
+    }
+
     /// The protocol's error body.
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
@@ -99,7 +106,11 @@ impl From<tokio::task::JoinError> for AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(self.body())).into_response()
+        let mut resp = (self.status, axum::Json(self.body())).into_response();
+        if self.close {
+            resp.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+        }
+        resp
     }
 }
 

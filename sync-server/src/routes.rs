@@ -7,11 +7,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
 
-use gridline_core::protocol::{EnrollRequest, PullRequest, PushRequest};
+use gridline_core::protocol::{EnrollRequest, PullRequest};
 
 use crate::auth::Authed;
 use crate::error::AppError;
-use crate::wire::{Coding, Reply, Wire};
+use crate::service::{decode_op, Incoming};
+use crate::wire::{Coding, PushEnvelope, Reply, Wire};
 use crate::AppState;
 
 /// The router of the API.
@@ -43,13 +44,14 @@ async fn enroll(State(st): State<AppState>, Wire { value, accept }: Wire<EnrollR
     Reply::json(&resp, accept)
 }
 
-async fn push(State(st): State<AppState>, who: Authed, Wire { value, accept }: Wire<PushRequest>) -> Result<Reply, AppError> {
+async fn push(State(st): State<AppState>, who: Authed, Wire { value, accept }: Wire<PushEnvelope>) -> Result<Reply, AppError> {
     let max = st.service.config().max_ops_per_batch;
     if value.ops.len() > max {
         return Err(AppError::too_large(format!("at most {max} ops per batch")));
     }
+    let ops: Vec<Incoming> = value.ops.iter().enumerate().map(|(i, raw)| decode_op(i, raw)).collect();
     let service = st.service.clone();
-    let resp = tokio::task::spawn_blocking(move || service.push_from_device(&who, &value)).await??;
+    let resp = tokio::task::spawn_blocking(move || service.push_from_device(&who, value.scope_epoch, &ops)).await??;
     Reply::json(&resp, accept)
 }
 

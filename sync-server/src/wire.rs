@@ -26,6 +26,11 @@ impl Versioned for PushRequest {
         self.protocol
     }
 }
+impl Versioned for PushEnvelope {
+    fn protocol(&self) -> u32 {
+        self.protocol
+    }
+}
 impl Versioned for PullRequest {
     fn protocol(&self) -> u32 {
         self.protocol
@@ -35,6 +40,23 @@ impl Versioned for EnrollRequest {
     fn protocol(&self) -> u32 {
         self.protocol
     }
+}
+
+/// `POST /v1/push` as the server reads it: the envelope strictly (a body that is not a push
+/// request is refused whole), the ops as raw JSON, decoded one by one so that one malformed op
+/// is rejected alone (`service::push::decode_op`) and does not block the device's queue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushEnvelope {
+    /// Protocol version of the client.
+    pub protocol: u32,
+    /// The ops, undecoded.
+    pub ops: Vec<serde_json::Value>,
+    /// Device clock when the batch was sent.
+    pub sent_at: i64,
+    /// The scope epoch the device held when it wrote these ops.
+    #[serde(default)]
+    pub scope_epoch: Option<i64>,
 }
 
 /// Content codings this server reads and writes.
@@ -91,7 +113,13 @@ fn bounded(mut reader: impl Read, limit: usize) -> Result<Vec<u8>, AppError> {
 
 /// Decodes a body as sent with `Content-Encoding`.
 pub fn decode_body(headers: &HeaderMap, raw: &[u8], limit: usize) -> Result<Vec<u8>, AppError> {
-    let coding = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("identity").trim().to_ascii_lowercase();
+    // A header that is not text names no coding this server knows (it is not "identity").
+    let coding = headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"))
+        .unwrap_or("identity")
+        .trim()
+        .to_ascii_lowercase();
     match coding.as_str() {
         "" | "identity" => {
             if raw.len() > limit {
@@ -132,17 +160,71 @@ pub fn parse_json<T: DeserializeOwned + Versioned>(bytes: &[u8]) -> Result<T, Ap
                     return Err(AppError::unsupported_protocol(Some(p)));
                 }
             }
-            // serde's messages may quote the offending value; only value-free ones are passed on.
-            let text = e.to_string();
-            let safe = ["unknown field", "missing field", "unknown variant", "duplicate field"]
-                .iter()
-                .any(|p| text.starts_with(p));
-            let detail = if safe {
-                text
-            } else {
-                format!("a value has the wrong type at line {} column {}", e.line(), e.column())
-            };
-            Err(AppError::invalid_body(detail, "请求内容与接口格式不符"))
+            Err(AppError::invalid_body(describe_serde_error(&e), "请求内容与接口格式不符"))
+        }
+    }
+}
+
+/// A serde error as a message that never quotes a value (values may be personal data): the
+/// value-free messages (unknown/missing/duplicate field, unknown variant) pass, the others are
+/// reduced to their position.
+pub fn describe_serde_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let safe = ["unknown field", "missing field", "unknown variant", "duplicate field"].iter().any(|p| text.starts_with(p));
+    if safe {
+        // The message lists the expected names after the (quoted) unknown one: names, not values.
+        text
+    } else if e.line() == 0 {
+        "a value has the wrong type".to_owned()
+    } else {
+        format!("a value has the wrong type at line {} column {}", e.line(), e.column())
+    }
+}
+
+/// How many bytes past the limit are read and thrown away before a 413 is sent, so that a client
+/// still writing its body reads the answer instead of a connection reset.
+const DRAIN_FACTOR: usize = 4;
+
+/// Reads a request body of at most `limit` bytes. A body over the limit (declared or actual) is
+/// answered with 413 `too_large`: the rest of it is read and discarded first (up to
+/// [`DRAIN_FACTOR`] × `limit`), because closing a socket with unread data makes the peer's kernel
+/// reset the connection before the client has read the answer. A client that sent
+/// `Expect: 100-continue` has not sent the body yet and gets the 413 at once.
+pub async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, AppError> {
+    use http_body_util::BodyExt;
+    let too_large = || AppError::too_large(format!("body exceeds {limit} bytes")).closing();
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    let expects_continue =
+        headers.get(header::EXPECT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+    let drain_cap = limit.saturating_mul(DRAIN_FACTOR) as u64;
+    if let Some(n) = declared.filter(|&n| n > limit as u64) {
+        if !expects_continue && n <= drain_cap {
+            drain(body, drain_cap).await;
+        }
+        return Err(too_large());
+    }
+    let mut body = body;
+    let mut out = Vec::with_capacity(declared.map_or(0, |n| n as usize));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| AppError::bad_request("request body could not be read", "请求内容读取失败"))?;
+        let Ok(data) = frame.into_data() else { continue };
+        if out.len() + data.len() > limit {
+            drain(body, drain_cap.saturating_sub((out.len() + data.len()) as u64)).await;
+            return Err(too_large());
+        }
+        out.extend_from_slice(&data);
+    }
+    Ok(out)
+}
+
+/// Reads and discards up to `cap` more bytes of a body.
+async fn drain(mut body: Body, cap: u64) {
+    use http_body_util::BodyExt;
+    let mut seen = 0u64;
+    while seen <= cap {
+        match body.frame().await {
+            Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |d| d.len() as u64),
+            _ => return,
         }
     }
 }
@@ -166,22 +248,7 @@ impl<T: DeserializeOwned + Versioned + Send> FromRequest<AppState> for Wire<T> {
                 return Err(AppError::unsupported_media("Content-Type must be application/json"));
             }
         }
-        let declared = parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > config.max_body_bytes) {
-            return Err(AppError::too_large(format!("body exceeds {} bytes", config.max_body_bytes)));
-        }
-        let raw = axum::body::to_bytes(body, config.max_body_bytes).await.map_err(|e| {
-            let text = format!("{e} {:?}", std::error::Error::source(&e).map(|s| s.to_string()));
-            if text.contains("length limit") {
-                AppError::too_large(format!("body exceeds {} bytes", config.max_body_bytes))
-            } else {
-                AppError::bad_request("request body could not be read", "请求内容读取失败")
-            }
-        })?;
+        let raw = read_limited(&parts.headers, body, config.max_body_bytes).await?;
         let bytes = decode_body(&parts.headers, &raw, config.max_decoded_bytes)?;
         let value = parse_json::<T>(&bytes)?;
         Ok(Wire { value, accept: Coding::accepted(&parts.headers) })

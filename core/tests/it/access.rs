@@ -212,3 +212,22 @@ fn the_enrolled_user_survives_in_the_store() {
     let stored = fx.store.meta("principal").unwrap().unwrap();
     assert!(stored.contains("building_head"));
 }
+
+#[test]
+fn tasks_issued_above_a_grid_reach_its_workers() {
+    use gridline_core::access::AreaParents;
+    let mut tree = AreaParents::new();
+    tree.insert(STREET.into(), None);
+    tree.insert(COMMUNITY.into(), Some(STREET.into()));
+    tree.insert(GRID1.into(), Some(COMMUNITY.into()));
+    tree.insert(GRID2.into(), Some(COMMUNITY.into()));
+    let at_community = [COMMUNITY.to_owned(), STREET.to_owned()];
+    let t = Target { area_path: &at_community, ..Default::default() }.with_tree(&tree);
+    assert!(worker1().can_read(EntityKind::Task, &t), "a community task reaches the grid's worker");
+    assert!(supervisor().can_read(EntityKind::Task, &t));
+    // Only tasks: the community's households are not the grid worker's.
+    assert!(!worker1().can_read(EntityKind::Household, &t));
+    // A task of another grid stays hidden.
+    let at_grid2 = [GRID2.to_owned(), COMMUNITY.to_owned(), STREET.to_owned()];
+    assert!(!worker1().can_read(EntityKind::Task, &Target { area_path: &at_grid2, ..Default::default() }.with_tree(&tree)));
+}

@@ -14,7 +14,7 @@ use gridline_core::access::{Principal, Scope};
 use gridline_core::protocol::{EnrollRequest, EnrollResponse};
 use gridline_core::{Clock, Role};
 
-pub use push::Origin;
+pub use push::{checked, decode_op, Incoming, MalformedOp, Origin};
 
 use crate::auth::{self, HashCost};
 use crate::error::AppError;
@@ -73,19 +73,7 @@ pub struct Service {
     areas: RwLock<Option<Arc<AreaParents>>>,
 }
 
-/// An area and its ancestors, nearest first (cycles and runaway depth cut off).
-pub fn area_path(parents: &AreaParents, id: &str) -> Vec<String> {
-    let mut out = vec![id.to_owned()];
-    let mut cur = id;
-    while let Some(Some(parent)) = parents.get(cur) {
-        if out.len() > 16 || out.iter().any(|a| a == parent) {
-            break;
-        }
-        out.push(parent.clone());
-        cur = parent;
-    }
-    out
-}
+pub use gridline_core::access::area_path;
 
 /// A user account to create, with a clear-text password.
 #[derive(Debug, Clone)]

@@ -20,6 +20,9 @@ pub const MAX_PAGE: usize = 1000;
 impl Service {
     /// One page of the caller's change feed after `req.cursor`.
     pub fn pull(&self, who: &Authed, req: &PullRequest) -> Result<PullResponse, AppError> {
+        if req.cursor < 0 {
+            return Err(AppError::invalid_body("cursor must not be negative", "同步游标不能为负数"));
+        }
         let principal = who.user.principal();
         let epoch = who.user.scope_epoch;
         let empty = |next_cursor: i64| PullResponse {
@@ -55,7 +58,7 @@ impl Service {
                 Some(a) => cache.entry(a.to_owned()).or_insert_with(|| area_path(&parents, a)).as_slice(),
                 None => &[],
             };
-            principal.can_read(entity, &keys.target(path))
+            principal.can_read(entity, &keys.target(path).with_tree(&parents))
         };
         let page = self.storage.feed(req.cursor.max(0), limit, self.config.max_scan_per_pull, &visible)?;
         let mask = !principal.sees_personal_data();

@@ -48,45 +48,115 @@ fn refuse(code: &'static str, reason: impl Into<String>) -> Refusal {
     Refusal { code, reason: reason.into() }
 }
 
-/// Checks the shape of every op before anything is written: known fields of the right type,
-/// a sane id, a kind that fits the entity. A malformed op fails the whole request (422), so
-/// bad input changes nothing.
-pub(crate) fn check_shape(ops: &[Op]) -> Result<(), AppError> {
-    for (i, op) in ops.iter().enumerate() {
-        let bad = |en: String, zh: String| Err(AppError::invalid_body(format!("op {i}: {en}"), format!("第{}条操作：{zh}", i + 1)));
-        if op.op_id.is_empty() || op.op_id.chars().count() > MAX_ID_CHARS {
-            return bad("op_id must be 1-64 characters".into(), "操作编号无效".into());
-        }
-        if op.entity_id.is_empty() || op.entity_id.chars().count() > MAX_ID_CHARS {
-            return bad("entity_id must be 1-64 characters".into(), "记录编号无效".into());
-        }
-        let (kind, fields) = match op.kind {
-            OpKind::Event => {
-                if op.entity != EntityKind::Incident {
-                    return bad("events apply to incidents only".into(), "只有事件可以追加事件记录".into());
-                }
-                let id_ok = op.fields.get("id").and_then(Value::as_str).is_some_and(|s| !s.is_empty() && s.chars().count() <= MAX_ID_CHARS);
-                if !id_ok {
-                    return bad("event needs a string id".into(), "事件记录缺少编号".into());
-                }
-                let mut f = op.fields.clone();
-                f.remove("id");
-                (EntityKind::IncidentEvent, f)
-            }
-            OpKind::Delete => (op.entity, Fields::new()),
-            _ => (op.entity, op.fields.clone()),
-        };
-        if let Err(e) = record::check_fields(kind, &fields) {
-            let (en, zh) = match e {
-                gridline_core::Error::Invalid { field, reason } => {
-                    (format!("field `{field}` of {} is unknown or mistyped", kind.as_str()), format!("字段「{field}」{reason}"))
-                }
-                other => (other.to_string(), "字段无效".into()),
-            };
-            return bad(en, zh);
+/// One op of a batch as received: decoded and well-formed, or refused before any rule ran.
+#[derive(Debug, Clone)]
+pub enum Incoming {
+    /// A well-formed op.
+    Op(Op),
+    /// An op that could not be decoded or has the wrong shape (DESIGN.md sync rule 3: it is
+    /// rejected on its own and does not block the rest of the queue).
+    Malformed(MalformedOp),
+}
+
+/// A refused op: what could be read of it, and why it is refused.
+#[derive(Debug, Clone)]
+pub struct MalformedOp {
+    /// Its `op_id` when it had a usable one, else empty (the result is then matched by position).
+    pub op_id: String,
+    /// Its `device_time` when readable, else 0.
+    pub device_time: i64,
+    /// English reason (never quotes values).
+    pub reason: String,
+    /// Chinese reason.
+    pub reason_zh: String,
+}
+
+impl Incoming {
+    fn op_id(&self) -> &str {
+        match self {
+            Incoming::Op(op) => &op.op_id,
+            Incoming::Malformed(m) => &m.op_id,
         }
     }
-    Ok(())
+    fn device_time(&self) -> i64 {
+        match self {
+            Incoming::Op(op) => op.device_time,
+            Incoming::Malformed(m) => m.device_time,
+        }
+    }
+}
+
+fn id_ok(s: &str) -> bool {
+    !s.is_empty() && s.chars().count() <= MAX_ID_CHARS
+}
+
+/// Checks the shape of one op before anything is written: known fields of the right type, a
+/// sane id, a kind that fits the entity. Returns the English and Chinese reasons.
+pub(crate) fn check_op_shape(op: &Op) -> Result<(), (String, String)> {
+    if !id_ok(&op.op_id) {
+        return Err(("op_id must be 1-64 characters".into(), "操作编号无效".into()));
+    }
+    if !id_ok(&op.entity_id) {
+        return Err(("entity_id must be 1-64 characters".into(), "记录编号无效".into()));
+    }
+    if op.base_version < 0 || op.device_seq < 0 {
+        return Err(("base_version and device_seq must not be negative".into(), "版本号或序号不能为负数".into()));
+    }
+    let (kind, fields) = match op.kind {
+        OpKind::Event => {
+            if op.entity != EntityKind::Incident {
+                return Err(("events apply to incidents only".into(), "只有事件可以追加事件记录".into()));
+            }
+            if !op.fields.get("id").and_then(Value::as_str).is_some_and(id_ok) {
+                return Err(("event needs a string id".into(), "事件记录缺少编号".into()));
+            }
+            let mut f = op.fields.clone();
+            f.remove("id");
+            (EntityKind::IncidentEvent, f)
+        }
+        OpKind::Delete => (op.entity, Fields::new()),
+        _ => (op.entity, op.fields.clone()),
+    };
+    record::check_fields(kind, &fields).map_err(|e| match e {
+        gridline_core::Error::Invalid { field, reason } => {
+            (format!("field `{field}` of {} is unknown or mistyped", kind.as_str()), format!("字段「{field}」{reason}"))
+        }
+        other => (other.to_string(), "字段无效".into()),
+    })
+}
+
+/// Checks one decoded op; a malformed one keeps its id so its rejection can be stored.
+pub fn checked(op: Op) -> Incoming {
+    match check_op_shape(&op) {
+        Ok(()) => Incoming::Op(op),
+        Err((reason, reason_zh)) => Incoming::Malformed(MalformedOp {
+            op_id: if id_ok(&op.op_id) { op.op_id } else { String::new() },
+            device_time: op.device_time,
+            reason,
+            reason_zh,
+        }),
+    }
+}
+
+/// Decodes one op of a batch from its raw JSON, op by op, so that one malformed op is refused
+/// alone (its index `i` names it in the reason).
+pub fn decode_op(i: usize, raw: &Value) -> Incoming {
+    match serde_json::from_value::<Op>(raw.clone()) {
+        Ok(op) => match checked(op) {
+            Incoming::Malformed(m) => Incoming::Malformed(MalformedOp { reason: format!("op {i}: {}", m.reason), ..m }),
+            ok => ok,
+        },
+        Err(e) => {
+            let op_id = raw.get("op_id").and_then(Value::as_str).filter(|s| id_ok(s)).unwrap_or_default().to_owned();
+            let device_time = raw.get("device_time").and_then(Value::as_i64).unwrap_or(0);
+            Incoming::Malformed(MalformedOp {
+                op_id,
+                device_time,
+                reason: format!("op {i}: {}", crate::wire::describe_serde_error(&e)),
+                reason_zh: "操作格式与接口不符（未知字段、类型错误或未知的记录类型）".into(),
+            })
+        }
+    }
 }
 
 /// Per-batch view of the area tree: the shared cache, reloaded inside the transaction after
@@ -130,7 +200,12 @@ impl Ctx<'_, '_> {
         if matches!(self.origin, Origin::Server) {
             return Ok(Ok(()));
         }
-        let keys = ScopeKeys::of(entity, id, fields);
+        let mut keys = ScopeKeys::of(entity, id, fields);
+        if let Some((pk, pid)) = ScopeKeys::parent(entity, fields) {
+            if let Some(parent) = tx.load(pk, &pid)?.and_then(|r| r.fields) {
+                keys.inherit(entity, &ScopeKeys::of(pk, &pid, &parent));
+            }
+        }
         let path = self.areas.path(tx, keys.area_id.as_deref())?;
         let target = keys.target(&path);
         // An op the current scope refuses is judged again by the scope it was written under;
@@ -148,16 +223,16 @@ impl Ctx<'_, '_> {
 pub const PRIOR_SCOPE_GRACE_MS: i64 = 7 * 24 * 3600 * 1000;
 
 impl Service {
-    /// Applies a push batch from an enrolled device.
+    /// Applies a push batch from an enrolled device, each op checked on its own.
     ///
     /// Ops are judged by the user's current role and scope. A device that has not yet learned of
     /// a scope change (the request names an older epoch, one this device has not moved past)
-    /// may still hold ops written offline under the old scope: within [`PRIOR_SCOPE_GRACE_MS`]
-    /// of the change, an op the old scope allowed is accepted too (DESIGN.md sync rule 7: the
-    /// device pushes its outbox before it purges).
-    pub fn push_from_device(&self, who: &Authed, req: &PushRequest) -> Result<PushResponse, AppError> {
+    /// may still hold ops written offline under the old scope: within
+    /// `Config::prior_scope_grace_ms` of the change, an op the old scope allowed is accepted too
+    /// (DESIGN.md sync rule 7: the device pushes its outbox before it purges).
+    pub fn push_from_device(&self, who: &Authed, scope_epoch: Option<i64>, ops: &[Incoming]) -> Result<PushResponse, AppError> {
         let current = who.user.scope_epoch;
-        let prior = match req.scope_epoch {
+        let prior = match scope_epoch {
             Some(e) if e == current => {
                 if who.epoch_seen != Some(current) {
                     self.storage.note_epoch_seen(&who.device_id, current)?;
@@ -171,12 +246,20 @@ impl Service {
                 .map(|p| p.principal),
             _ => None,
         };
-        self.push_checked(&who.user.principal(), prior.as_ref(), Origin::Device(&who.device_id), req)
+        self.push_checked(&who.user.principal(), prior.as_ref(), Origin::Device(&who.device_id), ops)
     }
 
-    /// Applies a push batch for `who` in one transaction, every op judged by `who` alone.
+    /// Applies a push batch for `who` in one transaction, each op checked on its own.
     pub fn push(&self, who: &Principal, origin: Origin<'_>, req: &PushRequest) -> Result<PushResponse, AppError> {
-        self.push_checked(who, None, origin, req)
+        let ops: Vec<Incoming> = req.ops.iter().cloned().map(checked).collect();
+        self.push_ops(who, origin, &ops)
+    }
+
+    /// Applies a batch of received ops for `who` in one transaction with a result per op: a
+    /// malformed op is rejected on its own (and its rejection stored, so a retry gets it again),
+    /// the others are applied.
+    pub fn push_ops(&self, who: &Principal, origin: Origin<'_>, ops: &[Incoming]) -> Result<PushResponse, AppError> {
+        self.push_checked(who, None, origin, ops)
     }
 
     fn push_checked(
@@ -184,11 +267,10 @@ impl Service {
         who: &Principal,
         prior: Option<&Principal>,
         origin: Origin<'_>,
-        req: &PushRequest,
+        ops: &[Incoming],
     ) -> Result<PushResponse, AppError> {
-        check_shape(&req.ops)?;
         let now = self.now_ms();
-        let mut results = Vec::with_capacity(req.ops.len());
+        let mut results = Vec::with_capacity(ops.len());
         let mut skewed = false;
         let mut wrote_areas = false;
         let device = origin.writer().to_owned();
@@ -196,15 +278,38 @@ impl Service {
             results.clear();
             skewed = false;
             let mut ctx = Ctx { who, prior, origin, areas: Areas { service: self, current: None, dirty: false }, now };
-            for op in &req.ops {
-                if let Some(prev) = tx.stored_result(&device, &op.op_id)? {
-                    // A retry gets the same answer; what was applied is reported as a duplicate.
-                    let status = if prev.status == OpStatus::Rejected { OpStatus::Rejected } else { OpStatus::Duplicate };
-                    results.push(OpResult { status, ..prev });
-                    continue;
+            for incoming in ops {
+                let op_id = incoming.op_id();
+                if !op_id.is_empty() {
+                    if let Some(prev) = tx.stored_result(&device, op_id)? {
+                        // A retry gets the same answer; what was applied is reported as a duplicate.
+                        let status = if prev.status == OpStatus::Rejected { OpStatus::Rejected } else { OpStatus::Duplicate };
+                        results.push(OpResult { status, ..prev });
+                        continue;
+                    }
                 }
-                let skew = (op.device_time - now).abs() > self.config.max_clock_skew_ms;
+                let skew = incoming.device_time().abs_diff(now) > self.config.max_clock_skew_ms.unsigned_abs();
                 skewed |= skew;
+                let op = match incoming {
+                    Incoming::Op(op) => op,
+                    Incoming::Malformed(m) => {
+                        let result = OpResult {
+                            op_id: m.op_id.clone(),
+                            status: OpStatus::Rejected,
+                            version: None,
+                            code: Some("invalid".into()),
+                            reason: Some(m.reason_zh.clone()),
+                            conflicts: Vec::new(),
+                        };
+                        if !m.op_id.is_empty() {
+                            let rec =
+                                AppliedOp { device_id: &device, result: &result, device_time: m.device_time, received_at: now, skew_flagged: skew };
+                            tx.save_result(&m.op_id, &rec)?;
+                        }
+                        results.push(result);
+                        continue;
+                    }
+                };
                 tx.begin_op()?;
                 let outcome = match apply_one(tx, &mut ctx, op) {
                     Ok(r) => r,
@@ -242,7 +347,7 @@ impl Service {
             }
             if let Origin::Device(d) = origin {
                 let rejected = results.iter().filter(|r| r.status == OpStatus::Rejected).count() as i64;
-                tx.log_sync(&SyncLogEntry { device_id: d.to_owned(), at: now, kind: "push", ops: req.ops.len() as i64, rejected })?;
+                tx.log_sync(&SyncLogEntry { device_id: d.to_owned(), at: now, kind: "push", ops: ops.len() as i64, rejected })?;
             }
             Ok(())
         })?;
@@ -251,13 +356,24 @@ impl Service {
         }
         let rejected = results.iter().filter(|r| r.status == OpStatus::Rejected).count();
         if let Origin::Device(d) = origin {
-            tracing::info!(device = d, ops = req.ops.len(), rejected, skewed, "push");
+            tracing::info!(device = d, ops = ops.len(), rejected, skewed, "push");
         }
         Ok(PushResponse { results, server_time: now, clock_skew_flagged: skewed })
     }
 }
 
 type Applied = Result<(i64, Vec<String>), Refusal>;
+
+/// Refuses a write whose row would not read back on a device (an unknown status, a JSON field
+/// of the wrong shape); the caller's savepoint undoes it.
+fn readable(tx: &mut dyn BatchTx, entity: EntityKind, id: &str, seq: i64) -> Result<Result<(), Refusal>, StoreError> {
+    let Some(fields) = tx.load(entity, id)?.and_then(|r| r.fields) else { return Ok(Ok(())) };
+    let row = record::Row { id: id.to_owned(), version: seq, fields };
+    Ok(record::check_readable(entity, &row).map_err(|e| match e {
+        gridline_core::Error::Invalid { reason, .. } => refuse("invalid", reason),
+        _ => refuse("invalid", "记录内容无法识别"),
+    }))
+}
 
 fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op) -> Result<Applied, StoreError> {
     let (entity, id) = (op.entity, op.entity_id.as_str());
@@ -280,7 +396,11 @@ fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op) -> Result<App
             if let Err(r) = ctx.check(tx, entity, id, &fields, Action::Create, &names)? {
                 return Ok(Err(r));
             }
-            Ok(Ok((tx.create(entity, id, &fields, &writer)?, Vec::new())))
+            let seq = tx.create(entity, id, &fields, &writer)?;
+            if let Err(r) = readable(tx, entity, id, seq)? {
+                return Ok(Err(r));
+            }
+            Ok(Ok((seq, Vec::new())))
         }
         OpKind::Update => {
             let Some(stored) = tx.load(entity, id)? else { return Ok(Err(refuse("not_found", "记录不存在"))) };
@@ -308,6 +428,9 @@ fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op) -> Result<App
                 }
             }
             let seq = tx.update(entity, id, &op.fields, &writer)?;
+            if let Err(r) = readable(tx, entity, id, seq)? {
+                return Ok(Err(r));
+            }
             let mut conflicts = Vec::with_capacity(lost.len());
             for (field, lost_value, kept_value, lost_writer) in lost {
                 tx.save_conflict(&ConflictRecord {
@@ -404,9 +527,9 @@ mod tests {
     }
 
     #[test]
-    fn shape_check_refuses_malformed_ops_before_any_write() {
+    fn malformed_ops_are_refused_one_by_one() {
         let ok = op(EntityKind::Household, OpKind::Update, json!({"notes": "x", "member_count": 2}));
-        assert!(check_shape(std::slice::from_ref(&ok)).is_ok());
+        assert!(check_op_shape(&ok).is_ok());
         let bad = [
             op(EntityKind::Household, OpKind::Update, json!({"nope": 1})),
             op(EntityKind::Household, OpKind::Update, json!({"member_count": "two"})),
@@ -416,11 +539,21 @@ mod tests {
             Op { op_id: String::new(), ..ok.clone() },
         ];
         for b in bad {
-            let e = check_shape(&[ok.clone(), b.clone()]).unwrap_err();
-            assert_eq!(e.status, axum::http::StatusCode::UNPROCESSABLE_ENTITY, "{b:?}");
-            assert!(e.message_zh.starts_with("第2条操作"));
+            let raw = serde_json::to_value(&b).unwrap();
+            match decode_op(1, &raw) {
+                Incoming::Malformed(m) => {
+                    assert!(m.reason.starts_with("op 1:"), "{m:?}");
+                    assert_eq!(m.op_id, if b.op_id.is_empty() { "" } else { "o1" });
+                }
+                Incoming::Op(o) => panic!("accepted {o:?}"),
+            }
         }
+        let mut raw = serde_json::to_value(&ok).unwrap();
+        raw["entity"] = json!("spaceship");
+        raw["device_time"] = json!(7);
+        let Incoming::Malformed(m) = decode_op(0, &raw) else { panic!("unknown entity accepted") };
+        assert_eq!((m.op_id.as_str(), m.device_time), ("o1", 7));
         let event = op(EntityKind::Incident, OpKind::Event, json!({"id": "e1", "kind": "note", "note": "n"}));
-        assert!(check_shape(&[event]).is_ok());
+        assert!(matches!(decode_op(0, &serde_json::to_value(&event).unwrap()), Incoming::Op(_)));
     }
 }

@@ -278,7 +278,7 @@ pub struct StoredConflict {
 /// One row of the change feed, before scope filtering and masking.
 #[derive(Debug, Clone)]
 pub struct FeedRow {
-    /// Sequence.
+    /// Position in the feed.
     pub seq: i64,
     /// Kind.
     pub entity: EntityKind,
@@ -319,8 +319,17 @@ pub struct SyncLogEntry {
     pub rejected: i64,
 }
 
+/// Row count and content digest of one table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableDigest {
+    /// Rows.
+    pub rows: i64,
+    /// SHA-256 (hex) of the rows' values, every column, in key order.
+    pub sha256: String,
+}
+
 /// Area id → parent id: the jurisdiction tree.
-pub type AreaParents = HashMap<String, Option<String>>;
+pub use gridline_core::access::AreaParents;
 
 /// Whether a row with these scope keys is visible: the pull filter.
 pub type VisibleFn<'a> = dyn Fn(EntityKind, &ScopeKeys) -> bool + 'a;
@@ -406,6 +415,10 @@ pub trait Storage: Send + Sync + 'static {
     fn log_sync(&self, e: &SyncLogEntry) -> StoreResult<()>;
     /// The highest sequence assigned so far.
     fn max_seq(&self) -> StoreResult<i64>;
-    /// A digest of every stored row of every table: equal digests, equal databases (tests).
+    /// A digest of every stored row of every table but the sync log: equal digests, equal
+    /// databases (tests).
     fn fingerprint(&self) -> StoreResult<String>;
+    /// Row count and a digest of the canonical content of every table, by name: what changed
+    /// where (tests compare them around refused requests).
+    fn table_digests(&self) -> StoreResult<std::collections::BTreeMap<String, TableDigest>>;
 }

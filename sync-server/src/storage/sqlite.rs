@@ -5,6 +5,7 @@
 //! `PRAGMA user_version`) plus the server's own migrations, numbered in the one-row table
 //! `server_schema`. The core's search index (002) is not needed on the server and not applied.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -422,30 +423,38 @@ impl Storage for SqliteStorage {
     }
 
     fn fingerprint(&self) -> StoreResult<String> {
+        let mut h = Sha256::new();
+        for (table, d) in self.table_digests()?.into_iter().filter(|(t, _)| t != "sync_log") {
+            h.update(format!("{table}|{}|{}\n", d.rows, d.sha256).as_bytes());
+        }
+        Ok(hex::encode(h.finalize()))
+    }
+
+    fn table_digests(&self) -> StoreResult<BTreeMap<String, TableDigest>> {
         self.read(|c| {
-            let mut tables: Vec<String> = c
-                .prepare(
-                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
-                     AND name <> 'sync_log' ORDER BY name",
-                )?
+            let tables: Vec<String> = c
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")?
                 .query_map([], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
-            tables.sort();
-            let mut h = Sha256::new();
+            let mut out = BTreeMap::new();
             for t in tables {
-                h.update(t.as_bytes());
+                let mut h = Sha256::new();
+                let mut rows = 0i64;
+                // Every column in order, rows in key order: a canonical text of the table.
                 let mut stmt = c.prepare(&format!("SELECT * FROM \"{t}\" ORDER BY 1, 2"))?;
                 let n = stmt.column_count();
-                let mut rows = stmt.query([])?;
-                while let Some(r) = rows.next()? {
+                let mut q = stmt.query([])?;
+                while let Some(r) = q.next()? {
+                    rows += 1;
                     for i in 0..n {
                         let v: rusqlite::types::Value = r.get(i)?;
                         h.update(format!("{v:?}|").as_bytes());
                     }
                     h.update(b"\n");
                 }
+                out.insert(t, TableDigest { rows, sha256: hex::encode(h.finalize()) });
             }
-            Ok(hex::encode(h.finalize()))
+            Ok(out)
         })
     }
 }

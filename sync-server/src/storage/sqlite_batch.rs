@@ -37,12 +37,14 @@ pub(super) struct SqliteBatch<'a> {
     tx: &'a Connection,
     /// The last sequence handed out (written back by `finish`).
     seq: i64,
+    /// `seq` when the current op began: an op undone gives its sequences back.
+    op_seq: i64,
 }
 
 impl<'a> SqliteBatch<'a> {
     pub(super) fn begin(tx: &'a Connection) -> StoreResult<Self> {
         let seq = tx.query_row("SELECT value FROM seq_counter WHERE id = 1", [], |r| r.get(0))?;
-        Ok(SqliteBatch { tx, seq })
+        Ok(SqliteBatch { tx, seq, op_seq: seq })
     }
 
     pub(super) fn finish(self) -> StoreResult<()> {
@@ -55,20 +57,15 @@ impl<'a> SqliteBatch<'a> {
         self.seq
     }
 
-    /// Scope keys of a stored record; an event carries its incident's keys.
+    /// Scope keys of a stored record, completed by its parent's (an event carries its
+    /// incident's keys, a track its patrol's owner).
     fn keys_of(&self, entity: EntityKind, id: &str) -> StoreResult<ScopeKeys> {
-        if entity == EntityKind::IncidentEvent {
-            let incident = record::get(self.tx, entity, id)?
-                .and_then(|r| r.fields.get("incident_id").and_then(Value::as_str).map(str::to_owned));
-            return match incident {
-                Some(inc) => self.keys_of(EntityKind::Incident, &inc),
-                None => Ok(ScopeKeys::default()),
-            };
+        let Some(row) = record::get(self.tx, entity, id)? else { return Ok(ScopeKeys::default()) };
+        let mut keys = ScopeKeys::of(entity, id, &row.fields);
+        if let Some((pk, pid)) = ScopeKeys::parent(entity, &row.fields) {
+            keys.inherit(entity, &self.keys_of(pk, &pid)?);
         }
-        Ok(match record::get(self.tx, entity, id)? {
-            Some(row) => ScopeKeys::of(entity, id, &row.fields),
-            None => ScopeKeys::default(),
-        })
+        Ok(keys)
     }
 
     /// Inserts or moves the feed entry of a live record to `seq`.
@@ -81,6 +78,29 @@ impl<'a> SqliteBatch<'a> {
         self.tx
             .prepare_cached(PUT_META)?
             .execute(params![entity.as_str(), id, seq, k.area_id, k.building_id, k.department_id, k.owner_id, writer])?;
+        Ok(())
+    }
+
+    /// After an incident moved (dispatched to a department, moved to another building), its
+    /// timeline moves with it: each event whose feed entry still carries other keys gets a new
+    /// place in the feed under the incident's keys, so whoever sees the incident now also
+    /// receives the events written before (a department gets the report that was dispatched
+    /// to it). The events keep their versions: those order the timeline.
+    fn rekey_events(&mut self, incident_id: &str, writer: &str) -> StoreResult<()> {
+        let k = self.keys_of(EntityKind::Incident, incident_id)?;
+        let stale: Vec<String> = self
+            .tx
+            .prepare_cached(
+                "SELECT m.id FROM incident_events e JOIN row_meta m ON m.entity = 'incident_event' AND m.id = e.id \
+                 WHERE e.incident_id = ?1 AND m.deleted = 0 AND (m.area_id IS NOT ?2 OR m.building_id IS NOT ?3 \
+                 OR m.department_id IS NOT ?4 OR m.owner_id IS NOT ?5) ORDER BY e.version",
+            )?
+            .query_map(params![incident_id, k.area_id, k.building_id, k.department_id, k.owner_id], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for id in stale {
+            let seq = self.next_seq();
+            self.put_meta_keys(EntityKind::IncidentEvent, &id, seq, writer, &k)?;
+        }
         Ok(())
     }
 
@@ -156,12 +176,15 @@ impl BatchTx for SqliteBatch<'_> {
 
     fn begin_op(&mut self) -> StoreResult<()> {
         self.tx.prepare_cached("SAVEPOINT op")?.execute([])?;
+        self.op_seq = self.seq;
         Ok(())
     }
 
     fn end_op(&mut self, keep: bool) -> StoreResult<()> {
         if !keep {
             self.tx.prepare_cached("ROLLBACK TO op")?.execute([])?;
+            // A refused op leaves no trace, not even a gap in the sequence.
+            self.seq = self.op_seq;
         }
         self.tx.prepare_cached("RELEASE op")?.execute([])?;
         Ok(())
@@ -239,6 +262,9 @@ impl BatchTx for SqliteBatch<'_> {
             stmt.execute(params![entity.as_str(), id, name, seq, writer])?;
         }
         self.put_meta(entity, id, seq, writer)?;
+        if entity == EntityKind::Incident {
+            self.rekey_events(id, writer)?;
+        }
         Ok(seq)
     }
 
@@ -262,7 +288,6 @@ impl BatchTx for SqliteBatch<'_> {
     }
 
     fn append_event(&mut self, incident_id: &str, event_id: &str, fields: &Fields, writer: &str) -> StoreResult<i64> {
-        let keys_before = self.keys_of(EntityKind::Incident, incident_id)?;
         let seq = self.next_seq();
         // The event's version is its place in the server's order of the timeline.
         record::insert(self.tx, EntityKind::IncidentEvent, event_id, seq, fields)?;
@@ -271,21 +296,7 @@ impl BatchTx for SqliteBatch<'_> {
         // The event's feed entry carries the incident's keys after the event (e.g. a dispatch
         // makes it visible to the department).
         self.put_meta(EntityKind::IncidentEvent, event_id, seq, writer)?;
-        if self.keys_of(EntityKind::Incident, incident_id)? != keys_before {
-            // The incident has new readers (a dispatch to a department): its earlier events
-            // follow it into the feed at new positions, keeping their versions (their place in
-            // the timeline), and leave the feed of readers who lost it.
-            let earlier = record::select_where(
-                self.tx,
-                EntityKind::IncidentEvent,
-                "incident_id = ?1 AND id <> ?2 ORDER BY version",
-                &[&incident_id, &event_id],
-            )?;
-            for ev in earlier {
-                let s = self.next_seq();
-                self.put_meta(EntityKind::IncidentEvent, &ev.id, s, writer)?;
-            }
-        }
+        self.rekey_events(incident_id, writer)?;
         Ok(incident_seq)
     }
 

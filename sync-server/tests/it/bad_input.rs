@@ -37,20 +37,10 @@ async fn bad_requests_are_refused_with_the_error_body() {
     let w = World::new();
     let t = w.enroll("gw").await;
     let good = serde_json::to_value(op(EntityKind::Household, "H1", OpKind::Update, json!({"notes": "ok"}), 0)).unwrap();
-    let with = |path: &str, v: Value| {
-        let mut o = good.clone();
-        o[path] = v;
-        o
-    };
     let cases: Vec<(&str, Vec<u8>, StatusCode, &str)> = vec![
         ("malformed json", b"{\"protocol\": 1, \"ops\": [".to_vec(), StatusCode::BAD_REQUEST, "bad_json"),
-        ("wrong type", batch(json!([with("device_seq", json!("one"))])), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
-        ("unknown entity", batch(json!([good.clone(), with("entity", json!("spaceship"))])), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
-        ("unknown field", batch(json!([good.clone(), with("fields", json!({"favourite_colour": "red"}))])), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
-        ("mistyped field", batch(json!([good.clone(), with("fields", json!({"member_count": "many"}))])), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
-        ("empty id", batch(json!([good.clone(), with("entity_id", json!(""))])), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
-        ("event on household", batch(json!([with("kind", json!("event"))])), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
-        ("unknown op key", batch(json!([with("sneaky", json!(1))])), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+        ("ops not a list", json!({"protocol": PROTOCOL_VERSION, "ops": "many", "sent_at": 0}).to_string().into_bytes(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+        ("unknown envelope key", json!({"protocol": PROTOCOL_VERSION, "ops": [], "sent_at": 0, "x": 1}).to_string().into_bytes(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
         ("old protocol", json!({"protocol": 0, "ops": [], "sent_at": 0}).to_string().into_bytes(), StatusCode::UNPROCESSABLE_ENTITY, "unsupported_protocol"),
         ("future protocol, other shape", json!({"protocol": 7, "batch": {}}).to_string().into_bytes(), StatusCode::UNPROCESSABLE_ENTITY, "unsupported_protocol"),
         ("no protocol", json!({"ops": [], "sent_at": 0}).to_string().into_bytes(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
@@ -92,4 +82,56 @@ async fn bad_requests_are_refused_with_the_error_body() {
     // Enroll with a wrong body shape.
     let enroll = Request::post("/v1/enroll").body(Body::from(json!({"protocol": 1, "username": 5}).to_string())).unwrap();
     expect_refused(&w, enroll, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").await;
+}
+
+/// One malformed op in a batch is rejected on its own with a code and a Chinese reason; the
+/// other ops are applied (DESIGN.md sync rule 3: a rejected op never blocks the queue), and a
+/// retry of the batch gets the same answers without applying anything twice.
+#[tokio::test]
+async fn a_malformed_op_is_rejected_alone_and_the_rest_applies() {
+    let w = World::new();
+    let t = w.enroll("gw").await;
+    let base = w.version("H1");
+    let good = |note: &str| serde_json::to_value(op(EntityKind::Household, "H1", OpKind::Update, json!({"notes": note}), base)).unwrap();
+    let with = |path: &str, v: Value| {
+        let mut o = good("坏");
+        o[path] = v;
+        o
+    };
+    let bad = vec![
+        ("wrong type", with("device_seq", json!("one"))),
+        ("unknown entity", with("entity", json!("spaceship"))),
+        ("unknown field", with("fields", json!({"favourite_colour": "red"}))),
+        ("mistyped field", with("fields", json!({"member_count": "many"}))),
+        ("empty id", with("entity_id", json!(""))),
+        ("event on household", with("kind", json!("event"))),
+        ("unknown op key", with("sneaky", json!(1))),
+        ("not an object", json!(42)),
+    ];
+    for (name, bad_op) in bad {
+        let ops = json!([good(&format!("前-{name}")), bad_op.clone(), good(&format!("后-{name}"))]);
+        let body = batch(ops.clone());
+        let (status, resp) = read_json(w.send(push_req(&t, body.clone(), &[("content-type", "application/json")])).await).await;
+        assert_eq!(status, StatusCode::OK, "{name}: {resp}");
+        let results = resp["results"].as_array().expect("results");
+        assert_eq!(results.len(), 3, "{name}: one result per op, in order: {resp}");
+        assert_eq!(results[0]["status"], "applied", "{name}: {resp}");
+        assert_eq!(results[1]["status"], "rejected", "{name}: {resp}");
+        assert_eq!(results[1]["code"], "invalid", "{name}: {resp}");
+        let reason = results[1]["reason"].as_str().expect("reason");
+        assert!(reason.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "{name}: Chinese reason: {reason}");
+        assert_eq!(results[1]["op_id"], bad_op.get("op_id").cloned().unwrap_or(json!("")), "{name}");
+        assert_eq!(results[2]["status"], "applied", "{name}: {resp}");
+        // A retry gets the same answers and writes no change (only the device's sync log moves).
+        let before = w.state.service.storage().max_seq().unwrap();
+        let (status, again) = read_json(w.send(push_req(&t, body, &[])).await).await;
+        assert_eq!(status, StatusCode::OK, "{name}: {again}");
+        let statuses: Vec<&str> = again["results"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
+        assert_eq!(statuses, ["duplicate", "rejected", "duplicate"], "{name}");
+        assert_eq!(w.state.service.storage().max_seq().unwrap(), before, "{name}: a retry applied nothing");
+    }
+    let pulled = w.pull_all(&t).await;
+    let h1 = pulled.iter().rev().find(|c| c.id == "H1").expect("H1");
+    assert_eq!(h1.fields["notes"], "后-not an object");
+    assert_eq!(h1.fields["member_count"], 2, "the mistyped field was not written");
 }

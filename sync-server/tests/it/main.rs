@@ -2,9 +2,11 @@
 
 mod attachments;
 mod auth;
+mod authz;
 mod bad_input;
 mod common;
 mod compression;
+mod hostile;
 mod pull;
 mod push;
 mod scope_change;
