@@ -4,6 +4,7 @@
 mod pull;
 mod push;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use gridline_core::access::{Principal, Scope};
@@ -33,7 +34,13 @@ pub struct Config {
     pub max_clock_skew_ms: i64,
     /// Most changes examined for one pull page.
     pub max_scan_per_pull: usize,
+    /// Fault point for crash tests: the process aborts in the middle of a push transaction
+    /// once this many ops have been applied since start (see [`ABORT_AFTER_OPS_ENV`]).
+    pub abort_after_ops: Option<u64>,
 }
+
+/// Environment variable that sets [`Config::abort_after_ops`] for `serve` (crash tests only).
+pub const ABORT_AFTER_OPS_ENV: &str = "GRIDLINE_FAULT_ABORT_AFTER_OPS";
 
 impl Default for Config {
     fn default() -> Self {
@@ -45,6 +52,7 @@ impl Default for Config {
             max_decoded_bytes: 32 << 20,
             max_clock_skew_ms: 10 * 60 * 1000,
             max_scan_per_pull: 20_000,
+            abort_after_ops: None,
         }
     }
 }
@@ -63,6 +71,8 @@ pub struct Service {
     config: Config,
     /// The jurisdiction tree, loaded once and dropped when a batch writes areas.
     areas: RwLock<Option<Arc<AreaParents>>>,
+    /// Ops applied since start (counted only when the abort fault point is set).
+    applied_since_start: AtomicU64,
 }
 
 /// An area and its ancestors, nearest first (cycles and runaway depth cut off).
@@ -97,7 +107,7 @@ pub struct UserSpec {
 impl Service {
     /// A service over `storage`.
     pub fn new(storage: Arc<dyn Storage>, clock: Arc<dyn Clock>, config: Config) -> Self {
-        Service { storage, clock, config, areas: RwLock::new(None) }
+        Service { storage, clock, config, areas: RwLock::new(None), applied_since_start: AtomicU64::new(0) }
     }
 
     /// The storage.
@@ -122,6 +132,17 @@ impl Service {
         let loaded = Arc::new(self.storage.area_parents()?);
         *self.areas.write().unwrap_or_else(|p| p.into_inner()) = Some(loaded.clone());
         Ok(loaded)
+    }
+
+    /// The crash-test fault point: aborts the process (no unwinding, no commit) when the
+    /// configured number of ops has been applied. Called inside the push transaction.
+    pub(crate) fn fault_point_op_applied(&self) {
+        if let Some(k) = self.config.abort_after_ops {
+            if self.applied_since_start.fetch_add(1, Ordering::SeqCst) + 1 >= k {
+                tracing::error!(ops = k, "fault point reached: aborting mid-push");
+                std::process::abort();
+            }
+        }
     }
 
     pub(crate) fn invalidate_areas(&self) {
