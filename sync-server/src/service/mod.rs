@@ -37,10 +37,15 @@ pub struct Config {
     /// Fault point for crash tests: the process aborts in the middle of a push transaction
     /// once this many ops have been applied since start (see [`ABORT_AFTER_OPS_ENV`]).
     pub abort_after_ops: Option<u64>,
+    /// At the fault point, hang (holding the push transaction open, for a test to SIGKILL the
+    /// process) instead of aborting (see [`FAULT_HANG_ENV`]).
+    pub fault_hang: bool,
 }
 
 /// Environment variable that sets [`Config::abort_after_ops`] for `serve` (crash tests only).
 pub const ABORT_AFTER_OPS_ENV: &str = "GRIDLINE_FAULT_ABORT_AFTER_OPS";
+/// Environment variable that sets [`Config::fault_hang`] for `serve` (`1`: hang).
+pub const FAULT_HANG_ENV: &str = "GRIDLINE_FAULT_HANG";
 
 impl Default for Config {
     fn default() -> Self {
@@ -53,6 +58,7 @@ impl Default for Config {
             max_clock_skew_ms: 10 * 60 * 1000,
             max_scan_per_pull: 20_000,
             abort_after_ops: None,
+            fault_hang: false,
         }
     }
 }
@@ -134,11 +140,18 @@ impl Service {
         Ok(loaded)
     }
 
-    /// The crash-test fault point: aborts the process (no unwinding, no commit) when the
-    /// configured number of ops has been applied. Called inside the push transaction.
+    /// The crash-test fault point: aborts the process (no unwinding, no commit), or hangs for
+    /// the test to kill it, when the configured number of ops has been applied. Called inside
+    /// the push transaction.
     pub(crate) fn fault_point_op_applied(&self) {
         if let Some(k) = self.config.abort_after_ops {
             if self.applied_since_start.fetch_add(1, Ordering::SeqCst) + 1 >= k {
+                if self.config.fault_hang {
+                    tracing::error!(ops = k, "fault point reached: hanging mid-push");
+                    loop {
+                        std::thread::sleep(std::time::Duration::from_secs(3600));
+                    }
+                }
                 tracing::error!(ops = k, "fault point reached: aborting mid-push");
                 std::process::abort();
             }
