@@ -86,6 +86,16 @@ pub fn ops_once(world: &World, devices: &[SimDevice]) -> Found {
             }
         }
         for (id, c) in &dev.committed {
+            // What the server applied counts, whether or not the device has heard back yet (an
+            // offline device whose answer was lost, a delayed request delivered late).
+            if on_server.get(id.as_str()).is_some_and(|r| applied(r.status)) {
+                if c.kind == OpKind::Event {
+                    *events_applied.entry(c.entity_id.clone()).or_default() += 1;
+                }
+                if c.kind == OpKind::Create {
+                    *creates_applied.entry((dev.device_id.clone(), c.entity.as_str())).or_default() += 1;
+                }
+            }
             if outbox.contains(id) {
                 continue;
             }
@@ -101,14 +111,7 @@ pub fn ops_once(world: &World, devices: &[SimDevice]) -> Found {
                 }
                 (OpStatus::Rejected, None) => bad.push(format!("inv1: device {} op {id} rejected by the server but not in the rejected list", dev.idx)),
                 (s, Some((code, _))) => bad.push(format!("inv1: device {} op {id} is {s:?} on the server but rejected ({code}) on the device", dev.idx)),
-                (_, None) => {
-                    if c.kind == OpKind::Event {
-                        *events_applied.entry(c.entity_id.clone()).or_default() += 1;
-                    }
-                    if c.kind == OpKind::Create {
-                        *creates_applied.entry((dev.device_id.clone(), c.entity.as_str())).or_default() += 1;
-                    }
-                }
+                (_, None) => {}
             }
         }
         for id in on_server.keys() {

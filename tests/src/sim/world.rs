@@ -12,7 +12,7 @@ use rusqlite::Connection;
 
 use gridline_core::access::{Principal, Scope};
 use gridline_core::Role;
-use gridline_server::service::ABORT_AFTER_OPS_ENV;
+use gridline_server::service::{ABORT_AFTER_OPS_ENV, FAULT_HANG_ENV};
 use gridline_server::{SqliteStorage, Storage, UserSpec};
 
 use crate::{start_city_in, City, G2, G3, PASSWORD};
@@ -103,6 +103,11 @@ impl World {
     }
 
     fn spawn_child(&mut self, abort_after_ops: Option<u64>) {
+        self.spawn_child_with(abort_after_ops, false)
+    }
+
+    /// Starts the server child; with `hang`, the fault point hangs instead of aborting.
+    pub fn spawn_child_with(&mut self, abort_after_ops: Option<u64>, hang: bool) {
         let dir = self.exe_dir.clone().expect("helper binaries");
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.data_dir().join("server.log")).expect("server log");
         let mut cmd = Command::new(exe(&dir, "sim-server"));
@@ -116,6 +121,11 @@ impl World {
             Some(k) => cmd.env(ABORT_AFTER_OPS_ENV, k.to_string()),
             None => cmd.env_remove(ABORT_AFTER_OPS_ENV),
         };
+        if hang {
+            cmd.env(FAULT_HANG_ENV, "1");
+        } else {
+            cmd.env_remove(FAULT_HANG_ENV);
+        }
         let child = cmd.spawn().expect("spawn sim-server");
         self.child = Some(child);
         let t0 = Instant::now();
@@ -123,6 +133,18 @@ impl World {
             assert!(t0.elapsed() < Duration::from_secs(20), "server child did not start listening");
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// Kills the server child with SIGKILL and waits for it.
+    pub fn kill_child(&mut self) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        let _ = c.kill();
+        c.wait().ok()
+    }
+
+    /// The server child's log (stderr).
+    pub fn server_log(&self) -> String {
+        std::fs::read_to_string(self.data_dir().join("server.log")).unwrap_or_default()
     }
 
     /// Whether the server child has exited on its own (a fault point fired).
@@ -136,9 +158,8 @@ impl World {
     /// Kills the server abruptly (SIGKILL for a child) and starts it again on the same data
     /// dir; `abort_after_ops` arms the server's mid-push fault point (child only).
     pub fn restart(&mut self, abort_after_ops: Option<u64>) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        if self.exe_dir.is_some() {
+            self.kill_child();
             self.spawn_child(abort_after_ops);
         } else {
             self.city.stop();

@@ -2,6 +2,9 @@
 
 mod bad_input;
 mod convergence;
+mod crash;
 mod faults;
 mod merge;
+mod rejected;
 mod scope;
+mod sim;
