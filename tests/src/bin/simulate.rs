@@ -2,6 +2,8 @@
 //! or many (`--seeds N`: seeds 0..N), prints the failing seeds and a table of injected faults.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use clap::Parser;
@@ -33,9 +35,12 @@ struct Args {
     /// Seeds divisible by this run with real processes (server and device SIGKILLs); 0: never.
     #[arg(long, default_value_t = 10)]
     process_every: u64,
-    /// Stop at the first failing seed.
-    #[arg(long)]
-    fail_fast: bool,
+    /// Seeds run at once (each seed is deterministic on its own).
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    /// Print a progress line every N seeds (0: never).
+    #[arg(long, default_value_t = 0)]
+    progress: u64,
 }
 
 fn main() -> std::process::ExitCode {
@@ -46,34 +51,45 @@ fn main() -> std::process::ExitCode {
         None => (args.from..args.from + args.seeds).collect(),
     };
     let t0 = Instant::now();
-    let mut total = FaultStats::default();
-    let mut failed = Vec::new();
-    for &seed in &seeds {
-        let process = args.process_every > 0 && seed.is_multiple_of(args.process_every);
-        let cfg = SimConfig {
-            devices: args.devices,
-            rounds: args.rounds,
-            steps: args.steps,
-            exe_dir: if process { exe_dir.clone() } else { None },
-        };
-        match run_seed_caught(seed, &cfg) {
-            Ok(s) => total.add(&s),
-            Err(f) => {
-                eprintln!("{f}");
-                failed.push(seed);
-                if args.fail_fast {
-                    break;
+    let next = AtomicUsize::new(0);
+    let total = Mutex::new(FaultStats::default());
+    let failed = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..args.jobs.max(1) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(&seed) = seeds.get(i) else { break };
+                let process = args.process_every > 0 && seed.is_multiple_of(args.process_every);
+                let cfg = SimConfig {
+                    devices: args.devices,
+                    rounds: args.rounds,
+                    steps: args.steps,
+                    exe_dir: if process { exe_dir.clone() } else { None },
+                };
+                match run_seed_caught(seed, &cfg) {
+                    Ok(st) => total.lock().unwrap_or_else(|p| p.into_inner()).add(&st),
+                    Err(f) => {
+                        eprintln!("{f}");
+                        failed.lock().unwrap_or_else(|p| p.into_inner()).push(seed);
+                    }
                 }
-            }
+                if args.progress > 0 && (i as u64 + 1).is_multiple_of(args.progress) {
+                    let n = failed.lock().unwrap_or_else(|p| p.into_inner()).len();
+                    eprintln!("progress: {} seeds, {n} failed, {:.0} s", i + 1, t0.elapsed().as_secs_f64());
+                }
+            });
         }
-    }
+    });
+    let total = total.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut failed = failed.into_inner().unwrap_or_else(|p| p.into_inner());
+    failed.sort_unstable();
     let secs = t0.elapsed().as_secs_f64();
     println!("{}", total.table());
     println!("{} seeds run, {} failed, {:.1} s ({:.3} s per seed)", seeds.len(), failed.len(), secs, secs / seeds.len().max(1) as f64);
     if failed.is_empty() {
         std::process::ExitCode::SUCCESS
     } else {
-        println!("failing seeds: {failed:?} (replay one with: simulate --seed S)");
+        println!("failing seeds: {failed:?} (replay one with: simulate --seed S --process-every {})", args.process_every);
         std::process::ExitCode::FAILURE
     }
 }
