@@ -38,6 +38,9 @@ struct Args {
     /// Seeds run at once (each seed is deterministic on its own).
     #[arg(long, default_value_t = 1)]
     jobs: usize,
+    /// Start no new seed after this many seconds (0: no limit); the summary covers the seeds run.
+    #[arg(long, default_value_t = 0)]
+    time_limit: u64,
     /// Print a progress line every N seeds (0: never).
     #[arg(long, default_value_t = 0)]
     progress: u64,
@@ -52,6 +55,7 @@ fn main() -> std::process::ExitCode {
     };
     let t0 = Instant::now();
     let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
     let total = Mutex::new(FaultStats::default());
     let failed = Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -59,6 +63,10 @@ fn main() -> std::process::ExitCode {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(&seed) = seeds.get(i) else { break };
+                if args.time_limit > 0 && t0.elapsed().as_secs() >= args.time_limit {
+                    break;
+                }
+                done.fetch_add(1, Ordering::SeqCst);
                 let process = args.process_every > 0 && seed.is_multiple_of(args.process_every);
                 let cfg = SimConfig {
                     devices: args.devices,
@@ -85,7 +93,11 @@ fn main() -> std::process::ExitCode {
     failed.sort_unstable();
     let secs = t0.elapsed().as_secs_f64();
     println!("{}", total.table());
-    println!("{} seeds run, {} failed, {:.1} s ({:.3} s per seed)", seeds.len(), failed.len(), secs, secs / seeds.len().max(1) as f64);
+    let run = done.into_inner();
+    if run < seeds.len() {
+        println!("time limit: {run} of {} seeds run", seeds.len());
+    }
+    println!("{run} seeds run, {} failed, {:.1} s ({:.3} s per seed, {} at a time)", failed.len(), secs, secs / run.max(1) as f64, args.jobs.max(1));
     if failed.is_empty() {
         std::process::ExitCode::SUCCESS
     } else {

@@ -16,6 +16,8 @@ use gridline_core::access::Target;
 use gridline_core::protocol::{OpKind, OpResult, OpStatus};
 use gridline_core::{EntityKind, Store};
 
+use gridline_server::service::area_path;
+
 use super::device::{outbox_ids, SimDevice};
 use super::world::World;
 use gridline_core::sync::{CancelToken, HttpTransport, SyncOptions};
@@ -219,19 +221,6 @@ fn area_parents(db: &Connection) -> HashMap<String, Option<String>> {
     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).expect("areas").flatten().collect()
 }
 
-fn path(parents: &HashMap<String, Option<String>>, id: &str) -> Vec<String> {
-    let mut out = vec![id.to_owned()];
-    let mut cur = id.to_owned();
-    while let Some(Some(p)) = parents.get(&cur) {
-        if out.contains(p) || out.len() > 16 {
-            break;
-        }
-        out.push(p.clone());
-        cur = p.clone();
-    }
-    out
-}
-
 /// Invariant 4: rows created and fields written since `since_seq`, each by a device whose user
 /// could see the record (at its current or its previous place) under the scope of that time.
 pub fn in_scope(world: &World, devices: &[SimDevice], since_seq: i64) -> Found {
@@ -261,7 +250,7 @@ pub fn in_scope(world: &World, devices: &[SimDevice], since_seq: i64) -> Found {
             continue;
         };
         let sees = |k: &Keys| {
-            let p = k[0].as_deref().map(|a| path(&parents, a)).unwrap_or_default();
+            let p = k[0].as_deref().map(|a| area_path(&parents, a)).unwrap_or_default();
             let t = Target { area_path: &p, building_id: k[1].as_deref(), department_id: k[2].as_deref(), owner_id: k[3].as_deref() };
             who.can_read(kind, &t)
         };

@@ -47,85 +47,51 @@ impl Default for SimConfig {
     }
 }
 
-/// Counts of what a run did and injected.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FaultStats {
-    pub seeds: u64,
-    pub rounds: u64,
-    pub ops_committed: u64,
-    pub ops_refused_locally: u64,
-    pub ops_rejected: u64,
-    pub syncs: u64,
-    pub syncs_failed: u64,
-    pub requests_dropped: u64,
-    pub responses_dropped: u64,
-    pub duplicated: u64,
-    pub delayed: u64,
-    pub reordered: u64,
-    pub server_restarts: u64,
-    pub server_kills: u64,
-    pub server_aborts_mid_push: u64,
-    pub device_restarts: u64,
-    pub device_crashes: u64,
-    pub scope_changes: u64,
-    pub clock_skews: u64,
-    pub offline_periods: u64,
+macro_rules! counters {
+    ($($field:ident: $label:literal,)*) => {
+        /// Counts of what a run did and injected.
+        #[derive(Debug, Clone, Default, PartialEq, Eq)]
+        pub struct FaultStats {
+            $(pub $field: u64,)*
+        }
+
+        impl FaultStats {
+            /// (label, count) in table order.
+            pub fn rows(&self) -> Vec<(&'static str, u64)> {
+                vec![$(($label, self.$field),)*]
+            }
+            /// Adds another run's counts.
+            pub fn add(&mut self, o: &FaultStats) {
+                $(self.$field += o.$field;)*
+            }
+        }
+    };
+}
+
+counters! {
+    seeds: "seeds",
+    rounds: "rounds",
+    ops_committed: "ops committed on devices",
+    ops_refused_locally: "ops refused locally",
+    ops_rejected: "ops rejected by the server",
+    syncs: "syncs",
+    syncs_failed: "syncs failed (faults)",
+    requests_dropped: "requests dropped",
+    responses_dropped: "responses dropped",
+    duplicated: "requests duplicated",
+    delayed: "requests delayed",
+    reordered: "requests delivered out of order",
+    server_restarts: "server restarts (in-process)",
+    server_kills: "server SIGKILLs (child)",
+    server_aborts_mid_push: "server aborts mid-push",
+    device_restarts: "device app restarts",
+    device_crashes: "device SIGKILL crashes",
+    scope_changes: "scope changes",
+    clock_skews: "clock skews set",
+    offline_periods: "offline periods",
 }
 
 impl FaultStats {
-    fn rows(&self) -> Vec<(&'static str, u64)> {
-        vec![
-            ("seeds", self.seeds),
-            ("rounds", self.rounds),
-            ("ops committed on devices", self.ops_committed),
-            ("ops refused locally", self.ops_refused_locally),
-            ("ops rejected by the server", self.ops_rejected),
-            ("syncs", self.syncs),
-            ("syncs failed (faults)", self.syncs_failed),
-            ("requests dropped", self.requests_dropped),
-            ("responses dropped", self.responses_dropped),
-            ("requests duplicated", self.duplicated),
-            ("requests delayed", self.delayed),
-            ("requests reordered", self.reordered),
-            ("server restarts (in-process)", self.server_restarts),
-            ("server SIGKILLs (child)", self.server_kills),
-            ("server aborts mid-push", self.server_aborts_mid_push),
-            ("device app restarts", self.device_restarts),
-            ("device SIGKILL crashes", self.device_crashes),
-            ("scope changes", self.scope_changes),
-            ("clock skews set", self.clock_skews),
-            ("offline periods", self.offline_periods),
-        ]
-    }
-    pub fn add(&mut self, o: &FaultStats) {
-        let mut mine = self.rows();
-        for (m, t) in mine.iter_mut().zip(o.rows()) {
-            m.1 += t.1;
-        }
-        let v: Vec<u64> = mine.into_iter().map(|(_, n)| n).collect();
-        *self = FaultStats {
-            seeds: v[0],
-            rounds: v[1],
-            ops_committed: v[2],
-            ops_refused_locally: v[3],
-            ops_rejected: v[4],
-            syncs: v[5],
-            syncs_failed: v[6],
-            requests_dropped: v[7],
-            responses_dropped: v[8],
-            duplicated: v[9],
-            delayed: v[10],
-            reordered: v[11],
-            server_restarts: v[12],
-            server_kills: v[13],
-            server_aborts_mid_push: v[14],
-            device_restarts: v[15],
-            device_crashes: v[16],
-            scope_changes: v[17],
-            clock_skews: v[18],
-            offline_periods: v[19],
-        };
-    }
     /// The summary table.
     pub fn table(&self) -> String {
         let mut s = format!("{:<32} {:>12}\n", "fault / event", "count");

@@ -147,10 +147,22 @@ impl World {
         std::fs::read_to_string(self.data_dir().join("server.log")).unwrap_or_default()
     }
 
-    /// Whether the server child has exited on its own (a fault point fired).
+    /// Whether the server child has exited on its own (a fault point fired). A process that
+    /// no longer accepts connections is dying: it is waited for, so the answer does not depend
+    /// on how fast the kernel reaps it.
     pub fn child_died(&mut self) -> bool {
+        let addr = self.city.addr;
         match self.child.as_mut() {
-            Some(c) => c.try_wait().expect("try_wait").is_some(),
+            Some(c) => {
+                if c.try_wait().expect("try_wait").is_some() {
+                    return true;
+                }
+                if TcpStream::connect(addr).is_err() {
+                    let _ = c.wait();
+                    return true;
+                }
+                false
+            }
             None => false,
         }
     }
