@@ -134,6 +134,7 @@ pub fn record_results(tx: &Transaction<'_>, results: &[OpResult], now: i64) -> R
                 rec.acknowledged += 1;
             }
             OpStatus::Rejected => {
+                crate::sync::merge::revert_rejected(tx, &op, res.code.as_deref().unwrap_or_default())?;
                 tx.prepare_cached(
                     "INSERT OR REPLACE INTO rejected_ops (op_id, device_seq, entity, entity_id, kind, fields, \
                      base_version, device_time, code, reason, rejected_at) \

@@ -186,7 +186,10 @@ pub async fn serve(listen: SocketAddr, state: AppState) -> CliResult {
 pub async fn run(cli: Cli) -> CliResult {
     match cli.command {
         Command::Serve { listen, data_dir, token_days } => {
-            let config = Config { token_ttl_ms: token_days.map(|d| d * 86_400_000), ..Config::default() };
+            let abort_after_ops = std::env::var(crate::service::ABORT_AFTER_OPS_ENV).ok().and_then(|v| v.parse().ok());
+            let fault_hang = std::env::var(crate::service::FAULT_HANG_ENV).is_ok_and(|v| v == "1");
+            let config =
+                Config { token_ttl_ms: token_days.map(|d| d * 86_400_000), abort_after_ops, fault_hang, ..Config::default() };
             serve(listen, open_state(&data_dir, config)?).await
         }
         Command::User { command } => run_user(command),

@@ -20,6 +20,8 @@ use gridline_server::{spawn_test_server_on, Config, TestServer, UserSpec};
 
 pub use gridline_server;
 
+pub mod sim;
+
 /// Every synced kind, for canonical dumps.
 pub const KINDS: &[EntityKind] = &EntityKind::ALL;
 
@@ -94,7 +96,11 @@ pub fn start_city() -> City {
 
 /// Same, with a server config (e.g. a short token lifetime).
 pub fn start_city_with(config: Config) -> City {
-    let dir = tempfile::tempdir().expect("temp dir");
+    start_city_in(tempfile::tempdir().expect("temp dir"), config)
+}
+
+/// Same, with the server's data in a given (empty) directory.
+pub fn start_city_in(dir: tempfile::TempDir, config: Config) -> City {
     let server = spawn_test_server_on(dir.path(), "127.0.0.1:0".parse().expect("addr"), config).expect("server starts");
     let service = server.state().service.clone();
     let now = service.now_ms();

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 
 use crate::entities::EntityKind;
 use crate::error::Result;
-use crate::protocol::{Change, OpKind};
+use crate::protocol::{Change, Op, OpKind};
 use crate::store::meta_set;
 use crate::{mutate, outbox, record, search};
 
@@ -56,6 +56,69 @@ fn reapply_pending(conn: &Connection, c: &Change) -> Result<()> {
     }
     if events {
         crate::incidents::recompute(conn, &id)?;
+    }
+    Ok(())
+}
+
+/// Undoes the local effect of an op the server rejected, so the device comes back to the
+/// server's state (DESIGN.md sync rules 3 and 6): a row or event that exists only here (version
+/// 0) is removed, and the pull cursor is moved back so the next pull brings the server's copy
+/// of a record the op changed (its feed entry is at or after the version the device knew).
+pub(crate) fn revert_rejected(conn: &Connection, op: &Op, code: &str) -> Result<()> {
+    let local_only = |kind: EntityKind, id: &str| -> Result<Option<record::Row>> {
+        Ok(record::get(conn, kind, id)?.filter(|r| r.version == 0))
+    };
+    let mut refetch_from = None;
+    match op.kind {
+        OpKind::Event => {
+            let event_id = op.fields.get("id").and_then(|v| v.as_str()).unwrap_or_default();
+            if local_only(EntityKind::IncidentEvent, event_id)?.is_some() {
+                record::delete(conn, EntityKind::IncidentEvent, event_id)?;
+            }
+            if let Some(incident) = record::get(conn, EntityKind::Incident, &op.entity_id)? {
+                crate::incidents::recompute(conn, &op.entity_id)?;
+                refetch_from = Some(incident.version);
+            }
+        }
+        OpKind::Create => {
+            if let Some(row) = local_only(op.entity, &op.entity_id)? {
+                search::on_write(conn, op.entity, &op.entity_id, None, false)?;
+                record::delete(conn, op.entity, &op.entity_id)?;
+                match op.entity {
+                    EntityKind::Incident if local_only(EntityKind::IncidentEvent, &op.entity_id)?.is_some() => {
+                        record::delete(conn, EntityKind::IncidentEvent, &op.entity_id)?;
+                    }
+                    EntityKind::PatrolTrack => {
+                        if let Some(p) = row.fields.get("patrol_id").and_then(|v| v.as_str()) {
+                            if record::exists(conn, EntityKind::Patrol, p)? {
+                                crate::patrols::recompute_distance(conn, p)?;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            // A record of that id exists on the server: fetch everything again to get it.
+            if code == "already_exists" {
+                refetch_from = Some(0);
+            }
+        }
+        OpKind::Update | OpKind::Delete => {
+            let local = record::get(conn, op.entity, &op.entity_id)?.map(|r| r.version).unwrap_or(0);
+            // Neither known to the server (its create was rejected too): nothing to fetch.
+            refetch_from = match (op.base_version, local) {
+                (0, 0) => None,
+                (0, v) | (v, 0) => Some(v),
+                (b, v) => Some(b.min(v)),
+            };
+        }
+    }
+    if let Some(v) = refetch_from {
+        let cursor = crate::store::meta_get(conn, CURSOR)?.and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
+        let back = (v - 1).max(0);
+        if back < cursor {
+            meta_set(conn, CURSOR, &back.to_string())?;
+        }
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 mod client;
 #[cfg(feature = "http")]
 mod http;
-mod merge;
+pub(crate) mod merge;
 mod transport;
 
 pub use client::{CancelToken, Progress, SyncOptions, SyncPhase, SyncReport, SyncStatus, UPLOAD_CHUNK};

@@ -157,8 +157,9 @@ fn results_acknowledge_reject_or_keep_each_op_and_lose_nothing() {
     assert_eq!(fx.building(&fx.b3).version, 103);
     let ev = fx.store.incident_timeline(&i.id).unwrap().into_iter().find(|e| e.id == event_id).unwrap();
     assert_eq!(ev.version, 106);
-    // The rejected row is kept locally for the user to see.
-    assert_eq!(fx.store.household(&h.id).unwrap().version, 0);
+    // The refused row leaves the device (the server does not have it); the rejected list keeps
+    // the op with every field for the user to see.
+    assert!(fx.store.household(&h.id).is_err(), "a refused create is undone locally");
 
     // Recording the same results again changes nothing.
     let again = record(&fx, &results);
@@ -209,4 +210,44 @@ fn each_mutation_writes_its_row_and_op_together() {
     assert_eq!(op.entity_id, h.id);
     let row = fx.store.read(|c| record::get(c, EntityKind::Household, &h.id)).unwrap().unwrap();
     assert_eq!(row.version, 0);
+}
+
+#[test]
+fn a_rejection_undoes_the_op_locally_and_rewinds_the_pull_cursor_for_what_it_changed() {
+    let fx = fx();
+    let set_cursor = |c: i64| fx.store.write(|tx| Ok(tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('pull_cursor', ?1)", [c.to_string()])?)).unwrap();
+    let cursor = || fx.store.meta("pull_cursor").unwrap().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
+    let h = fx.household(&fx.b1, "101", "张伟", None);
+    let i = fx.store.report_incident(crate::incidents::new_incident(GRID1, "dispute")).unwrap();
+    let all = fx.pending();
+    let acks: Vec<OpResult> = all.iter().enumerate().map(|(k, op)| result(op, OpStatus::Applied, Some(40 + k as i64))).collect();
+    record(&fx, &acks);
+    let hv = fx.store.household(&h.id).unwrap().version;
+    set_cursor(100);
+
+    // A refused event: the local timeline entry goes, the status is derived again.
+    let before = fx.store.incident(&i.id).unwrap();
+    fx.store.add_incident_event(&i.id, crate::incidents::ev(EventKind::Note, "已电话联系")).unwrap();
+    let ev = fx.pending().pop().unwrap();
+    record(&fx, &[rejected(&ev, "transition_refused", "状态已变化")]);
+    assert_eq!(fx.store.incident_timeline(&i.id).unwrap().len(), 1, "only the reported event is left");
+    assert_eq!(fx.store.incident(&i.id).unwrap().status, before.status);
+    assert_eq!(cursor(), before.version - 1, "the incident is fetched again");
+
+    // A refused update: the cursor goes back before the version the edit was based on.
+    set_cursor(100);
+    fx.store.update_household(&h.id, HouseholdPatch { notes: Some("本地修改".into()), ..Default::default() }).unwrap();
+    let up = fx.pending().pop().unwrap();
+    assert_eq!(up.base_version, hv);
+    record(&fx, &[rejected(&up, "field_protected", "不能修改")]);
+    assert_eq!(cursor(), hv - 1, "the next pull brings the server's copy back");
+
+    // A refused create of an id the server already holds: everything is fetched again.
+    set_cursor(100);
+    let h2 = fx.household(&fx.b1, "102", "李娜", None);
+    let cr = fx.pending().pop().unwrap();
+    record(&fx, &[rejected(&cr, "already_exists", "该住户已存在")]);
+    assert!(fx.store.household(&h2.id).is_err());
+    assert_eq!(cursor(), 0);
+    assert_eq!(fx.store.rejected_ops().unwrap().len(), 3, "every refusal is in the list");
 }

@@ -8,6 +8,7 @@ mod push;
 pub use attachments::MAX_CHUNK_BYTES;
 pub use push::PRIOR_SCOPE_GRACE_MS;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use gridline_core::access::{Principal, Scope};
@@ -40,7 +41,18 @@ pub struct Config {
     /// How long after a scope change ops written under the replaced scope are still judged by
     /// it (ms; 0: never). See [`Service::push_from_device`].
     pub prior_scope_grace_ms: i64,
+    /// Fault point for crash tests: the process aborts in the middle of a push transaction
+    /// once this many ops have been applied since start (see [`ABORT_AFTER_OPS_ENV`]).
+    pub abort_after_ops: Option<u64>,
+    /// At the fault point, hang (holding the push transaction open, for a test to SIGKILL the
+    /// process) instead of aborting (see [`FAULT_HANG_ENV`]).
+    pub fault_hang: bool,
 }
+
+/// Environment variable that sets [`Config::abort_after_ops`] for `serve` (crash tests only).
+pub const ABORT_AFTER_OPS_ENV: &str = "GRIDLINE_FAULT_ABORT_AFTER_OPS";
+/// Environment variable that sets [`Config::fault_hang`] for `serve` (`1`: hang).
+pub const FAULT_HANG_ENV: &str = "GRIDLINE_FAULT_HANG";
 
 impl Default for Config {
     fn default() -> Self {
@@ -53,6 +65,8 @@ impl Default for Config {
             max_clock_skew_ms: 10 * 60 * 1000,
             max_scan_per_pull: 20_000,
             prior_scope_grace_ms: PRIOR_SCOPE_GRACE_MS,
+            abort_after_ops: None,
+            fault_hang: false,
         }
     }
 }
@@ -71,6 +85,8 @@ pub struct Service {
     config: Config,
     /// The jurisdiction tree, loaded once and dropped when a batch writes areas.
     areas: RwLock<Option<Arc<AreaParents>>>,
+    /// Ops applied since start (counted only when the abort fault point is set).
+    applied_since_start: AtomicU64,
 }
 
 pub use gridline_core::access::area_path;
@@ -93,7 +109,7 @@ pub struct UserSpec {
 impl Service {
     /// A service over `storage`.
     pub fn new(storage: Arc<dyn Storage>, clock: Arc<dyn Clock>, config: Config) -> Self {
-        Service { storage, clock, config, areas: RwLock::new(None) }
+        Service { storage, clock, config, areas: RwLock::new(None), applied_since_start: AtomicU64::new(0) }
     }
 
     /// The storage.
@@ -118,6 +134,24 @@ impl Service {
         let loaded = Arc::new(self.storage.area_parents()?);
         *self.areas.write().unwrap_or_else(|p| p.into_inner()) = Some(loaded.clone());
         Ok(loaded)
+    }
+
+    /// The crash-test fault point: aborts the process (no unwinding, no commit), or hangs for
+    /// the test to kill it, when the configured number of ops has been applied. Called inside
+    /// the push transaction.
+    pub(crate) fn fault_point_op_applied(&self) {
+        if let Some(k) = self.config.abort_after_ops {
+            if self.applied_since_start.fetch_add(1, Ordering::SeqCst) + 1 >= k {
+                if self.config.fault_hang {
+                    tracing::error!(ops = k, "fault point reached: hanging mid-push");
+                    loop {
+                        std::thread::sleep(std::time::Duration::from_secs(3600));
+                    }
+                }
+                tracing::error!(ops = k, "fault point reached: aborting mid-push");
+                std::process::abort();
+            }
+        }
     }
 
     pub(crate) fn invalidate_areas(&self) {

@@ -321,6 +321,7 @@ impl Service {
                 let result = match outcome {
                     Ok((version, conflicts)) => {
                         tx.end_op(true)?;
+                        self.fault_point_op_applied();
                         if op.entity == EntityKind::Area {
                             ctx.areas.dirty = true;
                             ctx.areas.current = None;

@@ -2,9 +2,12 @@
 
 mod bad_input;
 mod convergence;
+mod crash;
 mod faults;
 mod incident_loop;
 mod merge;
 mod photos;
+mod rejected;
 mod scope;
+mod sim;
 mod tasks;
