@@ -21,6 +21,7 @@ use super::*;
 const SERVER_MIGRATIONS: &[(&str, &str)] = &[
     ("s001_server", include_str!("migrations/s001_server.sql")),
     ("s002_moved_rows", include_str!("migrations/s002_moved_rows.sql")),
+    ("s003_change_log", include_str!("migrations/s003_change_log.sql")),
 ];
 
 /// The file name inside the data dir.
@@ -60,7 +61,7 @@ impl SqliteStorage {
         &self.path
     }
 
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+    pub(super) fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
         let conn = match lock(&self.readers).pop() {
             Some(c) => c,
             None => {
@@ -83,7 +84,7 @@ impl SqliteStorage {
         out
     }
 
-    fn write<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+    pub(super) fn write<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction()?;
         let out = f(&tx)?;
@@ -374,6 +375,10 @@ impl Storage for SqliteStorage {
 
     fn max_seq(&self) -> StoreResult<i64> {
         self.read(|c| Ok(c.query_row("SELECT value FROM seq_counter WHERE id = 1", [], |r| r.get(0))?))
+    }
+
+    fn console(&self) -> &dyn ConsoleStore {
+        self
     }
 
     fn fingerprint(&self) -> StoreResult<String> {
