@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cli;
 pub mod console;
 pub mod demo;
+pub mod demo_history;
 pub mod error;
 pub mod openapi;
 pub mod routes;

@@ -340,7 +340,7 @@ async fn login(
         SessionEntry { username: user.username.clone(), csrf: new_token(), device_id, expires_at: now + SESSION_TTL_MS },
     );
     tracing::info!(user = %user.id, "console login");
-    let headers = [set_cookie(SESSION_COOKIE, &id, SESSION_TTL_MS / 1000), set_cookie(LOGIN_COOKIE, "", 0)];
+    let headers = axum::response::AppendHeaders([set_cookie(SESSION_COOKIE, &id, SESSION_TTL_MS / 1000), set_cookie(LOGIN_COOKIE, "", 0)]);
     Ok((headers, Redirect::to("/console/")).into_response())
 }
 

@@ -106,6 +106,11 @@ impl Service {
         self.storage.as_ref()
     }
 
+    /// The storage, shared (for a second service over the same data, e.g. on another clock).
+    pub fn storage_arc(&self) -> Arc<dyn Storage> {
+        self.storage.clone()
+    }
+
     /// Settings.
     pub fn config(&self) -> &Config {
         &self.config
