@@ -67,6 +67,18 @@ impl World {
     pub fn new() -> World {
         let dir = tempfile::tempdir().expect("temp dir");
         let state = AppState::open(dir.path(), Config::for_tests()).expect("open state");
+        World::seeded(dir, state)
+    }
+
+    /// The same world on a clock the test drives.
+    pub fn with_clock(clock: &gridline_core::ManualClock) -> World {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let storage = gridline_server::SqliteStorage::open(dir.path()).expect("open storage");
+        let state = AppState::with_clock(std::sync::Arc::new(storage), std::sync::Arc::new(clock.clone()), Config::for_tests());
+        World::seeded(dir, state)
+    }
+
+    fn seeded(dir: tempfile::TempDir, state: AppState) -> World {
         let w = World { app: app(state.clone()), state, _dir: dir };
         let mut ops = vec![
             op(EntityKind::Area, "JM", OpKind::Create, json!({"parent_id": null, "kind": "city", "code": "JM", "name": "江门市"}), 0),

@@ -7,3 +7,5 @@ mod compression;
 mod pull;
 mod push;
 mod storage;
+mod console;
+mod console_stats;
