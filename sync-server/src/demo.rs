@@ -176,6 +176,26 @@ pub fn seed_if_empty(service: &Service, households: usize) -> Result<Vec<Credent
         return Ok(demo_credentials(first_grid, community, community2, "（已有数据）"));
     }
     let started = std::time::Instant::now();
+    service.storage().set_bulk_load(true)?;
+    let seeded = seed_all(service, households, &areas, &grids, first_grid, community, community2);
+    service.storage().set_bulk_load(false)?;
+    let creds = seeded?;
+    tracing::info!(households, seq = service.storage().max_seq()?, ms = started.elapsed().as_millis() as u64, "demo city seeded");
+    Ok(creds)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn seed_all(
+    service: &Service,
+    households: usize,
+    areas: &[AreaSeed],
+    grids: &[&AreaSeed],
+    first_grid: &AreaSeed,
+    community: &AreaSeed,
+    community2: &AreaSeed,
+) -> Result<Vec<Credential>, AppError> {
+    let community_of = |g: &AreaSeed| areas.iter().find(|a| Some(&a.code) == g.parent_code.as_ref()).unwrap_or(first_grid);
+    let phase = std::time::Instant::now();
     // The history is played on a manual clock through a service sharing the storage, so server
     // times span the weeks before now. Extra users get cheap hashes (throwaway demo accounts).
     let now = service.now_ms();
@@ -187,7 +207,7 @@ pub fn seed_if_empty(service: &Service, households: usize) -> Result<Vec<Credent
     let mut s = Seeder { service: &hist, ops: Vec::new(), rejected: 0 };
 
     // Reference data: ids are the codes.
-    for a in &areas {
+    for a in areas {
         s.add(EntityKind::Area, &a.code, OpKind::Create, json!({"parent_id": a.parent_code, "kind": a.kind, "code": a.code, "name": a.name}));
     }
     for (code, name) in DEPARTMENTS {
@@ -216,7 +236,7 @@ pub fn seed_if_empty(service: &Service, households: usize) -> Result<Vec<Credent
     let mut left = households;
     let mut first_building: Option<(String, String)> = None;
     let mut household_ids: Vec<(String, String, String)> = Vec::new();
-    for grid in &grids {
+    for grid in grids {
         for b in sample::demo_buildings(&mut rng, &grid.code, &name_path(grid), per_grid) {
             if left == 0 {
                 break;
@@ -267,6 +287,7 @@ pub fn seed_if_empty(service: &Service, households: usize) -> Result<Vec<Credent
     let mut supervisors: HashMap<String, usize> = HashMap::new();
     supervisors.insert(community.code.clone(), roster.get("supervisor"));
     supervisors.insert(community2.code.clone(), roster.get("supervisor2"));
+    tracing::info!(ms = phase.elapsed().as_millis() as u64, "demo register and users seeded");
     let mut world_grids = Vec::new();
     for (n, grid) in grids.iter().enumerate() {
         let hh: Vec<(String, String)> = household_ids.iter().filter(|h| h.2 == grid.code).map(|h| (h.0.clone(), h.1.clone())).collect();
@@ -299,14 +320,7 @@ pub fn seed_if_empty(service: &Service, households: usize) -> Result<Vec<Credent
     let (applied, rejected) = simulate(&hist, &clock, &world, &mut rng, history_start, now)?;
     seed_conflicts(&hist, &clock, &world, &by_name, &household_ids, &head_building, now)?;
     service.invalidate_areas();
-    tracing::info!(
-        households,
-        history_ops = applied,
-        history_rejected = rejected,
-        seq = service.storage().max_seq()?,
-        ms = started.elapsed().as_millis() as u64,
-        "demo city seeded"
-    );
+    tracing::info!(history_ops = applied, history_rejected = rejected, ms = phase.elapsed().as_millis() as u64, "demo history played");
     Ok(creds)
 }
 

@@ -98,24 +98,28 @@ impl Plan<'_> {
     }
 }
 
+fn one_of(rng: &mut Rng, xs: &[&'static str]) -> &'static str {
+    xs[rng.below(xs.len() as u64) as usize]
+}
+
 /// The department a category goes to.
 fn department_for(category: &str, rng: &mut Rng) -> &'static str {
     match category {
         "dispute" => "justice",
-        "safety_hazard" => *rng.pick(&["emergency", "housing"]),
+        "safety_hazard" => one_of(rng, &["emergency", "housing"]),
         "fire_hazard" => "fire",
-        "public_facility" => *rng.pick(&["urban_mgmt", "water", "power"]),
+        "public_facility" => one_of(rng, &["urban_mgmt", "water", "power"]),
         "illegal_building" => "urban_mgmt",
         "public_order" => "police",
         "resident_request" => "civil_affairs",
         "flood_weather" => "water",
-        "environment" => *rng.pick(&["urban_mgmt", "urban_mgmt", "ecology"]),
+        "environment" => one_of(rng, &["urban_mgmt", "urban_mgmt", "ecology"]),
         _ => "urban_mgmt",
     }
 }
 
 /// One incident's whole planned life, from its report at `t0`.
-fn plan_incident(p: &mut Plan<'_>, w: &World, t0: i64, grid: &GridInfo) {
+fn plan_incident(p: &mut Plan<'_>, w: &World, t0: i64, grid: &GridInfo, fresh: bool) {
     let (cat, _, resp_h, res_d) = *p.rng.pick(DEFAULT_CATEGORIES);
     let (hid, bid) = p.rng.pick(&grid.households).clone();
     let inc = id();
@@ -128,6 +132,10 @@ fn plan_incident(p: &mut Plan<'_>, w: &World, t0: i64, grid: &GridInfo) {
         "building_id": bid, "household_id": if with_household { Some(hid) } else { None },
         "lat": grid.centre.0 + jitter, "lng": grid.centre.1 - jitter, "location_text": "", "description": description,
         "photos": [], "reporter_id": "", "reporter_role": "grid_worker", "reported_at": t0}));
+    if fresh {
+        // Just reported: waiting for dispatch.
+        return;
+    }
     let r = p.rng.f64();
     if r < 0.05 {
         let t = t0 + p.hours(2.0, 12.0);
@@ -284,7 +292,7 @@ pub fn simulate(service: &Service, clock: &ManualClock, w: &World, rng: &mut Rng
             // Reports come in between 7:00 and 21:00; the first community gets a larger share.
             let t0 = day + p.hours(7.0, 21.0);
             let grid = if p.rng.chance(0.4) { *p.rng.pick(&community_grids) } else { p.rng.pick(&w.grids) };
-            plan_incident(&mut p, w, t0, grid);
+            plan_incident(&mut p, w, t0, grid, false);
         }
         if weekday < 5 {
             for g in &w.grids {
@@ -301,6 +309,12 @@ pub fn simulate(service: &Service, clock: &ManualClock, w: &World, rng: &mut Rng
             n += 1;
         }
         day += DAY;
+    }
+    // Reports of the last few hours, still waiting for dispatch, in every community.
+    for k in 0..10 {
+        let t0 = now - (k + 1) * 25 * MINUTE;
+        let grid = if k % 2 == 0 { community_grids[k as usize / 2 % community_grids.len()] } else { &w.grids[(k as usize * 7) % w.grids.len()] };
+        plan_incident(&mut p, w, t0, grid, true);
     }
     play(service, clock, w, p.actions)
 }

@@ -21,6 +21,12 @@ pub fn esc(s: &str) -> String {
     out
 }
 
+/// The last 8 characters of an id (UUIDv7 ids share their leading, time-based characters).
+pub fn short_id(id: &str) -> &str {
+    let n = id.len();
+    id.get(n.saturating_sub(8)..).unwrap_or(id)
+}
+
 /// Percent-encodes a query value.
 pub fn url(s: &str) -> String {
     let mut out = String::new();
@@ -117,7 +123,7 @@ pub fn pct(r: Option<f64>) -> String {
 }
 
 const CSS: &str = r#"
-*{box-sizing:border-box}body{margin:0;font:14px/1.5 -apple-system,"PingFang SC","Microsoft YaHei","Noto Sans CJK SC",sans-serif;color:#1f2933;background:#f3f5f8}
+*{box-sizing:border-box}body{margin:0;font:14px/1.5 -apple-system,"PingFang SC","Microsoft YaHei","Noto Sans CJK SC","WenQuanYi Micro Hei",sans-serif;color:#1f2933;background:#f3f5f8}
 header{background:#17324d;color:#fff;display:flex;align-items:center;gap:24px;padding:0 24px;height:52px}
 header .brand{font-weight:600;font-size:16px;letter-spacing:1px}header nav a{color:#c9d6e3;text-decoration:none;margin-right:16px}
 header nav a.on,header nav a:hover{color:#fff;border-bottom:2px solid #4aa3ff;padding-bottom:14px}

@@ -19,7 +19,7 @@ use gridline_core::{EntityKind, GpsPoint, Role};
 use super::html::{self, esc, url};
 use super::{CResult, ConsoleError, ScopeView, Sess};
 use crate::service::stats::{Names, Report};
-use crate::storage::console::IncidentQuery;
+use crate::storage::console::{IncidentQuery, RowsIn};
 use crate::AppState;
 
 /// Query parameters.
@@ -369,7 +369,7 @@ async fn incident_detail(State(st): State<AppState>, sess: Sess, Path(id): Path<
         vec!["承办部门".into(), esc(&names.departments.get(s(f, "department_id")).cloned().unwrap_or_else(|| "—".into()))],
         vec!["响应期限".into(), html::opt_datetime(i(f, "response_due_at"))],
         vec!["办结期限".into(), html::opt_datetime(i(f, "resolve_due_at"))],
-        vec!["照片".into(), if photos.is_empty() { "无".into() } else { photos.iter().map(|h| format!("<code>{}</code>", esc(&h[..h.len().min(12)]))).collect::<Vec<_>>().join(" ") }],
+        vec!["照片".into(), if photos.is_empty() { "无".into() } else { photos.iter().map(|h| format!("<code>{}</code>", esc(&h.chars().take(12).collect::<String>()))).collect::<Vec<_>>().join(" ") }],
     ];
     b.push_str(&html::table(&["项目", "内容"], &info));
     let _ = write!(b, "<p><a href=\"/console/history/incident/{}\">查看该记录的完整修改历史 →</a></p></div>", url(&row.id));
@@ -383,7 +383,7 @@ async fn incident_detail(State(st): State<AppState>, sess: Sess, Path(id): Path<
         let (srv, dev) = server_time.get(e.id.as_str()).map(|(a, d)| (html::datetime(*a), *d)).unwrap_or(("—".into(), ""));
         let dept = names.departments.get(s(ef, "department_id")).map(|d| format!(" → {}", esc(d))).unwrap_or_default();
         let _ = write!(b, "<li><b>{}</b>{dept} <span class=\"muted\">{}</span><br>{}<div class=\"muted\" style=\"font-size:12px\">设备时间 {} · 服务器时间 {} · 设备 {}</div></li>",
-            esc(kind), esc(role), esc(s(ef, "note")), html::opt_datetime(i(ef, "at")), srv, esc(&dev[..dev.len().min(8)]));
+            esc(kind), esc(role), esc(s(ef, "note")), html::opt_datetime(i(ef, "at")), srv, esc(html::short_id(dev)));
     }
     b.push_str("</ol></div></div>");
     b.push_str(&action_forms(&sess, &row.id, status, &names));
@@ -530,12 +530,13 @@ async fn patrols(State(st): State<AppState>, sess: Sess, Query(p): Query<Params>
     let (patrols, tracks, visits, users, names) = blocking(move || {
         let c = service.storage().console();
         let end = day + 86_400_000;
-        let patrols = c.records_in(EntityKind::Patrol, grids.as_deref(), "started_at", day, end, w2.as_deref(), 200)?;
+        let q = RowsIn { entity: EntityKind::Patrol, grids: grids.as_deref(), time_field: "started_at", from: day, to: end, owner: w2.as_deref(), limit: 200 };
+        let patrols = c.records_in(&q)?;
         let mut tracks = HashMap::new();
         for p in &patrols {
             tracks.insert(p.id.clone(), c.records_by(EntityKind::PatrolTrack, "patrol_id", &p.id)?);
         }
-        let visits = c.records_in(EntityKind::Visit, grids.as_deref(), "visited_at", day, end, w2.as_deref(), 500)?;
+        let visits = c.records_in(&RowsIn { entity: EntityKind::Visit, time_field: "visited_at", limit: 500, ..q })?;
         Ok((patrols, tracks, visits, service.storage().users()?, service.names()?))
     })
     .await?;

@@ -108,7 +108,7 @@ async fn activity(State(st): State<AppState>, sess: Sess, Query(p): Query<Params
     })
     .await?;
     let unames = user_names(&users);
-    let dnames: HashMap<String, String> = devices.iter().map(|d| (d.id.clone(), format!("{} {}", d.name, &d.id[..d.id.len().min(8)]))).collect();
+    let dnames: HashMap<String, String> = devices.iter().map(|d| (d.id.clone(), format!("{} {}", d.name, html::short_id(&d.id)))).collect();
     let rows: Vec<&ChangeRow> = rows.iter().filter(|c| can_see(&sess.scope, c)).collect();
     let raw: Vec<Vec<String>> = rows.iter().map(|c| change_raw(&sess.scope, c, &unames, &dnames)).collect();
     if csv_out {
@@ -156,7 +156,7 @@ async fn history(State(st): State<AppState>, sess: Sess, Path((entity, id)): Pat
         return Err(ScopeView::forbidden());
     }
     let unames = user_names(&users);
-    let dnames: HashMap<String, String> = devices.iter().map(|d| (d.id.clone(), format!("{} {}", d.name, &d.id[..d.id.len().min(8)]))).collect();
+    let dnames: HashMap<String, String> = devices.iter().map(|d| (d.id.clone(), format!("{} {}", d.name, html::short_id(&d.id)))).collect();
     let raw: Vec<Vec<String>> = rows.iter().map(|c| change_raw(&sess.scope, c, &unames, &dnames)).collect();
     if wants_csv(&p) {
         return Ok(csv("history", CHANGE_HEAD, &raw));
@@ -187,7 +187,7 @@ async fn devices(State(st): State<AppState>, sess: Sess, Query(p): Query<Params>
         .iter()
         .map(|d| {
             let role = by_id.get(d.user_id.as_str()).map(|u| u.role.label_zh()).unwrap_or("");
-            vec![format!("{} {}", d.name, &d.id[..d.id.len().min(8)]), d.username.clone(), role.to_owned(), html::datetime(d.created_at),
+            vec![format!("{} {}", d.name, html::short_id(&d.id)), d.username.clone(), role.to_owned(), html::datetime(d.created_at),
                 html::opt_datetime(d.last_seen_at), if d.revoked_at.is_some() { "已注销".into() } else { "正常".into() }]
         })
         .collect();
@@ -233,7 +233,7 @@ async fn device_detail(State(st): State<AppState>, sess: Sess, Path(id): Path<St
     let _ = write!(b, "<div class=\"grid2\"><div class=\"panel\"><h2 style=\"margin-top:0\">同步记录</h2>{}</div>", html::table(&head, &raw.iter().map(|r| r.iter().map(|c| esc(c)).collect()).collect::<Vec<_>>()));
     let rrows: Vec<Vec<String>> = rejected
         .iter()
-        .map(|r| vec![html::datetime(r.received_at), html::datetime(r.device_time), esc(&r.op_id[..r.op_id.len().min(13)]), esc(&r.code), esc(&r.reason)])
+        .map(|r| vec![html::datetime(r.received_at), html::datetime(r.device_time), esc(html::short_id(&r.op_id)), esc(&r.code), esc(&r.reason)])
         .collect();
     let _ = write!(b, "<div class=\"panel\"><h2 style=\"margin-top:0\">被拒绝的操作</h2>{}</div></div>", html::table(&["服务器时间", "设备时间", "操作", "代码", "原因"], &rrows));
     Ok(render(&sess, "/console/devices", "设备同步", &b))

@@ -191,10 +191,10 @@ impl Service {
         let user = self.storage.user_by_name(username.trim())?;
         let Some(user) = user else {
             // Same work as a real check, so timing does not tell which names exist.
-            let _ = auth::verify_password(&password, dummy_hash());
+            let _ = auth::verify_password(password, dummy_hash());
             return Err(refused());
         };
-        if !auth::verify_password(&password, &user.password_hash) {
+        if !auth::verify_password(password, &user.password_hash) {
             tracing::info!(user = %user.id, "login refused: wrong password");
             return Err(refused());
         }

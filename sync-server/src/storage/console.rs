@@ -74,6 +74,26 @@ pub struct IncidentQuery {
     pub limit: usize,
 }
 
+/// Records of `entity` whose grid is in `grids`, whose `time_field` is in `[from, to)`,
+/// optionally of one `owner` (a patrol's or visit's worker).
+#[derive(Debug, Clone)]
+pub struct RowsIn<'a> {
+    /// Kind.
+    pub entity: EntityKind,
+    /// Grids (`None`: any).
+    pub grids: Option<&'a [String]>,
+    /// The time field.
+    pub time_field: &'static str,
+    /// From (inclusive).
+    pub from: i64,
+    /// To (exclusive).
+    pub to: i64,
+    /// Owner.
+    pub owner: Option<&'a str>,
+    /// Most rows.
+    pub limit: usize,
+}
+
 /// One row of the change log.
 #[derive(Debug, Clone)]
 pub struct ChangeRow {
@@ -198,18 +218,8 @@ pub trait ConsoleStore: Send + Sync {
     fn record(&self, entity: EntityKind, id: &str) -> StoreResult<Option<Row>>;
     /// Records whose `field` equals `value` (`field` must be a field of `entity`).
     fn records_by(&self, entity: EntityKind, field: &str, value: &str) -> StoreResult<Vec<Row>>;
-    /// Records of `entity` whose grid is in `grids`, whose `time_field` is in `[from, to)`,
-    /// optionally of one `owner` (a patrol's or visit's worker), newest first.
-    fn records_in(
-        &self,
-        entity: EntityKind,
-        grids: Option<&[String]>,
-        time_field: &str,
-        from: i64,
-        to: i64,
-        owner: Option<&str>,
-        limit: usize,
-    ) -> StoreResult<Vec<Row>>;
+    /// Records in a time range (see [`RowsIn`]), newest first.
+    fn records_in(&self, q: &RowsIn<'_>) -> StoreResult<Vec<Row>>;
     /// Incidents matching `q`, newest received first, each with its server receive time.
     fn incidents(&self, q: &IncidentQuery) -> StoreResult<Vec<(Row, i64)>>;
     /// Server receive time of a record's creation.

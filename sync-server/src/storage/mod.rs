@@ -363,6 +363,11 @@ pub trait Storage: Send + Sync + 'static {
     fn log_sync(&self, e: &SyncLogEntry) -> StoreResult<()>;
     /// The highest sequence assigned so far.
     fn max_seq(&self) -> StoreResult<i64>;
+    /// Trades durability for speed while seeding demo data: commits stay atomic but are not
+    /// synced to disk until switched off again.
+    fn set_bulk_load(&self, _on: bool) -> StoreResult<()> {
+        Ok(())
+    }
     /// The console's and the statistics' reads.
     fn console(&self) -> &dyn ConsoleStore;
     /// A digest of every stored row of every table: equal digests, equal databases (tests).

@@ -377,6 +377,15 @@ impl Storage for SqliteStorage {
         self.read(|c| Ok(c.query_row("SELECT value FROM seq_counter WHERE id = 1", [], |r| r.get(0))?))
     }
 
+    fn set_bulk_load(&self, on: bool) -> StoreResult<()> {
+        let conn = lock(&self.writer);
+        conn.pragma_update(None, "synchronous", if on { "OFF" } else { "FULL" })?;
+        if !on {
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        }
+        Ok(())
+    }
+
     fn console(&self) -> &dyn ConsoleStore {
         self
     }

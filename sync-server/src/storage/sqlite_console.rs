@@ -152,16 +152,8 @@ impl ConsoleStore for SqliteStorage {
         self.read(|c| Ok(record::select_where(c, entity, &format!("{field} = ?1 ORDER BY version"), &[&value])?))
     }
 
-    fn records_in(
-        &self,
-        entity: EntityKind,
-        grids: Option<&[String]>,
-        time_field: &str,
-        from: i64,
-        to: i64,
-        owner: Option<&str>,
-        limit: usize,
-    ) -> StoreResult<Vec<Row>> {
+    fn records_in(&self, q: &RowsIn<'_>) -> StoreResult<Vec<Row>> {
+        let RowsIn { entity, grids, time_field, from, to, owner, limit } = *q;
         check_field(entity, time_field)?;
         let owner_col = match entity {
             EntityKind::Patrol | EntityKind::Visit => "worker_id",
