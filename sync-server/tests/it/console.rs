@@ -331,3 +331,58 @@ async fn tasks_are_issued_reviewed_and_returned_with_a_reason() {
     let (_, _, page) = get(&w, &task_page, &sup.cookie).await;
     assert!(page.contains("已退回") && page.contains("请补充照片"));
 }
+
+#[tokio::test]
+async fn every_path_across_devices_and_the_console() {
+    let w = World::new();
+    let (gw, dh_dev) = (w.enroll("gw").await, w.enroll("dh").await);
+    let (sup, dh) = (login(&w, "sup").await, login(&w, "dh").await);
+    let report = |id: &str| op(EntityKind::Incident, id, OpKind::Create, incident("G1", Some("B1")), 0);
+    let ev = |incident: &str, kind: &str, note: &str| op(EntityKind::Incident, incident, OpKind::Event, event(&uuid::Uuid::now_v7().to_string(), kind, note, None), 0);
+    let status = |changes: &[gridline_core::protocol::Change], id: &str| {
+        changes.iter().rev().find(|c| c.entity == EntityKind::Incident && c.id == id).map(|c| c.fields["status"].as_str().unwrap_or_default().to_owned())
+    };
+    let applied = |r: gridline_core::protocol::PushResponse| {
+        assert!(r.results.iter().all(|x| x.status != gridline_core::protocol::OpStatus::Rejected), "{:?}", r.results);
+    };
+    // Returned by the department from a phone, re-dispatched and finished in the console, with a
+    // progress note from the phone and the resident's confirmation from the grid worker's phone.
+    applied(w.push(&gw, &[report("X1")]).await);
+    assert_eq!(act(&w, &sup, "X1", &[("kind", "dispatched"), ("department_id", "D1")]).await.0, StatusCode::SEE_OTHER);
+    applied(w.push(&dh_dev, &[ev("X1", "returned", "不属于本部门")]).await);
+    assert_eq!(status(&w.pull_all(&gw).await, "X1").as_deref(), Some("returned"));
+    assert_eq!(act(&w, &sup, "X1", &[("kind", "dispatched"), ("department_id", "D1")]).await.0, StatusCode::SEE_OTHER);
+    assert_eq!(act(&w, &dh, "X1", &[("kind", "accepted")]).await.0, StatusCode::SEE_OTHER);
+    applied(w.push(&dh_dev, &[ev("X1", "progress", "已派人")]).await);
+    assert_eq!(act(&w, &dh, "X1", &[("kind", "progress"), ("note", "材料已到")]).await.0, StatusCode::SEE_OTHER);
+    assert_eq!(act(&w, &dh, "X1", &[("kind", "resolved"), ("note", "已修复")]).await.0, StatusCode::SEE_OTHER);
+    applied(w.push(&gw, &[ev("X1", "confirmed", "居民确认")]).await);
+    assert_eq!(act(&w, &sup, "X1", &[("kind", "verified")]).await.0, StatusCode::SEE_OTHER);
+    assert_eq!(act(&w, &sup, "X1", &[("kind", "closed")]).await.0, StatusCode::SEE_OTHER);
+    assert_eq!(status(&w.pull_all(&dh_dev).await, "X1").as_deref(), Some("closed"));
+    // Closed as a duplicate straight from the report: the console insists on a reason.
+    applied(w.push(&gw, &[report("X2")]).await);
+    assert_eq!(act(&w, &sup, "X2", &[("kind", "closed")]).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(act(&w, &sup, "X2", &[("kind", "closed"), ("note", "重复上报")]).await.0, StatusCode::SEE_OTHER);
+    // Resolved on the spot by the grid worker's phone, verified in the console, then reopened.
+    applied(w.push(&gw, &[report("X3"), ev("X3", "resolved", "现场已处理")]).await);
+    assert_eq!(act(&w, &sup, "X3", &[("kind", "verified")]).await.0, StatusCode::SEE_OTHER);
+    assert_eq!(act(&w, &sup, "X3", &[("kind", "reopened")]).await.0, StatusCode::UNPROCESSABLE_ENTITY, "reopening needs a reason");
+    assert_eq!(act(&w, &sup, "X3", &[("kind", "reopened"), ("note", "居民反映未解决")]).await.0, StatusCode::SEE_OTHER);
+    let changes = w.pull_all(&gw).await;
+    assert_eq!(status(&changes, "X2").as_deref(), Some("closed"));
+    assert_eq!(status(&changes, "X3").as_deref(), Some("reported"));
+    // The phone's own refused transition is in its device's sync history.
+    let r = w.push(&gw, &[ev("X3", "verified", "")]).await;
+    assert_eq!(r.results[0].status, gridline_core::protocol::OpStatus::Rejected);
+    let (_, _, devices) = get(&w, "/console/devices", &sup.cookie).await;
+    let rows: Vec<&str> = devices.split("/console/devices/").skip(1).collect();
+    let mut found = false;
+    for r in rows {
+        let id: String = r.chars().take_while(|c| *c != '"').collect();
+        let (status, _, page) = get(&w, &format!("/console/devices/{id}"), &sup.cookie).await;
+        assert_eq!(status, StatusCode::OK);
+        found |= page.contains("transition_refused");
+    }
+    assert!(found, "the rejected op with its code is on a device page");
+}
