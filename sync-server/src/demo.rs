@@ -60,14 +60,16 @@ pub struct Credential {
     pub scope_note: String,
 }
 
-fn fields(v: Value) -> Fields {
+/// A JSON object as a field map (anything else: empty).
+pub(crate) fn fields(v: Value) -> Fields {
     match v {
         Value::Object(m) => m,
         _ => Fields::new(),
     }
 }
 
-fn new_id() -> String {
+/// A new UUIDv7 id.
+pub(crate) fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 

@@ -16,6 +16,7 @@ use gridline_core::protocol::{Op, OpKind, OpStatus, PushRequest, PROTOCOL_VERSIO
 use gridline_core::sample::{self, Rng};
 use gridline_core::{EntityKind, ManualClock};
 
+use crate::demo::{fields, new_id as id};
 use crate::error::AppError;
 use crate::service::{Origin, Service};
 
@@ -68,16 +69,6 @@ struct Plan<'r> {
     now: i64,
 }
 
-fn fields(v: Value) -> gridline_core::record::Fields {
-    match v {
-        Value::Object(m) => m,
-        _ => Default::default(),
-    }
-}
-
-fn id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
 
 impl Plan<'_> {
     fn add(&mut self, at: i64, actor: usize, entity: EntityKind, entity_id: &str, kind: OpKind, f: Value) {

@@ -10,12 +10,12 @@ use serde_json::{json, Value};
 
 use gridline_core::incident_flow::EventKind;
 use gridline_core::protocol::{Op, OpKind, OpResult, OpStatus, PushRequest, PROTOCOL_VERSION};
-use gridline_core::record::Fields;
 use gridline_core::{EntityKind, Role};
 
 use super::html::{self, url};
 use super::pages::blocking;
 use super::{CResult, ConsoleError, ScopeView, Sess};
+use crate::demo::fields;
 use crate::service::{area_path, Origin};
 use crate::AppState;
 
@@ -23,13 +23,6 @@ type FormData = Vec<(String, String)>;
 
 fn field<'a>(form: &'a FormData, k: &str) -> &'a str {
     form.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim()).unwrap_or_default()
-}
-
-fn fields(v: Value) -> Fields {
-    match v {
-        Value::Object(m) => m,
-        _ => Fields::new(),
-    }
 }
 
 fn new_op(entity: EntityKind, id: &str, kind: OpKind, f: Value, base: i64, now: i64) -> Op {

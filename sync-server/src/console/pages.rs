@@ -81,6 +81,20 @@ pub(super) fn csv(name: &str, head: &[&str], rows: &[Vec<String>]) -> Response {
         .into_response()
 }
 
+/// Escapes every cell, then turns column `col` of each row into a link to `href(row index)`.
+pub(super) fn cells_with_link(raw: &[Vec<String>], col: Option<usize>, href: impl Fn(usize) -> String) -> Vec<Vec<String>> {
+    raw.iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let mut c: Vec<String> = r.iter().map(|x| esc(x)).collect();
+            if let Some(col) = col {
+                c[col] = format!("<a href=\"{}\">{}</a>", esc(&href(i)), esc(&r[col]));
+            }
+            c
+        })
+        .collect()
+}
+
 pub(super) fn wants_csv(p: &Params) -> bool {
     param(p, "format") == "csv"
 }
@@ -449,15 +463,7 @@ async fn tasks(State(st): State<AppState>, sess: Sess, Query(p): Query<Params>) 
     if wants_csv(&p) {
         return Ok(csv("tasks", &head, &raw));
     }
-    let cells: Vec<Vec<String>> = raw
-        .iter()
-        .zip(&tasks)
-        .map(|(r, t)| {
-            let mut c: Vec<String> = r.iter().map(|x| esc(x)).collect();
-            c[1] = format!("<a href=\"/console/tasks/{}\">{}</a>", url(&t.id), esc(&r[1]));
-            c
-        })
-        .collect();
+    let cells = cells_with_link(&raw, Some(1), |i| format!("/console/tasks/{}", url(&tasks[i].id)));
     let mut b = format!("<h1>任务下发</h1><p>{}</p>", csv_link("/console/tasks", &p));
     b.push_str(&html::table(&head, &cells));
     if matches!(sess.user.role, Role::Supervisor | Role::Admin) {
@@ -570,7 +576,7 @@ async fn patrols(State(st): State<AppState>, sess: Sess, Query(p): Query<Params>
         segments.push(pts.iter().map(|p| (p.lat, p.lng)).collect::<Vec<_>>());
     }
     let _ = write!(b, "<div class=\"grid2\"><div class=\"panel\"><h2 style=\"margin-top:0\">轨迹（{} 次巡查）</h2>{}</div><div class=\"panel\"><h2 style=\"margin-top:0\">巡查记录</h2>{}",
-        patrols.len(), html::track_chart(&segments, &[]), html::table(&head, &raw.iter().map(|r| r.iter().map(|c| esc(c)).collect()).collect::<Vec<_>>()));
+        patrols.len(), html::track_chart(&segments, &[]), html::table(&head, &cells_with_link(&raw, None, |_| String::new())));
     let vrows: Vec<Vec<String>> = visits
         .iter()
         .map(|v| vec![html::opt_datetime(i(&v.fields, "visited_at")), esc(s(&v.fields, "purpose")), esc(s(&v.fields, "findings")),
@@ -624,7 +630,7 @@ async fn households(State(st): State<AppState>, sess: Sess, Query(p): Query<Para
     if !see {
         b.push_str("<p class=\"muted\">您的角色不能查看完整的个人信息，电话等字段已脱敏。</p>");
     }
-    b.push_str(&html::table(&head, &raw.iter().map(|r| r.iter().map(|c| esc(c)).collect()).collect::<Vec<_>>()));
+    b.push_str(&html::table(&head, &cells_with_link(&raw, None, |_| String::new())));
     Ok(render(&sess, "/console/households", "住户", &b))
 }
 

@@ -14,7 +14,7 @@ use gridline_core::record::Fields;
 use gridline_core::{EntityKind, Role};
 
 use super::html::{self, esc, url};
-use super::pages::{blocking, csv, csv_link, date_param, opt_param, param, render, visible_grids, wants_csv, Params};
+use super::pages::{blocking, cells_with_link, csv, csv_link, date_param, opt_param, param, render, visible_grids, wants_csv, Params};
 use super::{CResult, ConsoleError, ScopeView, Sess};
 use crate::service::area_path;
 use crate::storage::console::{ChangeQuery, ChangeRow};
@@ -194,15 +194,7 @@ async fn devices(State(st): State<AppState>, sess: Sess, Query(p): Query<Params>
     if wants_csv(&p) {
         return Ok(csv("devices", &head, &raw));
     }
-    let cells: Vec<Vec<String>> = raw
-        .iter()
-        .zip(&list)
-        .map(|(r, d)| {
-            let mut c: Vec<String> = r.iter().map(|x| esc(x)).collect();
-            c[0] = format!("<a href=\"/console/devices/{}\">{}</a>", url(&d.id), esc(&r[0]));
-            c
-        })
-        .collect();
+    let cells = cells_with_link(&raw, Some(0), |i| format!("/console/devices/{}", url(&list[i].id)));
     let b = format!("<h1>设备同步</h1><p>{}</p>{}", csv_link("/console/devices", &p), html::table(&head, &cells));
     Ok(render(&sess, "/console/devices", "设备同步", &b))
 }
@@ -230,7 +222,7 @@ async fn device_detail(State(st): State<AppState>, sess: Sess, Path(id): Path<St
     }
     let mut b = format!("<h1>设备 · {} {}</h1><p class=\"muted\">用户 {} · 登记于 {} · 最近同步 {}</p><p>{} <a class=\"btn secondary\" href=\"/console/activity?user={}\">该用户的操作</a></p>",
         esc(&d.name), esc(&d.id), esc(&d.username), html::datetime(d.created_at), html::opt_datetime(d.last_seen_at), csv_link(&format!("/console/devices/{}", url(&id)), &p), url(&d.user_id));
-    let _ = write!(b, "<div class=\"grid2\"><div class=\"panel\"><h2 style=\"margin-top:0\">同步记录</h2>{}</div>", html::table(&head, &raw.iter().map(|r| r.iter().map(|c| esc(c)).collect()).collect::<Vec<_>>()));
+    let _ = write!(b, "<div class=\"grid2\"><div class=\"panel\"><h2 style=\"margin-top:0\">同步记录</h2>{}</div>", html::table(&head, &cells_with_link(&raw, None, |_| String::new())));
     let rrows: Vec<Vec<String>> = rejected
         .iter()
         .map(|r| vec![html::datetime(r.received_at), html::datetime(r.device_time), esc(html::short_id(&r.op_id)), esc(&r.code), esc(&r.reason)])
