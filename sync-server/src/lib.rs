@@ -7,7 +7,9 @@
 
 pub mod auth;
 pub mod cli;
+pub mod console;
 pub mod demo;
+pub mod demo_history;
 pub mod error;
 pub mod openapi;
 pub mod routes;
@@ -30,6 +32,8 @@ pub use storage::{SqliteStorage, Storage, StoreError};
 pub struct AppState {
     /// The rules over the storage.
     pub service: Arc<Service>,
+    /// The web console's sessions and login limits.
+    pub console: Arc<console::Console>,
 }
 
 impl AppState {
@@ -40,7 +44,7 @@ impl AppState {
 
     /// State over a storage and a clock (tests drive time).
     pub fn with_clock(storage: Arc<dyn Storage>, clock: Arc<dyn Clock>, config: Config) -> Self {
-        AppState { service: Arc::new(Service::new(storage, clock, config)) }
+        AppState { service: Arc::new(Service::new(storage, clock, config)), console: Arc::default() }
     }
 
     /// State over the SQLite storage in `data_dir` (created if needed).
@@ -56,7 +60,7 @@ pub fn app(state: AppState) -> axum::Router {
 
 /// Serves the API on a bound listener until the process ends.
 pub async fn serve_on(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).await
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>()).await
 }
 
 /// Serves the API until `shutdown` resolves, then finishes in-flight requests.
@@ -65,7 +69,7 @@ pub async fn serve_until(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await
 }
 
 /// A server running on its own thread and runtime, for tests written as blocking code.

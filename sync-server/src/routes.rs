@@ -25,6 +25,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/pull", post(pull))
         .route("/v1/attachments/{sha256}", put(upload_attachment).get(download_attachment))
         .route("/v1/attachments/{sha256}/status", get(attachment_status))
+        .merge(crate::console::router())
         .fallback(|| async { AppError::not_found() })
         .method_not_allowed_fallback(|| async { AppError::method_not_allowed() })
         .with_state(state)

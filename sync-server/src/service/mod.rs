@@ -4,6 +4,7 @@
 mod attachments;
 mod pull;
 mod push;
+pub mod stats;
 
 pub use attachments::MAX_CHUNK_BYTES;
 pub use push::PRIOR_SCOPE_GRACE_MS;
@@ -117,6 +118,11 @@ impl Service {
         self.storage.as_ref()
     }
 
+    /// The storage, shared (for a second service over the same data, e.g. on another clock).
+    pub fn storage_arc(&self) -> Arc<dyn Storage> {
+        self.storage.clone()
+    }
+
     /// Settings.
     pub fn config(&self) -> &Config {
         &self.config
@@ -193,20 +199,7 @@ impl Service {
 
     /// Checks a password and enrolls a device for the user (DESIGN.md: one token per device).
     pub fn enroll(&self, req: &EnrollRequest) -> Result<EnrollResponse, AppError> {
-        let refused = || AppError::unauthorized("wrong username or password", "用户名或密码错误");
-        let user = self.storage.user_by_name(req.username.trim())?;
-        let Some(user) = user else {
-            // Same work as a real check, so timing does not tell which names exist.
-            let _ = auth::verify_password(&req.password, dummy_hash());
-            return Err(refused());
-        };
-        if !auth::verify_password(&req.password, &user.password_hash) {
-            tracing::info!(user = %user.id, "enrollment refused: wrong password");
-            return Err(refused());
-        }
-        if user.disabled {
-            return Err(AppError::unauthorized("user disabled", "该账号已停用"));
-        }
+        let user = self.check_password(&req.username, &req.password)?;
         let token = auth::new_token();
         let now = self.now_ms();
         let device = NewDevice {
@@ -220,6 +213,35 @@ impl Service {
         self.storage.add_device(&device)?;
         tracing::info!(user = %user.id, device = %device.id, "device enrolled");
         Ok(EnrollResponse { device_id: device.id, token, principal: user.principal(), scope_epoch: Some(user.scope_epoch) })
+    }
+
+    /// The user with this name and password, or a 401 that does not tell which was wrong.
+    fn check_password(&self, username: &str, password: &str) -> Result<UserRecord, AppError> {
+        let refused = || AppError::unauthorized("wrong username or password", "用户名或密码错误");
+        let user = self.storage.user_by_name(username.trim())?;
+        let Some(user) = user else {
+            // Same work as a real check, so timing does not tell which names exist.
+            let _ = auth::verify_password(password, dummy_hash());
+            return Err(refused());
+        };
+        if !auth::verify_password(password, &user.password_hash) {
+            tracing::info!(user = %user.id, "login refused: wrong password");
+            return Err(refused());
+        }
+        if user.disabled {
+            return Err(AppError::unauthorized("user disabled", "该账号已停用"));
+        }
+        Ok(user)
+    }
+
+    /// Checks console credentials: the user, or `None` for a wrong name, password or a disabled
+    /// account (the same check as enrollment).
+    pub fn verify_login(&self, username: &str, password: &str) -> Result<Option<UserRecord>, AppError> {
+        match self.check_password(username, password) {
+            Ok(u) => Ok(Some(u)),
+            Err(e) if e.status == axum::http::StatusCode::UNAUTHORIZED => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// The principal of a stored user.

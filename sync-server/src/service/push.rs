@@ -15,7 +15,7 @@ use gridline_core::EntityKind;
 use super::{area_path, Service};
 use crate::auth::Authed;
 use crate::error::AppError;
-use crate::storage::{AppliedOp, AreaParents, BatchTx, ConflictRecord, StoreError, SyncLogEntry};
+use crate::storage::{AppliedOp, AreaParents, BatchTx, ChangeEntry, ConflictRecord, StoreError, SyncLogEntry};
 
 /// Who a batch comes from.
 #[derive(Debug, Clone, Copy)]
@@ -320,6 +320,7 @@ impl Service {
                 };
                 let result = match outcome {
                     Ok((version, conflicts)) => {
+                        tx.log_change(&ChangeEntry { at: now, device_id: &device, user_id: &who.user_id, op })?;
                         tx.end_op(true)?;
                         self.fault_point_op_applied();
                         if op.entity == EntityKind::Area {

@@ -6,18 +6,21 @@
 //! one [`Storage::batch`] call whose closure drives a [`BatchTx`] (one database transaction),
 //! and a pull page is one [`Storage::feed`] call.
 
+pub mod console;
 pub mod sqlite;
 mod sqlite_attachments;
 mod sqlite_batch;
+mod sqlite_console;
 mod sqlite_feed;
 
 use std::collections::HashMap;
 
 use gridline_core::access::{Principal, Scope, ScopeKeys};
-use gridline_core::protocol::OpResult;
+use gridline_core::protocol::{Op, OpResult};
 use gridline_core::record::Fields;
 use gridline_core::{EntityKind, Role};
 
+pub use console::ConsoleStore;
 pub use sqlite::SqliteStorage;
 
 /// What can go wrong in a storage.
@@ -328,6 +331,19 @@ pub struct TableDigest {
     pub sha256: String,
 }
 
+/// One applied op, for the change log (server time, who, what).
+#[derive(Debug, Clone)]
+pub struct ChangeEntry<'a> {
+    /// Server time (ms).
+    pub at: i64,
+    /// Writer: device id, or `server`.
+    pub device_id: &'a str,
+    /// The user the writer acted for.
+    pub user_id: &'a str,
+    /// The op.
+    pub op: &'a Op,
+}
+
 /// Area id → parent id: the jurisdiction tree.
 pub use gridline_core::access::AreaParents;
 
@@ -364,6 +380,9 @@ pub trait BatchTx {
     fn append_event(&mut self, incident_id: &str, event_id: &str, fields: &Fields, writer: &str) -> StoreResult<i64>;
     /// Keeps a conflict record.
     fn save_conflict(&mut self, c: &ConflictRecord) -> StoreResult<()>;
+    /// Records an applied op in the change log, at the sequences the op assigned since
+    /// `begin_op`.
+    fn log_change(&mut self, c: &ChangeEntry<'_>) -> StoreResult<()>;
     /// Appends to the sync log and notes the device as seen, inside this transaction.
     fn log_sync(&mut self, e: &SyncLogEntry) -> StoreResult<()>;
 }
@@ -415,6 +434,13 @@ pub trait Storage: Send + Sync + 'static {
     fn log_sync(&self, e: &SyncLogEntry) -> StoreResult<()>;
     /// The highest sequence assigned so far.
     fn max_seq(&self) -> StoreResult<i64>;
+    /// Trades durability for speed while seeding demo data: commits stay atomic but are not
+    /// synced to disk until switched off again.
+    fn set_bulk_load(&self, _on: bool) -> StoreResult<()> {
+        Ok(())
+    }
+    /// The console's and the statistics' reads.
+    fn console(&self) -> &dyn ConsoleStore;
     /// A digest of every stored row of every table but the sync log: equal digests, equal
     /// databases (tests).
     fn fingerprint(&self) -> StoreResult<String>;

@@ -23,8 +23,9 @@ use super::*;
 const SERVER_MIGRATIONS: &[(&str, &str)] = &[
     ("s001_server", include_str!("migrations/s001_server.sql")),
     ("s002_moved_rows", include_str!("migrations/s002_moved_rows.sql")),
-    ("s003_scope_history", include_str!("migrations/s003_scope_history.sql")),
-    ("s004_attachments", include_str!("migrations/s004_attachments.sql")),
+    ("s003_change_log", include_str!("migrations/s003_change_log.sql")),
+    ("s004_scope_history", include_str!("migrations/s004_scope_history.sql")),
+    ("s005_attachments", include_str!("migrations/s005_attachments.sql")),
 ];
 
 /// The file name inside the data dir.
@@ -64,7 +65,7 @@ impl SqliteStorage {
         &self.path
     }
 
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+    pub(super) fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
         let conn = match lock(&self.readers).pop() {
             Some(c) => c,
             None => {
@@ -87,7 +88,7 @@ impl SqliteStorage {
         out
     }
 
-    fn write<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+    pub(super) fn write<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction()?;
         let out = f(&tx)?;
@@ -420,6 +421,19 @@ impl Storage for SqliteStorage {
 
     fn max_seq(&self) -> StoreResult<i64> {
         self.read(|c| Ok(c.query_row("SELECT value FROM seq_counter WHERE id = 1", [], |r| r.get(0))?))
+    }
+
+    fn set_bulk_load(&self, on: bool) -> StoreResult<()> {
+        let conn = lock(&self.writer);
+        conn.pragma_update(None, "synchronous", if on { "OFF" } else { "FULL" })?;
+        if !on {
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        }
+        Ok(())
+    }
+
+    fn console(&self) -> &dyn ConsoleStore {
+        self
     }
 
     fn fingerprint(&self) -> StoreResult<String> {

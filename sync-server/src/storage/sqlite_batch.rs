@@ -37,14 +37,15 @@ pub(super) struct SqliteBatch<'a> {
     tx: &'a Connection,
     /// The last sequence handed out (written back by `finish`).
     seq: i64,
-    /// `seq` when the current op began: an op undone gives its sequences back.
-    op_seq: i64,
+    /// The last sequence handed out before the current op began: an op undone gives its
+    /// sequences back; the change log records the op's first sequence.
+    op_start: i64,
 }
 
 impl<'a> SqliteBatch<'a> {
     pub(super) fn begin(tx: &'a Connection) -> StoreResult<Self> {
         let seq = tx.query_row("SELECT value FROM seq_counter WHERE id = 1", [], |r| r.get(0))?;
-        Ok(SqliteBatch { tx, seq, op_seq: seq })
+        Ok(SqliteBatch { tx, seq, op_start: seq })
     }
 
     pub(super) fn finish(self) -> StoreResult<()> {
@@ -175,8 +176,8 @@ impl BatchTx for SqliteBatch<'_> {
     }
 
     fn begin_op(&mut self) -> StoreResult<()> {
+        self.op_start = self.seq;
         self.tx.prepare_cached("SAVEPOINT op")?.execute([])?;
-        self.op_seq = self.seq;
         Ok(())
     }
 
@@ -184,7 +185,7 @@ impl BatchTx for SqliteBatch<'_> {
         if !keep {
             self.tx.prepare_cached("ROLLBACK TO op")?.execute([])?;
             // A refused op leaves no trace, not even a gap in the sequence.
-            self.seq = self.op_seq;
+            self.seq = self.op_start;
         }
         self.tx.prepare_cached("RELEASE op")?.execute([])?;
         Ok(())
@@ -316,6 +317,46 @@ impl BatchTx for SqliteBatch<'_> {
                 c.kept_writer,
                 c.seq,
                 c.at
+            ])?;
+        Ok(())
+    }
+
+    fn log_change(&mut self, c: &ChangeEntry<'_>) -> StoreResult<()> {
+        let op = c.op;
+        let keys: Option<(Option<String>, Option<String>)> = self
+            .tx
+            .prepare_cached("SELECT area_id, department_id FROM row_meta WHERE entity = ?1 AND id = ?2")?
+            .query_row([op.entity.as_str(), op.entity_id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let (area, department) = keys.unwrap_or_default();
+        let (event_id, event_kind) = if op.kind == OpKind::Event {
+            let s = |k: &str| op.fields.get(k).and_then(Value::as_str).map(str::to_owned);
+            (s("id"), s("kind"))
+        } else {
+            (None, None)
+        };
+        self.tx
+            .prepare_cached(
+                "INSERT INTO change_log (seq, first_seq, at, device_id, user_id, op_id, device_time, entity, entity_id, \
+                 kind, event_id, event_kind, area_id, department_id, fields_json) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            )?
+            .execute(params![
+                self.seq,
+                self.op_start + 1,
+                c.at,
+                c.device_id,
+                c.user_id,
+                op.op_id,
+                op.device_time,
+                op.entity.as_str(),
+                op.entity_id,
+                op.kind.as_str(),
+                event_id,
+                event_kind,
+                area,
+                department,
+                serde_json::to_string(&op.fields)?
             ])?;
         Ok(())
     }

@@ -65,14 +65,20 @@ impl World {
     /// City JM → community COM → grids G1, G2; buildings B1, B2 in G1 and B3 in G2; a household
     /// in each (H1, H2, H3) and resident R1 in H1; departments D1, D2; one user per role.
     pub fn new() -> World {
-        World::with_clock(std::sync::Arc::new(gridline_core::clock::SystemClock))
+        let dir = tempfile::tempdir().expect("temp dir");
+        let state = AppState::open(dir.path(), Config::for_tests()).expect("open state");
+        World::seeded(dir, state)
     }
 
-    /// The same world on a server whose clock the test controls.
-    pub fn with_clock(clock: std::sync::Arc<dyn gridline_core::clock::Clock>) -> World {
+    /// The same world on a clock the test drives.
+    pub fn with_clock(clock: &gridline_core::ManualClock) -> World {
         let dir = tempfile::tempdir().expect("temp dir");
         let storage = gridline_server::SqliteStorage::open(dir.path()).expect("open storage");
-        let state = AppState::with_clock(std::sync::Arc::new(storage), clock, Config::for_tests());
+        let state = AppState::with_clock(std::sync::Arc::new(storage), std::sync::Arc::new(clock.clone()), Config::for_tests());
+        World::seeded(dir, state)
+    }
+
+    fn seeded(dir: tempfile::TempDir, state: AppState) -> World {
         let w = World { app: app(state.clone()), state, _dir: dir };
         let mut ops = vec![
             op(EntityKind::Area, "JM", OpKind::Create, json!({"parent_id": null, "kind": "city", "code": "JM", "name": "江门市"}), 0),

@@ -413,7 +413,7 @@ async fn sql_injection_strings_are_data_stored_verbatim_and_touch_nothing_else()
             assert_eq!(stored.fields[field], json!(payload), "{kind}.{field} stored verbatim");
             // Only the row's own table and the feed's bookkeeping changed; every table is there.
             assert_eq!(after.keys().collect::<Vec<_>>(), before.keys().collect::<Vec<_>>(), "{kind}.{field}: tables");
-            let mut allowed = vec![kind.table(), "row_meta", "seq_counter"];
+            let mut allowed = vec![kind.table(), "row_meta", "seq_counter", "change_log"];
             allowed.extend(BOOKKEEPING);
             if kind == EntityKind::Incident {
                 allowed.push("incident_events");
@@ -432,7 +432,7 @@ async fn sql_injection_strings_are_data_stored_verbatim_and_touch_nothing_else()
         assert_eq!(r.results[0].status, OpStatus::Applied, "{i}: {:?}", r.results[0]);
         let row = w.pull_all(&gw).await.into_iter().rev().find(|c| c.id == "H1").expect("H1");
         assert_eq!((row.fields["notes"].as_str(), row.fields["room"].as_str()), (Some(*payload), Some(*payload)));
-        let allowed = ["households", "row_meta", "seq_counter", "field_versions", "applied_ops", "sync_log", "devices"];
+        let allowed = ["households", "row_meta", "seq_counter", "field_versions", "applied_ops", "sync_log", "devices", "change_log"];
         assert_eq!(without(&digests(&w), &allowed), without(&before, &allowed), "update {i}: other tables changed");
     }
     let incident_id = "I-inj";

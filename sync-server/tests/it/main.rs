@@ -11,3 +11,5 @@ mod pull;
 mod push;
 mod scope_change;
 mod storage;
+mod console;
+mod console_stats;

@@ -2,8 +2,6 @@
 //! by the scope they were made under, for a device that has not yet learned of the change, within
 //! the grace period; by the current scope otherwise.
 
-use std::sync::Arc;
-
 use serde_json::json;
 
 use gridline_core::access::Scope;
@@ -63,7 +61,7 @@ async fn a_device_enrolled_after_the_move_cannot_claim_the_old_scope() {
 #[tokio::test]
 async fn the_old_scope_expires_after_the_grace_period() {
     let clock = ManualClock::new(now_ms());
-    let w = World::with_clock(Arc::new(clock.clone()));
+    let w = World::with_clock(&clock);
     let gw = w.enroll("gw").await;
     move_gw_to_g2(&w);
     clock.advance(PRIOR_SCOPE_GRACE_MS + 1);

@@ -62,10 +62,12 @@ fn demo_city_seeds_every_role_and_serves_it() {
     let dir = tempfile::tempdir().unwrap();
     let state = gridline_server::AppState::open(dir.path(), gridline_server::Config::for_tests()).unwrap();
     let creds = gridline_server::demo::seed_if_empty(&state.service, 300).unwrap();
-    assert_eq!(creds.len(), 5);
+    assert_eq!(creds.len(), 6);
     let s = state.service.storage();
     let users = s.users().unwrap();
-    assert_eq!(users.len(), 5);
+    for c in &creds {
+        assert!(users.iter().any(|u| u.username == c.username && u.role == c.role), "{}", c.username);
+    }
     let seq = s.max_seq().unwrap();
     let all = s.feed(0, usize::MAX, usize::MAX, &|_, _| true).unwrap();
     let count = |e: EntityKind| all.rows.iter().filter(|r| r.entity == e).count();

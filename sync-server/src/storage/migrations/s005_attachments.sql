@@ -1,4 +1,4 @@
--- Server schema version 4: photos (DESIGN.md sync rule 9). An upload in progress keeps its
+-- Server schema version 5: photos (DESIGN.md sync rule 9). An upload in progress keeps its
 -- chunks in order; the whole file moves to `attachments` once its SHA-256 matches.
 CREATE TABLE attachment_uploads (
     sha256     TEXT PRIMARY KEY,

@@ -1,4 +1,4 @@
--- Server schema version 3: the scopes a user had before, and the newest scope epoch each device
+-- Server schema version 4: the scopes a user had before, and the newest scope epoch each device
 -- is known to have learned. A device that wrote ops offline under its old scope pushes them
 -- before it learns of the change; the server judges those ops by the scope they were made under
 -- (within a grace period), so a moved grid worker's last edits are not lost.

@@ -1,0 +1,387 @@
+//! The supervisors' web console under `/console/`: server-rendered Simplified Chinese pages over
+//! the same storage, scope rules and push path as the sync API.
+//!
+//! Security: a random session id in an `HttpOnly; SameSite=Strict` cookie, kept server-side only
+//! as its SHA-256 with an expiry; a per-session CSRF token on every POST form (403 without it);
+//! login attempts limited per username and client address; every page and action filtered by
+//! the core's `can_read` / `check_write` exactly as sync is. Each console user acts through a
+//! server-side console device, so their actions are ops in the change feed like any device's.
+
+mod actions;
+pub mod html;
+mod pages;
+mod pages_log;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use gridline_core::access::{Principal, ScopeKeys};
+use gridline_core::{EntityKind, Role};
+
+use crate::auth::{new_token, token_hash};
+use crate::error::AppError;
+use crate::service::area_path;
+use crate::storage::{AreaParents, NewDevice, UserRecord};
+use crate::AppState;
+
+/// Session lifetime (idle), ms.
+const SESSION_TTL_MS: i64 = 8 * 3_600_000;
+/// Failed logins allowed per username and address within the window.
+const MAX_FAILED_LOGINS: usize = 5;
+/// The rate-limit window, ms.
+const LOGIN_WINDOW_MS: i64 = 15 * 60_000;
+/// Name of the server-side device each console user acts through.
+pub const CONSOLE_DEVICE_NAME: &str = "网页控制台";
+const SESSION_COOKIE: &str = "gl_session";
+const LOGIN_COOKIE: &str = "gl_login_csrf";
+
+struct SessionEntry {
+    username: String,
+    csrf: String,
+    device_id: String,
+    expires_at: i64,
+}
+
+/// In-memory console state: sessions (by hash of their id) and failed-login counters.
+#[derive(Default)]
+pub struct Console {
+    sessions: Mutex<HashMap<String, SessionEntry>>,
+    failures: Mutex<HashMap<(String, String), Vec<i64>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Console {
+    fn limited(&self, key: &(String, String), now: i64) -> bool {
+        let mut f = lock(&self.failures);
+        let list = f.entry(key.clone()).or_default();
+        list.retain(|t| now - t < LOGIN_WINDOW_MS);
+        list.len() >= MAX_FAILED_LOGINS
+    }
+    fn failed(&self, key: (String, String), now: i64) {
+        lock(&self.failures).entry(key).or_default().push(now);
+    }
+    fn succeeded(&self, key: &(String, String)) {
+        lock(&self.failures).remove(key);
+    }
+}
+
+/// A console failure, rendered as a page.
+#[derive(Debug)]
+pub enum ConsoleError {
+    /// Not logged in: go to the login page.
+    Login,
+    /// Out of scope, not allowed, or a failed CSRF check.
+    Forbidden(String),
+    /// No such record or page.
+    NotFound,
+    /// Bad input: what is wrong.
+    Bad(String),
+    /// Refused by the rules (the push path's reason).
+    Refused(String),
+    /// Too many failed logins.
+    TooMany,
+    /// Internal error (logged, never shown).
+    Internal,
+}
+
+impl From<AppError> for ConsoleError {
+    fn from(e: AppError) -> Self {
+        match e.status {
+            StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => ConsoleError::Bad(e.message_zh),
+            StatusCode::FORBIDDEN => ConsoleError::Forbidden(e.message_zh),
+            StatusCode::NOT_FOUND => ConsoleError::NotFound,
+            _ => ConsoleError::Internal,
+        }
+    }
+}
+
+impl From<crate::storage::StoreError> for ConsoleError {
+    fn from(e: crate::storage::StoreError) -> Self {
+        AppError::from(e).into()
+    }
+}
+
+impl From<tokio::task::JoinError> for ConsoleError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        AppError::from(e).into()
+    }
+}
+
+impl IntoResponse for ConsoleError {
+    fn into_response(self) -> Response {
+        let (status, title, msg) = match self {
+            ConsoleError::Login => return Redirect::to("/console/login").into_response(),
+            ConsoleError::Forbidden(m) => (StatusCode::FORBIDDEN, "无权访问", m),
+            ConsoleError::NotFound => (StatusCode::NOT_FOUND, "未找到", "页面或记录不存在".to_owned()),
+            ConsoleError::Bad(m) => (StatusCode::BAD_REQUEST, "输入有误", m),
+            ConsoleError::Refused(m) => (StatusCode::UNPROCESSABLE_ENTITY, "操作未执行", m),
+            ConsoleError::TooMany => {
+                (StatusCode::TOO_MANY_REQUESTS, "登录尝试过多", "登录失败次数过多，请15分钟后再试".to_owned())
+            }
+            ConsoleError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "服务器错误", "服务器内部错误，请稍后重试".to_owned()),
+        };
+        let body = format!(
+            "<div class=\"panel\"><h1>{} {}</h1><p class=\"err\">{}</p><p><a href=\"/console/\">返回总览</a> · \
+             <a href=\"javascript:history.back()\">返回上一页</a></p></div>",
+            status.as_u16(),
+            html::esc(title),
+            html::esc(&msg)
+        );
+        (status, axum::response::Html(html::page(title, None, &body))).into_response()
+    }
+}
+
+/// Console result.
+pub type CResult<T> = Result<T, ConsoleError>;
+
+/// What the logged-in user may see: the principal and the visible grids/areas.
+pub struct ScopeView {
+    /// The principal (role and scope from the users table).
+    pub principal: Principal,
+    /// The jurisdiction tree.
+    pub parents: Arc<AreaParents>,
+    /// Area ids inside the scope (`None`: everything, for admins; empty for roles without areas).
+    pub areas: Option<Vec<String>>,
+}
+
+impl ScopeView {
+    fn new(principal: Principal, parents: Arc<AreaParents>) -> ScopeView {
+        let areas = match principal.role {
+            Role::Admin => None,
+            _ => Some(
+                parents
+                    .keys()
+                    .filter(|a| area_path(&parents, a).iter().any(|p| principal.scope.area_ids.contains(p)))
+                    .cloned()
+                    .collect(),
+            ),
+        };
+        ScopeView { principal, parents, areas }
+    }
+
+    /// Whether the user may read a record with these fields.
+    pub fn can_read(&self, entity: EntityKind, id: &str, fields: &gridline_core::record::Fields) -> bool {
+        let keys = ScopeKeys::of(entity, id, fields);
+        let path = keys.area_id.as_deref().map(|a| area_path(&self.parents, a)).unwrap_or_default();
+        self.principal.can_read(entity, &keys.target(&path))
+    }
+
+    /// The 403 of an out-of-scope record.
+    pub fn forbidden() -> ConsoleError {
+        ConsoleError::Forbidden("该记录不在您的管辖范围内".into())
+    }
+}
+
+/// A logged-in console user.
+pub struct Sess {
+    /// The user as stored now.
+    pub user: UserRecord,
+    /// CSRF token of the session.
+    pub csrf: String,
+    /// The console device the user's actions are pushed from.
+    pub device_id: String,
+    /// Scope.
+    pub scope: ScopeView,
+}
+
+impl Sess {
+    /// Header chrome.
+    pub fn chrome<'a>(&'a self, who: &'a str, path: &'a str) -> html::Chrome<'a> {
+        html::Chrome { who, csrf: &self.csrf, path }
+    }
+
+    /// "name (role)" for the header.
+    pub fn who(&self) -> String {
+        let name = if self.user.display_name.is_empty() { &self.user.username } else { &self.user.display_name };
+        format!("{name}（{}）", self.user.role.label_zh())
+    }
+
+    /// Refuses a form whose `_csrf` field does not match the session (403).
+    pub fn check_csrf(&self, form: &[(String, String)]) -> CResult<()> {
+        let sent = form.iter().find(|(k, _)| k == "_csrf").map(|(_, v)| v.as_str()).unwrap_or_default();
+        if sent.is_empty() || !constant_eq(sent, &self.csrf) {
+            return Err(ConsoleError::Forbidden("表单校验失败（CSRF），请刷新页面后重试".into()));
+        }
+        Ok(())
+    }
+}
+
+fn constant_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+impl FromRequestParts<AppState> for Sess {
+    type Rejection = ConsoleError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let id = cookie(&parts.headers, SESSION_COOKIE).ok_or(ConsoleError::Login)?;
+        let key = token_hash(id);
+        let now = state.service.now_ms();
+        let (username, csrf, device_id) = {
+            let mut sessions = lock(&state.console.sessions);
+            let Some(s) = sessions.get_mut(&key) else { return Err(ConsoleError::Login) };
+            if s.expires_at <= now {
+                sessions.remove(&key);
+                return Err(ConsoleError::Login);
+            }
+            s.expires_at = now + SESSION_TTL_MS;
+            (s.username.clone(), s.csrf.clone(), s.device_id.clone())
+        };
+        let service = state.service.clone();
+        let (user, parents) = tokio::task::spawn_blocking(move || -> CResult<_> {
+            let user = service.storage().user_by_name(&username)?;
+            Ok((user, service.area_parents()?))
+        })
+        .await??;
+        let Some(user) = user.filter(|u| !u.disabled) else {
+            lock(&state.console.sessions).remove(&key);
+            return Err(ConsoleError::Login);
+        };
+        let scope = ScopeView::new(user.principal(), parents);
+        Ok(Sess { user, csrf, device_id, scope })
+    }
+}
+
+/// The client address (for the login rate limit); `unknown` when not served over TCP.
+pub struct ClientIp(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(
+            parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_else(|| "unknown".into()),
+        ))
+    }
+}
+
+fn set_cookie(name: &str, value: &str, max_age_s: i64) -> (header::HeaderName, String) {
+    (header::SET_COOKIE, format!("{name}={value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age_s}"))
+}
+
+async fn login_page(headers: HeaderMap) -> Response {
+    // Double-submit token for the login form (there is no session yet).
+    let token = match cookie(&headers, LOGIN_COOKIE) {
+        Some(t) if t.len() == 64 => t.to_owned(),
+        _ => new_token(),
+    };
+    let body = format!(
+        "<form class=\"login\" method=\"post\" action=\"/console/login\"><h1>网格化管理督导台</h1>{}\
+         <label>用户名<input name=\"username\" autocomplete=\"username\" required></label>\
+         <label>密码<input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
+         <button type=\"submit\">登录</button><p class=\"muted\">与移动端使用同一账号。</p></form>",
+        html::csrf_input(&token)
+    );
+    ([set_cookie(LOGIN_COOKIE, &token, 3600)], axum::response::Html(html::page("登录", None, &body))).into_response()
+}
+
+async fn login(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<Vec<(String, String)>>,
+) -> CResult<Response> {
+    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    let sent = get("_csrf");
+    if expected.is_empty() || !constant_eq(&sent, expected) {
+        return Err(ConsoleError::Forbidden("表单校验失败（CSRF），请刷新登录页后重试".into()));
+    }
+    let username = get("username").trim().to_owned();
+    if username.is_empty() {
+        return Err(ConsoleError::Bad("请输入用户名".into()));
+    }
+    let now = st.service.now_ms();
+    let key = (username.clone(), ip);
+    if st.console.limited(&key, now) {
+        tracing::info!("console login rate-limited");
+        return Err(ConsoleError::TooMany);
+    }
+    let service = st.service.clone();
+    let password = get("password");
+    let name = username.clone();
+    let user = tokio::task::spawn_blocking(move || -> CResult<Option<(UserRecord, String)>> {
+        let Some(user) = service.verify_login(&name, &password)? else { return Ok(None) };
+        let device_id = console_device(&service, &user)?;
+        Ok(Some((user, device_id)))
+    })
+    .await??;
+    let Some((user, device_id)) = user else {
+        st.console.failed(key, now);
+        let body = "<div class=\"login\"><h1>登录失败</h1><p class=\"err\">用户名或密码错误，或账号已停用</p><p><a href=\"/console/login\">重新登录</a></p></div>";
+        return Ok((StatusCode::UNAUTHORIZED, axum::response::Html(html::page("登录失败", None, body))).into_response());
+    };
+    st.console.succeeded(&key);
+    let id = new_token();
+    lock(&st.console.sessions).insert(
+        token_hash(&id),
+        SessionEntry { username: user.username.clone(), csrf: new_token(), device_id, expires_at: now + SESSION_TTL_MS },
+    );
+    tracing::info!(user = %user.id, "console login");
+    let headers = axum::response::AppendHeaders([set_cookie(SESSION_COOKIE, &id, SESSION_TTL_MS / 1000), set_cookie(LOGIN_COOKIE, "", 0)]);
+    Ok((headers, Redirect::to("/console/")).into_response())
+}
+
+async fn logout(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    sess: Sess,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<Vec<(String, String)>>,
+) -> CResult<Response> {
+    sess.check_csrf(&form)?;
+    if let Some(id) = cookie(&headers, SESSION_COOKIE) {
+        lock(&st.console.sessions).remove(&token_hash(id));
+    }
+    Ok(([set_cookie(SESSION_COOKIE, "", 0)], Redirect::to("/console/login")).into_response())
+}
+
+/// The console device of a user, enrolled on first login (its token is never handed out).
+fn console_device(service: &crate::Service, user: &UserRecord) -> CResult<String> {
+    let storage = service.storage();
+    if let Some(d) = storage.devices(&user.id)?.into_iter().find(|d| d.name == CONSOLE_DEVICE_NAME && d.revoked_at.is_none()) {
+        return Ok(d.id);
+    }
+    let id = uuid::Uuid::now_v7().to_string();
+    storage.add_device(&NewDevice {
+        id: id.clone(),
+        user_id: user.id.clone(),
+        token_hash: token_hash(&new_token()),
+        name: CONSOLE_DEVICE_NAME.into(),
+        created_at: service.now_ms(),
+        expires_at: None,
+    })?;
+    Ok(id)
+}
+
+/// The console's routes (merged into the API router).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/console", get(|| async { Redirect::permanent("/console/") }))
+        .route("/console/login", get(login_page).post(login))
+        .route("/console/logout", post(logout))
+        .merge(pages::router())
+        .merge(pages_log::router())
+        .merge(actions::router())
+}
