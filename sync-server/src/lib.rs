@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cli;
 pub mod demo;
 pub mod error;
+pub mod fuzzing;
 pub mod openapi;
 pub mod routes;
 pub mod service;
