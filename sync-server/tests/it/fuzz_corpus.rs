@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use gridline_server::fuzzing::{protocol_decode, PushHarness};
 
 /// Mutated inputs per target and run.
-const DECODE_MUTATIONS: usize = 4000;
-const PUSH_MUTATIONS: usize = 800;
+const DECODE_MUTATIONS: usize = 3000;
+const PUSH_MUTATIONS: usize = 500;
 /// Fixed, so a failure replays; printed on failure.
 const SEED: u64 = 0x6772_6964_6c69_6e65;
 
