@@ -11,6 +11,7 @@ pub mod console;
 pub mod demo;
 pub mod demo_history;
 pub mod error;
+pub mod fuzzing;
 pub mod openapi;
 pub mod routes;
 pub mod service;

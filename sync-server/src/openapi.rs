@@ -150,6 +150,7 @@ pub fn document() -> Value {
                 "requestBody": body("EnrollRequest"),
                 "responses": with_ok("EnrollResponse", &["400", "401", "413", "415", "422", "500"])}},
             "/v1/push": {"post": {"summary": "Push a batch of ops; one result per op",
+                "description": "The envelope is decoded strictly (a body that is not a push request is a 4xx); each op on its own: a malformed op (unknown field, wrong type, unknown entity) gets the result `rejected` with code `invalid` and does not stop the others.",
                 "security": [{"bearer": []}], "parameters": [version_header.clone()],
                 "requestBody": body("PushRequest"),
                 "responses": with_ok("PushResponse", &["400", "401", "413", "415", "422", "500"])}},

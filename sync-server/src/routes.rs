@@ -45,7 +45,15 @@ async fn enroll(State(st): State<AppState>, Wire { value, accept }: Wire<EnrollR
     Reply::json(&resp, accept)
 }
 
-async fn push(State(st): State<AppState>, who: Authed, Wire { value, accept }: Wire<PushEnvelope>) -> Result<Reply, AppError> {
+/// Push and pull read the body before acting on a failed authentication: answering 401 while a
+/// client is still writing a large batch would reset its connection instead (see `wire::read_limited`).
+async fn push(
+    State(st): State<AppState>,
+    who: Result<Authed, AppError>,
+    wire: Result<Wire<PushEnvelope>, AppError>,
+) -> Result<Reply, AppError> {
+    let who = who?;
+    let Wire { value, accept } = wire?;
     let max = st.service.config().max_ops_per_batch;
     if value.ops.len() > max {
         return Err(AppError::too_large(format!("at most {max} ops per batch")));
@@ -56,7 +64,13 @@ async fn push(State(st): State<AppState>, who: Authed, Wire { value, accept }: W
     Reply::json(&resp, accept)
 }
 
-async fn pull(State(st): State<AppState>, who: Authed, Wire { value, accept }: Wire<PullRequest>) -> Result<Reply, AppError> {
+async fn pull(
+    State(st): State<AppState>,
+    who: Result<Authed, AppError>,
+    wire: Result<Wire<PullRequest>, AppError>,
+) -> Result<Reply, AppError> {
+    let who = who?;
+    let Wire { value, accept } = wire?;
     let service = st.service.clone();
     let resp = tokio::task::spawn_blocking(move || service.pull(&who, &value)).await??;
     Reply::json(&resp, accept)

@@ -170,10 +170,24 @@ pub fn parse_json<T: DeserializeOwned + Versioned>(bytes: &[u8]) -> Result<T, Ap
 /// reduced to their position.
 pub fn describe_serde_error(e: &serde_json::Error) -> String {
     let text = e.to_string();
-    let safe = ["unknown field", "missing field", "unknown variant", "duplicate field"].iter().any(|p| text.starts_with(p));
+    let safe = ["missing field", "duplicate field"].iter().any(|p| text.starts_with(p));
     if safe {
-        // The message lists the expected names after the (quoted) unknown one: names, not values.
+        // Only names of the schema are quoted.
         text
+    } else if let Some(kind) = ["unknown field", "unknown variant"].into_iter().find(|p| text.starts_with(p)) {
+        // The unknown name came from the client: quoted only when it looks like a name (a short
+        // identifier, hardly any digits), never when it could be a value such as a phone number.
+        // The rest of the message lists the expected names.
+        let quoted = text.split('`').nth(1).unwrap_or_default();
+        let name_like = quoted.len() <= 32
+            && quoted.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && quoted.chars().filter(char::is_ascii_digit).count() <= 3;
+        if name_like {
+            text
+        } else {
+            let rest = text.splitn(3, '`').nth(2).unwrap_or_default();
+            format!("{kind}{rest}")
+        }
     } else if e.line() == 0 {
         "a value has the wrong type".to_owned()
     } else {
@@ -343,6 +357,11 @@ mod tests {
         assert_eq!(e.code, "invalid_body");
         assert!(!e.message.contains("13800138000"));
         assert_eq!(parse_json::<PullRequest>(b"{not json").unwrap_err().code, "bad_json");
+        // An unknown key is named when it looks like a name, not when it could be a value.
+        let e = parse_json::<PullRequest>(br#"{"protocol":1,"cursor":0,"limit":1,"curser":0}"#).unwrap_err();
+        assert!(e.message.starts_with("unknown field `curser`"), "{e}");
+        let e = parse_json::<PullRequest>(br#"{"protocol":1,"cursor":0,"limit":1,"13800138000":0}"#).unwrap_err();
+        assert!(e.message.starts_with("unknown field, expected") && !e.message.contains("13800138000"), "{e}");
         assert_eq!(parse_json::<PullRequest>(br#"{"protocol":9,"cursor":0,"limit":1}"#).unwrap_err().code, "unsupported_protocol");
         assert_eq!(parse_json::<PullRequest>(br#"{"protocol":9,"cursor":"x"}"#).unwrap_err().code, "unsupported_protocol");
     }

@@ -6,6 +6,7 @@ mod authz;
 mod bad_input;
 mod common;
 mod compression;
+mod fuzz_corpus;
 mod hostile;
 mod pull;
 mod push;

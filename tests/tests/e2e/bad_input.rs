@@ -138,6 +138,12 @@ fn revoked_and_expired_tokens_get_401_and_change_nothing() {
         "unauthorized",
     );
     assert!(e.message.contains("revoked"), "{e:?}");
+    // A large batch from the revoked device: the 401 and its body arrive, not a reset.
+    let big = push_body(vec![op("household", &h, "update", json!({"notes": "长".repeat(3000)})); 700]);
+    assert!(big.len() > 4 << 20);
+    for _ in 0..3 {
+        refused("revoked token, large body", raw.post("/v1/push", Some(&d.token), Some("1"), big.clone()), 401, "unauthorized");
+    }
     let err = d.sync().expect_err("a revoked device cannot sync");
     assert!(matches!(err, gridline_core::Error::Unauthorized(_)), "{err:?}");
     assert_eq!(d.pending(), 1, "the outbox is kept for after a new login");
