@@ -309,6 +309,8 @@ async fn tasks_are_issued_reviewed_and_returned_with_a_reason() {
     let sup = login(&w, "sup").await;
     let (status, _, body) = post(&w, "/console/tasks", &sup.cookie, form(&[("_csrf", &sup.csrf), ("title", "防汛排查"), ("due", "2001-01-01"), ("grid", "G1")])).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _, _) = post(&w, "/console/tasks", &sup.cookie, form(&[("_csrf", &sup.csrf), ("title", "防汛排查"), ("due", "2099-01-01"), ("grid", "COM")])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a community is not a grid");
     let (status, h, _) = post(&w, "/console/tasks", &sup.cookie, form(&[("_csrf", &sup.csrf), ("title", "防汛排查"), ("due", "2099-01-01"), ("grid", "G1"), ("grid", "G2")])).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let task_page = h.get(header::LOCATION).unwrap().to_str().unwrap().to_owned();
