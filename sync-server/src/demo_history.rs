@@ -269,8 +269,7 @@ fn plan_task(p: &mut Plan<'_>, w: &World, grids: &[&GridInfo], area: &str, issue
     }
 }
 
-/// Plans `days` days of history ending at `now` and plays it; returns (ops applied, ops
-/// rejected).
+/// Plans the history from `start` up to `now` and plays it; returns (ops applied, ops rejected).
 pub fn simulate(service: &Service, clock: &ManualClock, w: &World, rng: &mut Rng, start: i64, now: i64) -> Result<(usize, usize), AppError> {
     let mut p = Plan { rng, actions: Vec::new(), now };
     let community_grids: Vec<&GridInfo> = w.grids.iter().filter(|g| g.supervisor == w.grids[0].supervisor).collect();
