@@ -188,7 +188,7 @@ async fn dashboard(State(st): State<AppState>, sess: Sess, Query(p): Query<Param
         html::date(to - 1),
         csv_link("/console/", &p)
     );
-    let _ = write!(b, "<div class=\"panel\"><h2 style=\"margin-top:0\">当前超期事件 <span class=\"tag red\">{}</span></h2>", overdue.len());
+    let _ = write!(b, "<div class=\"panel\"><h2 style=\"margin-top:0\">当前超期事件 <span class=\"tag red\">{}</span> <span class=\"muted\" style=\"font-size:12px;font-weight:normal\">不限统计期，按办结期限排序</span></h2>", overdue.len());
     let rows: Vec<Vec<String>> = overdue.iter().take(15).map(|(r, at)| incident_cells(r, *at, &names, now, true)).collect();
     b.push_str(&html::table(INCIDENT_HEAD, &rows));
     if overdue.len() > 15 {
