@@ -319,8 +319,10 @@ fn seed_all(
     }
     let Roster { actors, by_name, .. } = roster;
     let world = World { actors, grids: world_grids, handlers };
-    let (applied, rejected) = simulate(&hist, &clock, &world, &mut rng, history_start, now)?;
-    seed_conflicts(&hist, &clock, &world, &by_name, &household_ids, &head_building, now)?;
+    // The history ends a little before now; the last minutes hold the phones' conflicting edits,
+    // so server times keep the order of the sequence.
+    let (applied, rejected) = simulate(&hist, &clock, &world, &mut rng, history_start, now - 20 * 60_000)?;
+    seed_conflicts(&hist, &clock, &world, &by_name, &household_ids, &head_building, now - 15 * 60_000)?;
     service.invalidate_areas();
     tracing::info!(history_ops = applied, history_rejected = rejected, ms = phase.elapsed().as_millis() as u64, "demo history played");
     Ok(creds)
@@ -335,7 +337,7 @@ fn seed_conflicts(
     by_name: &HashMap<String, usize>,
     households: &[(String, String, String)],
     head_building: &str,
-    now: i64,
+    start: i64,
 ) -> Result<(), AppError> {
     let (gw, bh) = (&w.actors[by_name["gridworker"]], &w.actors[by_name["buildinghead"]]);
     let in_building: Vec<&(String, String, String)> = households.iter().filter(|h| h.1 == head_building).take(2).collect();
@@ -343,22 +345,23 @@ fn seed_conflicts(
     let op = |id: &str, f: Value, base: i64, at: i64| Op { op_id: new_id(), device_seq: 0, entity: EntityKind::Household, entity_id: id.to_owned(),
         kind: OpKind::Update, fields: fields(f), base_version: base, device_time: at };
     for (n, h) in in_building.iter().enumerate() {
-        let t = now - (5 - n as i64) * 3_600_000;
+        let t = start + n as i64 * 4 * 60_000;
         clock.set(t);
         let base = hist.storage().console().record(EntityKind::Household, &h.0)?.map(|r| r.version).unwrap_or(0);
-        push(gw, vec![op(&h.0, json!({"notes": "户主腿脚不便，走访请提前电话联系"}), base, t - 600_000)])?;
-        clock.set(t + 1_800_000);
-        push(bh, vec![op(&h.0, json!({"notes": "子女每周回来探望"}), base, t - 300_000),
-            op(&h.0, json!({"phone": "13800000000"}), base, t - 200_000)])?;
+        push(gw, vec![op(&h.0, json!({"notes": "户主腿脚不便，走访请提前电话联系"}), base, t - 240_000)])?;
+        clock.set(t + 60_000);
+        push(bh, vec![op(&h.0, json!({"notes": "子女每周回来探望"}), base, t - 120_000),
+            op(&h.0, json!({"phone": "13800000000"}), base, t - 60_000)])?;
     }
-    clock.set(now - 3_600_000);
+    let t = start + 10 * 60_000;
+    clock.set(t);
     if let Some(g) = w.grids.first() {
         // A grid worker may not verify: the state machine refuses it.
         let inc = hist.storage().console().incidents(&crate::storage::console::IncidentQuery { grids: Some(vec![g.code.clone()]), status: Some("resolved".into()), limit: 1, ..Default::default() })?;
         if let Some((row, _)) = inc.first() {
             let ev = Op { op_id: new_id(), device_seq: 0, entity: EntityKind::Incident, entity_id: row.id.clone(), kind: OpKind::Event,
-                fields: fields(json!({"id": new_id(), "kind": "verified", "at": now - 3_700_000, "note": "", "department_id": null, "deadline_at": null})),
-                base_version: row.version, device_time: now - 3_700_000 };
+                fields: fields(json!({"id": new_id(), "kind": "verified", "at": t - 60_000, "note": "", "department_id": null, "deadline_at": null})),
+                base_version: row.version, device_time: t - 60_000 };
             push(gw, vec![ev])?;
         }
     }

@@ -269,8 +269,7 @@ fn plan_task(p: &mut Plan<'_>, w: &World, grids: &[&GridInfo], area: &str, issue
     }
 }
 
-/// Plans `days` days of history ending at `now` and plays it; returns (ops applied, ops
-/// rejected).
+/// Plans the history from `start` up to `now` and plays it; returns (ops applied, ops rejected).
 pub fn simulate(service: &Service, clock: &ManualClock, w: &World, rng: &mut Rng, start: i64, now: i64) -> Result<(usize, usize), AppError> {
     let mut p = Plan { rng, actions: Vec::new(), now };
     let community_grids: Vec<&GridInfo> = w.grids.iter().filter(|g| g.supervisor == w.grids[0].supervisor).collect();
@@ -331,14 +330,22 @@ fn play(service: &Service, clock: &ManualClock, w: &World, mut actions: Vec<Acti
         // Devices sync a few minutes after the last action of the hour.
         let synced = actions[j - 1].at + 3 * MINUTE;
         clock.set(synced);
-        let mut k = i;
-        while k < j {
-            let actor = actions[k].actor;
-            let mut l = k;
-            while l < j && actions[l].actor == actor {
-                l += 1;
+        // Batches per device: an op joins its device's batch unless an earlier op of the hour
+        // that is not in the batch touched the same record (per-record order is kept).
+        let mut pending: Vec<&Action> = actions[i..j].iter().collect();
+        while let Some(first) = pending.first() {
+            let actor = first.actor;
+            let mut blocked: std::collections::HashSet<&str> = std::collections::HashSet::new();
+            let (mut ops, mut rest) = (Vec::new(), Vec::new());
+            for a in pending {
+                if a.actor == actor && !blocked.contains(a.op.entity_id.as_str()) {
+                    ops.push(Op { device_time: a.at.max(synced - 9 * MINUTE), ..a.op.clone() });
+                } else {
+                    blocked.insert(a.op.entity_id.as_str());
+                    rest.push(a);
+                }
             }
-            let ops: Vec<Op> = actions[k..l].iter().map(|a| Op { device_time: a.at.max(synced - 9 * MINUTE), ..a.op.clone() }).collect();
+            pending = rest;
             let a = &w.actors[actor];
             let resp = service.push(&a.who, Origin::Device(&a.device_id), &PushRequest { protocol: PROTOCOL_VERSION, ops, sent_at: synced, scope_epoch: None })?;
             for r in &resp.results {
@@ -349,7 +356,6 @@ fn play(service: &Service, clock: &ManualClock, w: &World, mut actions: Vec<Acti
                     applied += 1;
                 }
             }
-            k = l;
         }
         i = j;
     }

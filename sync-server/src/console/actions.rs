@@ -141,6 +141,10 @@ async fn create_task(State(st): State<AppState>, sess: Sess, Form(form): Form<Fo
     let tid = task_id.clone();
     blocking(move || {
         let users = st2.service.storage().users()?;
+        let names = st2.service.names()?;
+        if grids.iter().any(|g| names.areas.get(g).is_none_or(|a| a.2 != "grid")) {
+            return Err(ConsoleError::Bad("所选网格不存在".into()));
+        }
         let mut targets: Vec<(String, Option<String>)> = grids.into_iter().map(|g| (g, None)).collect();
         for w in workers {
             let u = users.iter().find(|u| u.id == w && u.role == Role::GridWorker).ok_or_else(|| ConsoleError::Bad("所选网格员不存在".into()))?;

@@ -135,7 +135,7 @@ main{padding:20px 24px;max-width:1320px;margin:0 auto}h1{font-size:20px;margin:4
 .panel{background:#fff;border:1px solid #dde3ea;border-radius:6px;padding:14px 16px;margin-bottom:16px}
 .grid2{display:grid;grid-template-columns:1fr 1fr;gap:16px}
 table{border-collapse:collapse;width:100%;background:#fff}th,td{border-bottom:1px solid #e6eaef;padding:6px 8px;text-align:left;vertical-align:top}
-th{background:#f7f9fb;color:#52606d;font-weight:600;font-size:13px}tr.overdue td{background:#fff4f4}
+th{background:#f7f9fb;color:#52606d;font-weight:600;font-size:13px;white-space:nowrap}td:nth-child(-n+3){white-space:nowrap}tr.overdue td{background:#fff4f4}
 .tag{display:inline-block;border-radius:3px;padding:0 6px;font-size:12px;background:#e8eef5;color:#334e68}
 .tag.red{background:#fde2e2;color:#b42318}.tag.green{background:#dff5e3;color:#1e7b34}.tag.amber{background:#fff1d6;color:#8a5a00}
 form.filters{display:flex;flex-wrap:wrap;gap:8px;align-items:end;margin-bottom:12px}form.filters label{display:flex;flex-direction:column;font-size:12px;color:#52606d}
@@ -319,13 +319,16 @@ pub fn track_chart(segments: &[Vec<(f64, f64)>], marks: &[(f64, f64, String)]) -
         lng0 = lng0.min(*ln);
         lng1 = lng1.max(*ln);
     }
-    let span = (lat1 - lat0).max(lng1 - lng0).max(1e-5);
-    let px = |ln: f64| pad + (ln - lng0) / span * (w - 2.0 * pad);
-    let py = |la: f64| h - pad - (la - lat0) / span * (h - 2.0 * pad);
+    // One scale for both axes (so shapes are not distorted), the drawing centred.
+    let scale = ((w - 2.0 * pad) / (lng1 - lng0).max(1e-5)).min((h - 2.0 * pad) / (lat1 - lat0).max(1e-5));
+    let (ox, oy) = ((w - (lng1 - lng0) * scale) / 2.0, (h - (lat1 - lat0) * scale) / 2.0);
+    let px = |ln: f64| ox + (ln - lng0) * scale;
+    let py = |la: f64| h - oy - (la - lat0) * scale;
     let mut s = format!("<svg class=\"chart\" viewBox=\"0 0 {w} {h}\" width=\"100%\" style=\"background:#f7faf7;border:1px solid #dde3ea\" role=\"img\" aria-label=\"巡查轨迹\">");
-    for seg in segments {
+    const COLORS: [&str; 6] = ["#1f6fc5", "#7b3fb5", "#0f8a7e", "#b5561f", "#4a5d23", "#a3236b"];
+    for (i, seg) in segments.iter().enumerate() {
         let pts: Vec<String> = seg.iter().map(|(la, ln)| format!("{:.1},{:.1}", px(*ln), py(*la))).collect();
-        let _ = write!(s, "<polyline points=\"{}\" fill=\"none\" stroke=\"#1f6fc5\" stroke-width=\"2.5\" stroke-linejoin=\"round\"/>", pts.join(" "));
+        let _ = write!(s, "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2.5\" stroke-linejoin=\"round\"/>", pts.join(" "), COLORS[i % COLORS.len()]);
         if let (Some(a), Some(b)) = (seg.first(), seg.last()) {
             let _ = write!(s, "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"5\" fill=\"#2e9d4f\"><title>起点</title></circle>", px(a.1), py(a.0));
             let _ = write!(s, "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"5\" fill=\"#c62828\"><title>终点</title></circle>", px(b.1), py(b.0));

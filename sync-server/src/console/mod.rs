@@ -69,7 +69,12 @@ impl Console {
         list.len() >= MAX_FAILED_LOGINS
     }
     fn failed(&self, key: (String, String), now: i64) {
-        lock(&self.failures).entry(key).or_default().push(now);
+        let mut f = lock(&self.failures);
+        if f.len() > 10_000 {
+            // Forget counters whose window has passed, so guessing names cannot grow the map.
+            f.retain(|_, list| list.last().is_some_and(|t| now - t < LOGIN_WINDOW_MS));
+        }
+        f.entry(key).or_default().push(now);
     }
     fn succeeded(&self, key: &(String, String)) {
         lock(&self.failures).remove(key);
@@ -339,6 +344,7 @@ async fn login(
         token_hash(&id),
         SessionEntry { username: user.username.clone(), csrf: new_token(), device_id, expires_at: now + SESSION_TTL_MS },
     );
+    lock(&st.console.sessions).retain(|_, s| s.expires_at > now);
     tracing::info!(user = %user.id, "console login");
     let headers = axum::response::AppendHeaders([set_cookie(SESSION_COOKIE, &id, SESSION_TTL_MS / 1000), set_cookie(LOGIN_COOKIE, "", 0)]);
     Ok((headers, Redirect::to("/console/")).into_response())

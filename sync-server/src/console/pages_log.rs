@@ -38,7 +38,19 @@ fn what_changed(scope: &ScopeView, c: &ChangeRow) -> String {
         }
     }
     f.remove("id");
-    f.iter().map(|(k, v)| format!("{k}={}", v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))).collect::<Vec<_>>().join("; ")
+    f.iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| {
+            let shown = match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Number(n) if k == "at" || k.ends_with("_at") => n.as_i64().map(html::datetime).unwrap_or_else(|| n.to_string()),
+                serde_json::Value::Array(a) if k == "points" => format!("{}个轨迹点", a.len()),
+                other => other.to_string(),
+            };
+            format!("{k}={shown}")
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn user_names(users: &[UserRecord]) -> HashMap<String, String> {
@@ -65,7 +77,7 @@ fn change_raw(scope: &ScopeView, c: &ChangeRow, users: &HashMap<String, String>,
         html::datetime(c.device_time),
         users.get(&c.user_id).cloned().unwrap_or_else(|| c.user_id.clone()),
         devices.get(&c.device_id).cloned().unwrap_or_else(|| c.device_id.clone()),
-        format!("{entity} {}", c.entity_id),
+        format!("{entity} {}", html::short_id(&c.entity_id)),
         kind,
         what_changed(scope, c),
     ]

@@ -66,6 +66,8 @@ pub struct IncidentQuery {
     pub category: Option<String>,
     /// Department.
     pub department: Option<String>,
+    /// Only incidents still needing work (not resolved, verified or closed).
+    pub open_only: bool,
     /// Received at or after (server ms).
     pub from: Option<i64>,
     /// Received before (server ms).

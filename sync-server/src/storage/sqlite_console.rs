@@ -177,6 +177,9 @@ impl ConsoleStore for SqliteStorage {
         w.text(" AND i.status = ?", &q.status);
         w.text(" AND i.category = ?", &q.category);
         w.text(" AND i.department_id = ?", &q.department);
+        if q.open_only {
+            w.sql.push_str(" AND coalesce(i.status, 'reported') NOT IN ('resolved', 'verified', 'closed')");
+        }
         w.int(" AND r.at >= ?", q.from);
         w.int(" AND r.at < ?", q.to);
         let sql = format!(

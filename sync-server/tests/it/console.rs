@@ -309,6 +309,8 @@ async fn tasks_are_issued_reviewed_and_returned_with_a_reason() {
     let sup = login(&w, "sup").await;
     let (status, _, body) = post(&w, "/console/tasks", &sup.cookie, form(&[("_csrf", &sup.csrf), ("title", "防汛排查"), ("due", "2001-01-01"), ("grid", "G1")])).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _, _) = post(&w, "/console/tasks", &sup.cookie, form(&[("_csrf", &sup.csrf), ("title", "防汛排查"), ("due", "2099-01-01"), ("grid", "COM")])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a community is not a grid");
     let (status, h, _) = post(&w, "/console/tasks", &sup.cookie, form(&[("_csrf", &sup.csrf), ("title", "防汛排查"), ("due", "2099-01-01"), ("grid", "G1"), ("grid", "G2")])).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let task_page = h.get(header::LOCATION).unwrap().to_str().unwrap().to_owned();
@@ -385,4 +387,60 @@ async fn every_path_across_devices_and_the_console() {
         found |= page.contains("transition_refused");
     }
     assert!(found, "the rejected op with its code is on a device page");
+}
+
+#[tokio::test]
+async fn incident_list_filters_and_patrol_day() {
+    let w = World::new();
+    let gw = w.enroll("gw").await;
+    let mut fire = incident("G2", None);
+    fire["category"] = json!("fire_hazard");
+    w.server_push(vec![
+        op(EntityKind::Incident, "E1", OpKind::Create, incident("G1", Some("B1")), 0),
+        op(EntityKind::Incident, "F1", OpKind::Create, fire, 0),
+    ]);
+    let sup = login(&w, "sup").await;
+    assert_eq!(act(&w, &sup, "E1", &[("kind", "dispatched"), ("department_id", "D2")]).await.0, StatusCode::SEE_OTHER);
+    let list = |q: &'static str| {
+        let cookie = sup.cookie.clone();
+        let w = &w;
+        async move {
+            let (status, _, csv) = get(w, &format!("/console/incidents?format=csv&{q}"), &cookie).await;
+            assert_eq!(status, StatusCode::OK, "{q}: {csv}");
+            let mut ids: Vec<String> = csv.lines().skip(1).map(|l| l.split(',').next().unwrap_or_default().to_owned()).collect();
+            ids.sort();
+            ids
+        }
+    };
+    assert_eq!(list("").await, ["E1", "F1"]);
+    assert_eq!(list("category=fire_hazard").await, ["F1"]);
+    assert_eq!(list("status=dispatched").await, ["E1"]);
+    assert_eq!(list("department=D2").await, ["E1"]);
+    assert_eq!(list("grid=G2").await, ["F1"]);
+    assert_eq!(list("grid=COM").await, ["E1", "F1"]);
+    assert_eq!(list("overdue=1").await, Vec::<String>::new());
+    assert_eq!(list("from=2000-01-01&to=2000-01-02").await, Vec::<String>::new());
+    assert_eq!(list("from=2000-01-01").await, ["E1", "F1"]);
+    let (status, _, body) = get(&w, "/console/incidents?from=2024-13-01", &sup.cookie).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("开始日期"), "the page names the field");
+    let (status, _, _) = get(&w, "/console/incidents?status=nonsense", &sup.cookie).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // A patrol with a track and a visit shows on the worker's day.
+    let gw_id = w.state.service.principal_of("gw").unwrap().unwrap().user_id;
+    let t = now_ms();
+    let r = w.push(&gw, &[
+        op(EntityKind::Patrol, "P1", OpKind::Create, json!({"grid_id": "G1", "worker_id": gw_id, "started_at": t, "ended_at": null, "note": ""}), 0),
+        op(EntityKind::PatrolTrack, "T1", OpKind::Create, json!({"patrol_id": "P1", "grid_id": "G1", "points": [
+            {"lat": 22.58, "lng": 113.08, "at": t}, {"lat": 22.581, "lng": 113.081, "at": t + 60_000}]}), 0),
+        op(EntityKind::Visit, "V1", OpKind::Create, json!({"household_id": "H1", "grid_id": "G1", "worker_id": gw_id, "visited_at": t,
+            "purpose": "独居老人探访", "notes": "", "findings": "身体良好", "incident_id": null}), 0),
+    ]).await;
+    assert!(r.results.iter().all(|x| x.status != gridline_core::protocol::OpStatus::Rejected), "{:?}", r.results);
+    let day = gridline_server::console::html::date(t);
+    let (status, _, page) = get(&w, &format!("/console/patrols?worker={gw_id}&day={day}"), &sup.cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("<polyline") && page.contains("独居老人探访") && page.contains("1 次巡查"), "{page}");
+    let (_, _, other_day) = get(&w, &format!("/console/patrols?worker={gw_id}&day=2001-01-01"), &sup.cookie).await;
+    assert!(!other_day.contains("<polyline"));
 }
