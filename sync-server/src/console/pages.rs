@@ -343,9 +343,14 @@ async fn incident_detail(State(st): State<AppState>, sess: Sess, Path(id): Path<
         let events = c.records_by(EntityKind::IncidentEvent, "incident_id", &id2)?;
         let changes = c.changes(&crate::storage::console::ChangeQuery { entity: Some("incident".into()), entity_id: Some(id2.clone()), limit: 1000, ..Default::default() })?;
         let received = c.received_at(EntityKind::Incident, &id2)?;
-        Ok((row, events, changes, service.names()?, received))
+        let uploaded: Vec<String> = photo_hashes(&row.fields)
+            .into_iter()
+            .filter(|h| service.storage().attachment_status(h).is_ok_and(|st| st.complete))
+            .collect();
+        Ok((row, events, changes, service.names()?, (received, uploaded)))
     })
     .await?;
+    let (received, uploaded) = received;
     if !sess.scope.can_read(EntityKind::Incident, &row.id, &row.fields) {
         return Err(ScopeView::forbidden());
     }
@@ -372,7 +377,15 @@ async fn incident_detail(State(st): State<AppState>, sess: Sess, Path(id): Path<
         (Some(la), Some(ln)) => format!("{la:.5}, {ln:.5}"),
         _ => "未定位".into(),
     };
-    let photos: Vec<String> = f.get("photos").and_then(Value::as_array).map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+    let photos = photo_hashes(f);
+    let photo_cell = |h: &String| {
+        if uploaded.contains(h) {
+            let src = format!("/console/incidents/{}/photos/{}", url(&row.id), url(h));
+            format!("<a href=\"{src}\"><img src=\"{src}\" alt=\"现场照片\" style=\"max-width:160px;max-height:120px;margin:2px\"></a>")
+        } else {
+            format!("<code>{}</code> <span class=\"muted\">（尚未上传）</span>", esc(&h.chars().take(12).collect::<String>()))
+        }
+    };
     let info: Vec<Vec<String>> = vec![
         vec!["编号".into(), esc(&row.id)],
         vec!["描述".into(), esc(s(f, "description"))],
@@ -384,7 +397,7 @@ async fn incident_detail(State(st): State<AppState>, sess: Sess, Path(id): Path<
         vec!["承办部门".into(), esc(&names.departments.get(s(f, "department_id")).cloned().unwrap_or_else(|| "—".into()))],
         vec!["响应期限".into(), html::opt_datetime(i(f, "response_due_at"))],
         vec!["办结期限".into(), html::opt_datetime(i(f, "resolve_due_at"))],
-        vec!["照片".into(), if photos.is_empty() { "无".into() } else { photos.iter().map(|h| format!("<code>{}</code>", esc(&h.chars().take(12).collect::<String>()))).collect::<Vec<_>>().join(" ") }],
+        vec!["照片".into(), if photos.is_empty() { "无".into() } else { photos.iter().map(photo_cell).collect::<Vec<_>>().join(" ") }],
     ];
     b.push_str(&html::table(&["项目", "内容"], &info));
     let _ = write!(b, "<p><a href=\"/console/history/incident/{}\">查看该记录的完整修改历史 →</a></p></div>", url(&row.id));
@@ -635,11 +648,35 @@ async fn households(State(st): State<AppState>, sess: Sess, Query(p): Query<Para
     Ok(render(&sess, "/console/households", "住户", &b))
 }
 
+/// The photo hashes an incident references.
+fn photo_hashes(f: &Fields) -> Vec<String> {
+    f.get("photos").and_then(Value::as_array).map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+}
+
+/// A photo of an incident, for whoever may read the incident (the photo's own hash is no key).
+async fn incident_photo(State(st): State<AppState>, sess: Sess, Path((id, sha)): Path<(String, String)>) -> CResult<Response> {
+    let service = st.service.clone();
+    let (row, photo) = blocking(move || {
+        let row = service.storage().console().record(EntityKind::Incident, &id)?.ok_or(ConsoleError::NotFound)?;
+        if !photo_hashes(&row.fields).contains(&sha) {
+            return Err(ConsoleError::NotFound);
+        }
+        let photo = service.storage().attachment(&sha)?.ok_or(ConsoleError::NotFound)?;
+        Ok((row, photo))
+    })
+    .await?;
+    if !sess.scope.can_read(EntityKind::Incident, &row.id, &row.fields) {
+        return Err(ScopeView::forbidden());
+    }
+    Ok(([(header::CONTENT_TYPE, photo.mime), (header::CACHE_CONTROL, "private, max-age=86400".to_owned())], photo.data).into_response())
+}
+
 pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/console/", get(dashboard))
         .route("/console/incidents", get(incidents))
         .route("/console/incidents/{id}", get(incident_detail))
+        .route("/console/incidents/{id}/photos/{sha}", get(incident_photo))
         .route("/console/tasks", get(tasks))
         .route("/console/tasks/{id}", get(task_detail))
         .route("/console/patrols", get(patrols))

@@ -444,3 +444,38 @@ async fn incident_list_filters_and_patrol_day() {
     let (_, _, other_day) = get(&w, &format!("/console/patrols?worker={gw_id}&day=2001-01-01"), &sup.cookie).await;
     assert!(!other_day.contains("<polyline"));
 }
+
+#[tokio::test]
+async fn incident_photos_show_for_those_who_may_read_the_incident() {
+    let w = World::new();
+    two_communities(&w);
+    let photo = [[0xffu8, 0xd8, 0xff, 0xe0].as_slice(), &[9u8; 3000]].concat();
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&photo));
+    let mut with_photo = incident("G1", Some("B1"));
+    with_photo["photos"] = json!([sha]);
+    w.server_push(vec![op(EntityKind::Incident, "I5", OpKind::Create, with_photo, 0)]);
+    let sup = login(&w, "sup").await;
+    // Before the phone has uploaded it, the page says so.
+    let (_, _, page) = get(&w, "/console/incidents/I5", &sup.cookie).await;
+    assert!(page.contains("尚未上传") && !page.contains("<img"), "{page}");
+    let gw = w.enroll("gw").await;
+    let req = Request::put(format!("/v1/attachments/{sha}?offset=0&total={}", photo.len()))
+        .header(header::AUTHORIZATION, format!("Bearer {gw}"))
+        .header(header::CONTENT_TYPE, "image/jpeg")
+        .body(Body::from(photo.clone()))
+        .expect("request");
+    assert_eq!(w.send(req).await.status(), StatusCode::OK);
+    let (_, _, page) = get(&w, "/console/incidents/I5", &sup.cookie).await;
+    let src = format!("/console/incidents/I5/photos/{sha}");
+    assert!(page.contains(&format!("<img src=\"{src}\"")), "{page}");
+    let req = Request::get(&src).header(header::COOKIE, &sup.cookie).body(Body::empty()).expect("request");
+    let resp = w.send(req).await;
+    assert_eq!((resp.status(), resp.headers()[header::CONTENT_TYPE].to_str().unwrap()), (StatusCode::OK, "image/jpeg"));
+    assert_eq!(axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap().to_vec(), photo);
+    // Another community's supervisor may not; nor may a photo be fetched through an incident
+    // that does not reference it.
+    let sup2 = login(&w, "sup2").await;
+    assert_eq!(get(&w, &src, &sup2.cookie).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(get(&w, &format!("/console/incidents/I1/photos/{sha}"), &sup.cookie).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(get(&w, &src, "").await.0, StatusCode::SEE_OTHER, "no session: to the login page");
+}
