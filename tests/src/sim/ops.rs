@@ -34,6 +34,16 @@ fn pick<'a>(rng: &mut Rng, v: &'a [Row]) -> Option<&'a Row> {
     (!v.is_empty()).then(|| &v[rng.below(v.len())])
 }
 
+/// A random row of `v`, owned.
+fn pick_row_of(rng: &mut Rng, v: &[Row]) -> Option<Row> {
+    pick(rng, v).cloned()
+}
+
+/// A random record of `kind` on the device.
+fn pick_row(store: &Store, rng: &mut Rng, kind: EntityKind) -> Option<Row> {
+    pick_row_of(rng, &rows(store, kind))
+}
+
 fn s<'a>(r: &'a Row, f: &str) -> &'a str {
     r.fields.get(f).and_then(Value::as_str).unwrap_or_default()
 }
@@ -75,89 +85,68 @@ pub fn random_op(store: &Store, rng: &mut Rng) -> Outcome {
     let r = match what {
         "household.create" => create_household(store, rng, tag),
         "household.update" => update_household(store, rng, who.role, tag),
-        "household.delete" => match pick(rng, &rows(store, EntityKind::Household)) {
-            Some(h) => Some(store.delete_household(&h.id).map(|_| ())),
-            None => None,
-        },
-        "resident.create" => match pick(rng, &rows(store, EntityKind::Household)) {
-            Some(h) => Some(
-                store
-                    .create_resident(NewResident {
-                        household_id: h.id.clone(),
-                        name: text(rng, NAMES, tag),
-                        phone: Some(phone(rng)),
-                        relation: "家属".into(),
-                        tags: care_tags(rng),
-                        ..Default::default()
-                    })
-                    .map(|_| ()),
-            ),
-            None => None,
-        },
-        "resident.update" => match pick(rng, &rows(store, EntityKind::Resident)) {
-            Some(r) => {
-                let patch = if who.role == Role::BuildingHead || rng.below(2) == 0 {
-                    ResidentPatch { notes: Some(text(rng, NOTES, tag)), tags: Some(care_tags(rng)), ..Default::default() }
-                } else {
-                    ResidentPatch { phone: Some(phone(rng)), name: Some(text(rng, NAMES, tag)), ..Default::default() }
-                };
-                Some(store.update_resident(&r.id, patch).map(|_| ()))
-            }
-            None => None,
-        },
-        "resident.delete" => match pick(rng, &rows(store, EntityKind::Resident)) {
-            Some(r) => Some(store.delete_resident(&r.id)),
-            None => None,
-        },
-        "incident.report" => report_incident(store, rng, tag),
-        "incident.update" => match pick(rng, &rows(store, EntityKind::Incident)) {
-            Some(i) => {
-                let new = NewIncident {
-                    category: s(i, "category").to_owned(),
-                    grid_id: s(i, "grid_id").to_owned(),
-                    building_id: i.fields.get("building_id").and_then(Value::as_str).map(str::to_owned),
-                    household_id: i.fields.get("household_id").and_then(Value::as_str).map(str::to_owned),
-                    description: format!("补充说明#{tag}"),
-                    severity: ["normal", "urgent"][rng.below(2)].into(),
+        "household.delete" => pick_row(store, rng, EntityKind::Household).map(|h| store.delete_household(&h.id)),
+        "resident.create" => pick_row(store, rng, EntityKind::Household).map(|h| {
+            store
+                .create_resident(NewResident {
+                    household_id: h.id,
+                    name: text(rng, NAMES, tag),
+                    phone: Some(phone(rng)),
+                    relation: "家属".into(),
+                    tags: care_tags(rng),
                     ..Default::default()
-                };
-                Some(store.update_incident(&i.id, new).map(|_| ()))
-            }
-            None => None,
-        },
+                })
+                .map(|_| ())
+        }),
+        "resident.update" => pick_row(store, rng, EntityKind::Resident).map(|r| {
+            let patch = if who.role == Role::BuildingHead || rng.below(2) == 0 {
+                ResidentPatch { notes: Some(text(rng, NOTES, tag)), tags: Some(care_tags(rng)), ..Default::default() }
+            } else {
+                ResidentPatch { phone: Some(phone(rng)), name: Some(text(rng, NAMES, tag)), ..Default::default() }
+            };
+            store.update_resident(&r.id, patch).map(|_| ())
+        }),
+        "resident.delete" => pick_row(store, rng, EntityKind::Resident).map(|r| store.delete_resident(&r.id)),
+        "incident.report" => report_incident(store, rng, tag),
+        "incident.update" => pick_row(store, rng, EntityKind::Incident).map(|i| {
+            let new = NewIncident {
+                category: s(&i, "category").to_owned(),
+                grid_id: s(&i, "grid_id").to_owned(),
+                building_id: i.fields.get("building_id").and_then(Value::as_str).map(str::to_owned),
+                household_id: i.fields.get("household_id").and_then(Value::as_str).map(str::to_owned),
+                description: format!("补充说明#{tag}"),
+                severity: ["normal", "urgent"][rng.below(2)].into(),
+                ..Default::default()
+            };
+            store.update_incident(&i.id, new).map(|_| ())
+        }),
         "incident.event" => incident_event(store, rng, tag),
         "patrol" => patrol(store, rng, tag),
-        "visit" => match pick(rng, &rows(store, EntityKind::Household)) {
-            Some(h) => Some(
-                store
-                    .record_visit(NewVisit {
-                        household_id: h.id.clone(),
-                        purpose: "例行走访".into(),
-                        notes: text(rng, NOTES, tag),
-                        findings: String::new(),
-                        raise_incident: None,
-                    })
-                    .map(|_| ()),
-            ),
-            None => None,
-        },
+        "visit" => pick_row(store, rng, EntityKind::Household).map(|h| {
+            store
+                .record_visit(NewVisit {
+                    household_id: h.id,
+                    purpose: "例行走访".into(),
+                    notes: text(rng, NOTES, tag),
+                    findings: String::new(),
+                    raise_incident: None,
+                })
+                .map(|_| ())
+        }),
         "task.create" => {
             let grids: Vec<Row> = rows(store, EntityKind::Area).into_iter().filter(|a| s(a, "kind") == "grid").collect();
             let in_scope: Vec<Row> = grids.into_iter().filter(|g| who.scope.area_ids.iter().any(|a| a == &g.id || a == s(g, "parent_id"))).collect();
-            match pick(rng, &in_scope) {
-                Some(g) => Some(
-                    store
-                        .create_task(NewTask {
-                            area_id: g.id.clone(),
-                            title: format!("排查任务#{tag}"),
-                            description: "请核实辖区情况".into(),
-                            due_at: store.now_ms() + 7 * 86_400_000,
-                            targets: vec![TaskTarget { grid_id: g.id.clone(), assignee_id: None }],
-                        })
-                        .map(|_| ()),
-                ),
-                None => None,
-            }
+            pick(rng, &in_scope).map(|g| {
+                store
+                    .create_task(NewTask {
+                        area_id: g.id.clone(),
+                        title: format!("排查任务#{tag}"),
+                        description: "请核实辖区情况".into(),
+                        due_at: store.now_ms() + 7 * 86_400_000,
+                        targets: vec![TaskTarget { grid_id: g.id.clone(), assignee_id: None }],
+                    })
+                    .map(|_| ())
+            })
         }
         "task.evidence" => {
             let mine: Vec<_> = store.my_assignments().unwrap_or_default();
@@ -169,10 +158,7 @@ pub fn random_op(store: &Store, rng: &mut Rng) -> Outcome {
         }
         "task.review" => {
             let subs: Vec<Row> = rows(store, EntityKind::TaskAssignment).into_iter().filter(|a| s(a, "status") == "submitted").collect();
-            match pick(rng, &subs) {
-                Some(a) => Some(store.review_task_assignment(&a.id, rng.below(3) > 0, "已审核").map(|_| ())),
-                None => None,
-            }
+            pick_row_of(rng, &subs).map(|a| store.review_task_assignment(&a.id, rng.below(3) > 0, "已审核").map(|_| ()))
         }
         _ => None,
     };
