@@ -43,6 +43,7 @@ class Server:
     def __init__(self, data_dir: Path):
         binary = os.environ.get("GRIDLINE_SERVER_BIN", str(ROOT / "target" / "debug" / "gridline-server"))
         assert Path(binary).is_file(), f"{binary} missing: build it with `cargo build -p gridline-server`"
+        self.binary, self.data_dir = binary, data_dir
         env = dict(os.environ, NO_COLOR="1", RUST_LOG="info")
         self.proc = subprocess.Popen(
             [binary, "demo", "--data-dir", str(data_dir), "--listen", "127.0.0.1:0", "--households", DEMO_HOUSEHOLDS],
@@ -70,6 +71,12 @@ class Server:
         if self.url is None:
             self.stop()
             raise RuntimeError("gridline-server did not start:\n" + "".join(self.output))
+
+    def cli(self, *args: str) -> str:
+        """Runs a `gridline-server` admin command on this server's data dir."""
+        done = subprocess.run([self.binary, *args, "--data-dir", str(self.data_dir)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
 
     def stop(self):
         if self.proc.poll() is None:
