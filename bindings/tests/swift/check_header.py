@@ -12,6 +12,7 @@ Usage: check_header.py <generated/swift dir> <path to libgridline_ffi.so>
 """
 
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,9 +31,19 @@ def main(swift_dir: Path, lib: Path) -> int:
     if len(headers) != 1 or len(swift_files) != 1:
         print(f"swift: expected one header and one .swift file in {swift_dir}, found {headers + swift_files}")
         return 1
-    header, swift = headers[0], swift_files[0]
+    header, swift = headers[0].resolve(), swift_files[0]
 
-    cc = subprocess.run(["cc", "-fsyntax-only", "-Wall", "-Werror", "-x", "c", str(header)], capture_output=True, text=True)
+    # The header uses clang's nullability qualifiers (Swift imports it through clang); GCC
+    # lacks them, so they are defined away there.
+    compiler = shutil.which("clang") or "cc"
+    nullability = [] if compiler.endswith("clang") else ["-D_Nonnull=", "-D_Nullable="]
+    # Included from a one-line file, as a module map does (`#pragma once` warns in a main file).
+    with tempfile.TemporaryDirectory() as tmp:
+        unit = Path(tmp) / "include_header.c"
+        unit.write_text(f'#include "{header}"\n')
+        cc = subprocess.run(
+            [compiler, "-fsyntax-only", "-Wall", "-Wextra", "-Werror", *nullability, str(unit)], capture_output=True, text=True
+        )
     if cc.returncode != 0:
         failures.append(f"cc -fsyntax-only {header.name}:\n{cc.stderr}")
 
@@ -63,7 +74,9 @@ def main(swift_dir: Path, lib: Path) -> int:
             src, exe = Path(tmp) / "load_checks.c", Path(tmp) / "load_checks"
             src.write_text("\n".join(c_lines) + "\n")
             build = subprocess.run(
-                ["cc", "-o", str(exe), str(src), str(lib), f"-Wl,-rpath,{lib.parent}"], capture_output=True, text=True
+                [compiler, *nullability, "-o", str(exe), str(src), str(lib.resolve()), f"-Wl,-rpath,{lib.resolve().parent}"],
+                capture_output=True,
+                text=True,
             )
             if build.returncode != 0:
                 failures.append(f"building the load-time check program failed:\n{build.stderr}")
@@ -73,7 +86,8 @@ def main(swift_dir: Path, lib: Path) -> int:
                     failures.append(f"load-time checks failed:\n{run.stdout}")
 
     print(
-        f"swift: {header.name}: cc -fsyntax-only {'ok' if cc.returncode == 0 else 'FAILED'}; "
+        f"swift: {header.name}: {Path(compiler).name} -fsyntax-only {' '.join(nullability)} "
+        f"{'ok' if cc.returncode == 0 else 'FAILED'}; "
         f"{len(declared) - len(missing)}/{len(declared)} declared FFI functions exported by {lib.name}; "
         f"contract version and {len(checksums)} API checksums of {swift.name} checked from C"
     )
