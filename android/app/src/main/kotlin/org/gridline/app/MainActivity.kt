@@ -1,0 +1,116 @@
+package org.gridline.app
+
+import android.os.Bundle
+import androidx.activity.ComponentActivity
+import androidx.activity.compose.setContent
+import androidx.compose.foundation.layout.Column
+import androidx.compose.foundation.layout.Row
+import androidx.compose.foundation.layout.fillMaxSize
+import androidx.compose.foundation.layout.padding
+import androidx.compose.foundation.lazy.LazyColumn
+import androidx.compose.foundation.lazy.items
+import androidx.compose.material3.Button
+import androidx.compose.material3.ListItem
+import androidx.compose.material3.MaterialTheme
+import androidx.compose.material3.OutlinedTextField
+import androidx.compose.material3.Scaffold
+import androidx.compose.material3.Tab
+import androidx.compose.material3.TabRow
+import androidx.compose.material3.Text
+import androidx.compose.runtime.Composable
+import androidx.compose.runtime.getValue
+import androidx.compose.runtime.mutableIntStateOf
+import androidx.compose.runtime.remember
+import androidx.compose.runtime.rememberCoroutineScope
+import androidx.compose.runtime.setValue
+import androidx.compose.ui.Modifier
+import androidx.compose.ui.unit.dp
+import androidx.lifecycle.compose.collectAsStateWithLifecycle
+import kotlinx.coroutines.launch
+import org.gridline.app.shared.HouseholdSearchViewModel
+import org.gridline.app.shared.IncidentReportViewModel
+import org.gridline.app.shared.SyncViewModel
+import org.gridline.ffi.GridlineStore
+
+/** The shell: a sync bar over two tabs, household search and incident report. */
+class MainActivity : ComponentActivity() {
+    private val store by lazy { GridlineStore.open(filesDir.resolve("gridline.sqlite").path) }
+
+    override fun onCreate(savedInstanceState: Bundle?) {
+        super.onCreate(savedInstanceState)
+        val search = HouseholdSearchViewModel(store)
+        val report = IncidentReportViewModel(store)
+        val sync = SyncViewModel(store, BuildConfig.SERVER_URL)
+        setContent { MaterialTheme { Home(search, report, sync) } }
+    }
+
+    override fun onDestroy() {
+        store.close()
+        super.onDestroy()
+    }
+}
+
+@Composable
+private fun Home(search: HouseholdSearchViewModel, report: IncidentReportViewModel, sync: SyncViewModel) {
+    var tab by remember { mutableIntStateOf(0) }
+    Scaffold(topBar = { SyncBar(sync) }) { padding ->
+        Column(Modifier.padding(padding)) {
+            TabRow(selectedTabIndex = tab) {
+                Tab(selected = tab == 0, onClick = { tab = 0 }, text = { Text("户籍查询") })
+                Tab(selected = tab == 1, onClick = { tab = 1 }, text = { Text("事件上报") })
+            }
+            when (tab) {
+                0 -> SearchScreen(search)
+                else -> ReportScreen(report)
+            }
+        }
+    }
+}
+
+@Composable
+private fun SyncBar(vm: SyncViewModel) {
+    val state by vm.state.collectAsStateWithLifecycle()
+    val scope = rememberCoroutineScope()
+    Row(Modifier.padding(8.dp)) {
+        Text("待同步 ${state.pending} 条  ${state.line}", Modifier.weight(1f))
+        if (state.running) {
+            Button(onClick = vm::cancel) { Text("取消") }
+        } else {
+            Button(onClick = { scope.launch { vm.syncNow() } }) { Text("同步") }
+        }
+    }
+}
+
+@Composable
+private fun SearchScreen(vm: HouseholdSearchViewModel) {
+    val state by vm.state.collectAsStateWithLifecycle()
+    val scope = rememberCoroutineScope()
+    Column(Modifier.fillMaxSize().padding(8.dp)) {
+        OutlinedTextField(
+            value = state.query,
+            onValueChange = { q -> scope.launch { vm.onQueryChanged(q) } },
+            label = { Text("姓名、房号、地址或电话") },
+        )
+        state.error?.let { Text(it, color = MaterialTheme.colorScheme.error) }
+        LazyColumn {
+            items(state.hits, key = { it.id }) { hit ->
+                ListItem(headlineContent = { Text(hit.title) }, supportingContent = { Text(hit.detail) })
+            }
+        }
+    }
+}
+
+@Composable
+private fun ReportScreen(vm: IncidentReportViewModel) {
+    val state by vm.state.collectAsStateWithLifecycle()
+    val scope = rememberCoroutineScope()
+    Column(Modifier.fillMaxSize().padding(8.dp)) {
+        OutlinedTextField(value = state.category, onValueChange = vm::onCategory, label = { Text("事件类别") })
+        state.fieldErrors["category"]?.let { Text(it, color = MaterialTheme.colorScheme.error) }
+        OutlinedTextField(value = state.description, onValueChange = vm::onDescription, label = { Text("事件描述") })
+        state.fieldErrors["description"]?.let { Text(it, color = MaterialTheme.colorScheme.error) }
+        state.error?.let { Text(it, color = MaterialTheme.colorScheme.error) }
+        Button(onClick = { scope.launch { vm.submit() } }) { Text("上报") }
+        state.reportedId?.let { Text("已保存，将在下次同步时上报") }
+    }
+}
