@@ -55,6 +55,7 @@ private final class ProgressRelay: SyncListener, @unchecked Sendable {
         case .push: show("正在上传 \(progress.done)/\(progress.total)")
         case .pull: show("正在下载 \(progress.done)")
         case .purge: show("正在更新管辖范围")
+        case .upload: show("正在上传照片 \(progress.done)/\(progress.total)")
         }
     }
 }

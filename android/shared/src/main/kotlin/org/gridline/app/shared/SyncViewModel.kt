@@ -68,5 +68,6 @@ class SyncViewModel(
         SyncPhase.PUSH -> "正在上传 $done/$total"
         SyncPhase.PULL -> "正在下载 $done"
         SyncPhase.PURGE -> "正在更新管辖范围"
+        SyncPhase.UPLOAD -> "正在上传照片 $done/$total"
     }
 }
