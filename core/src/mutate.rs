@@ -27,7 +27,11 @@ impl<'a> Writer<'a> {
 
     /// Checks `action` on a record with these fields against the user's role and scope.
     pub fn check(&self, kind: EntityKind, id: &str, fields: &Fields, action: Action, changed: &[&str]) -> Result<()> {
-        let keys = ScopeKeys::of(kind, id, fields);
+        self.check_keys(kind, &ScopeKeys::of(kind, id, fields), action, changed)
+    }
+
+    /// [`Writer::check`] for a record whose scope keys are already known.
+    pub fn check_keys(&self, kind: EntityKind, keys: &ScopeKeys, action: Action, changed: &[&str]) -> Result<()> {
         let tree = self.store.area_tree(self.tx)?;
         let path = keys.area_id.as_deref().map(|a| area_path(&tree, a)).unwrap_or_default();
         self.who.check_write(kind, action, &keys.target(&path), changed)?;

@@ -19,15 +19,29 @@ pub(crate) fn append(
     base_version: i64,
     device_time: i64,
 ) -> Result<Op> {
-    let op_id = uuid::Uuid::now_v7().to_string();
     let json = serde_json::to_string(&fields)?;
+    let (op_id, device_seq) = append_json(tx, entity, entity_id, kind, &json, base_version, device_time)?;
+    Ok(Op { op_id, device_seq, entity, entity_id: entity_id.to_owned(), kind, fields, base_version, device_time })
+}
+
+/// Appends an op whose fields are already JSON (an object of the changed fields, as a field map
+/// serializes); returns its `op_id` and `device_seq`. For bulk paths that build no field map.
+pub(crate) fn append_json(
+    tx: &Connection,
+    entity: EntityKind,
+    entity_id: &str,
+    kind: OpKind,
+    fields_json: &str,
+    base_version: i64,
+    device_time: i64,
+) -> Result<(String, i64)> {
+    let op_id = uuid::Uuid::now_v7().to_string();
     tx.prepare_cached(
         "INSERT INTO outbox (op_id, entity, entity_id, kind, fields, base_version, device_time) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(params![op_id, entity.as_str(), entity_id, kind.as_str(), json, base_version, device_time])?;
-    let device_seq = tx.last_insert_rowid();
-    Ok(Op { op_id, device_seq, entity, entity_id: entity_id.to_owned(), kind, fields, base_version, device_time })
+    .execute(params![op_id, entity.as_str(), entity_id, kind.as_str(), fields_json, base_version, device_time])?;
+    Ok((op_id, tx.last_insert_rowid()))
 }
 
 fn read_op(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Op, usize)> {
@@ -74,6 +88,23 @@ pub(crate) fn pending_for(conn: &Connection, entity: EntityKind, entity_id: &str
         .query_map(params![entity.as_str(), entity_id], |r| read_op(r).map(|(op, _)| op))?
         .collect::<Result<_, _>>()?;
     Ok(ops)
+}
+
+/// The records that have pending ops, by entity and id.
+pub(crate) type PendingRecords = std::collections::HashSet<(EntityKind, String)>;
+
+/// Every record with at least one pending op (read once per pulled page).
+pub(crate) fn pending_records(conn: &Connection) -> Result<PendingRecords> {
+    let mut stmt = conn.prepare_cached("SELECT DISTINCT entity, entity_id FROM outbox")?;
+    let mut rows = stmt.query([])?;
+    let mut out = PendingRecords::new();
+    while let Some(r) = rows.next()? {
+        let entity: String = r.get(0)?;
+        if let Some(e) = EntityKind::parse(&entity) {
+            out.insert((e, r.get(1)?));
+        }
+    }
+    Ok(out)
 }
 
 /// The next batch: the oldest ops, at most `max_ops` of them and about `max_bytes` on the wire.
