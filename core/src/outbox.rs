@@ -1,7 +1,7 @@
 //! The outbox: one op per local mutation, written in the mutation's transaction, leaving only
 //! with a result from the server (DESIGN.md sync rules 1–3).
 
-use rusqlite::{params, Connection, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
 
 use crate::entities::EntityKind;
@@ -141,30 +141,42 @@ pub struct Recorded {
 pub fn record_results(tx: &Transaction<'_>, results: &[OpResult], now: i64) -> Result<Recorded> {
     let mut rec = Recorded::default();
     for res in results {
-        let mut stmt = tx.prepare_cached(&format!("{SELECT} WHERE op_id = ?1"))?;
-        let found = stmt.query_row([&res.op_id], |r| read_op(r).map(|(op, _)| op));
-        let op = match found {
-            Ok(op) => op,
-            Err(rusqlite::Error::QueryReturnedNoRows) => {
-                rec.unknown += 1;
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
         match res.status {
             OpStatus::Applied | OpStatus::Duplicate | OpStatus::Merged => {
+                // The op leaves the outbox; only what setting the row's version needs is read back.
+                let gone: Option<(String, String, String, Option<String>)> = tx
+                    .prepare_cached(
+                        "DELETE FROM outbox WHERE op_id = ?1 RETURNING entity, entity_id, kind, \
+                         CASE WHEN kind = 'event' THEN fields ->> '$.id' END",
+                    )?
+                    .query_row([&res.op_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                    .optional()?;
+                let Some((entity, entity_id, kind, event_id)) = gone else {
+                    rec.unknown += 1;
+                    continue;
+                };
                 if let Some(v) = res.version {
-                    let id = if op.kind == OpKind::Event {
-                        op.fields.get("id").and_then(|v| v.as_str()).unwrap_or(&op.entity_id).to_owned()
-                    } else {
-                        op.entity_id.clone()
+                    let bad = |what: &str| {
+                        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, format!("bad outbox {what}").into())
                     };
-                    let entity = if op.kind == OpKind::Event { EntityKind::IncidentEvent } else { op.entity };
+                    let entity = EntityKind::parse(&entity).ok_or_else(|| bad("entity"))?;
+                    let (entity, id) = match OpKind::parse(&kind).ok_or_else(|| bad("kind"))? {
+                        OpKind::Event => (EntityKind::IncidentEvent, event_id.unwrap_or(entity_id)),
+                        _ => (entity, entity_id),
+                    };
                     crate::record::set_version(tx, entity, &id, v)?;
                 }
                 rec.acknowledged += 1;
             }
             OpStatus::Rejected => {
+                let mut stmt = tx.prepare_cached(&format!("{SELECT} WHERE op_id = ?1"))?;
+                let op = match stmt.query_row([&res.op_id], |r| read_op(r).map(|(op, _)| op)).optional()? {
+                    Some(op) => op,
+                    None => {
+                        rec.unknown += 1;
+                        continue;
+                    }
+                };
                 tx.prepare_cached(
                     "INSERT OR REPLACE INTO rejected_ops (op_id, device_seq, entity, entity_id, kind, fields, \
                      base_version, device_time, code, reason, rejected_at) \
@@ -183,10 +195,10 @@ pub fn record_results(tx: &Transaction<'_>, results: &[OpResult], now: i64) -> R
                     res.reason.as_deref().unwrap_or(""),
                     now
                 ])?;
+                tx.prepare_cached("DELETE FROM outbox WHERE op_id = ?1")?.execute([&res.op_id])?;
                 rec.rejected += 1;
             }
         }
-        tx.prepare_cached("DELETE FROM outbox WHERE op_id = ?1")?.execute([&res.op_id])?;
     }
     Ok(rec)
 }
