@@ -4,10 +4,12 @@ use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::access::{Action, ScopeKeys};
 use crate::entities::EntityKind;
 use crate::error::{Error, Result};
 use crate::input::{self, CARE_TAGS};
 use crate::mutate::Writer;
+use crate::protocol::OpKind;
 use crate::record::{self, Fields};
 use crate::store::Store;
 
@@ -171,9 +173,41 @@ fn building_of(w: &Writer<'_>, building_id: &str) -> Result<(String, String)> {
         .ok_or_else(|| Error::invalid("building_id", "楼栋不存在"))
 }
 
-fn household_fields(w: &Writer<'_>, n: &NewHousehold) -> Result<Fields> {
+/// A validated new household as its op carries it. Fields are declared in the order a field map
+/// serializes them (by name), so the op's JSON is the same as the generic write path makes.
+#[derive(Serialize)]
+struct NewHouseholdRow<'a> {
+    address: String,
+    building_id: &'a str,
+    care_tags: Vec<String>,
+    grid_id: &'a str,
+    head_name: String,
+    member_count: u32,
+    notes: String,
+    phone: Option<String>,
+    room: String,
+}
+
+/// Field names of a household create (every field is sent).
+const HOUSEHOLD_CREATE_FIELDS: &[&str] =
+    &["address", "building_id", "care_tags", "grid_id", "head_name", "member_count", "notes", "phone", "room"];
+
+const INSERT_HOUSEHOLD: &str = "INSERT INTO households (id, version, building_id, grid_id, room, address, head_name, \
+     phone, member_count, care_tags, notes) VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
+/// Buildings seen in one batch: grid, address, and whether the user may create households there.
+type BuildingCache = std::collections::HashMap<String, (String, String, bool)>;
+
+/// The write path of one new household, specialised for batches: the same validation (in the
+/// same order), scope check, row, search entry and op as [`Writer::create`] with a field map,
+/// without building one per row; each building is looked up and checked once per batch.
+fn create_household_row(w: &Writer<'_>, buildings: &mut BuildingCache, n: &NewHousehold) -> Result<String> {
     let room = input::text("room", &n.room, 32)?;
-    let (grid_id, building_address) = building_of(w, &n.building_id)?;
+    if !buildings.contains_key(&n.building_id) {
+        let (grid_id, address) = building_of(w, &n.building_id)?;
+        buildings.insert(n.building_id.clone(), (grid_id, address, false));
+    }
+    let (grid_id, building_address, checked) = &buildings[&n.building_id];
     let address = if n.address.trim().is_empty() {
         format!("{building_address}{room}")
     } else {
@@ -182,18 +216,39 @@ fn household_fields(w: &Writer<'_>, n: &NewHousehold) -> Result<Fields> {
     if n.member_count == 0 || n.member_count > 99 {
         return Err(Error::invalid("member_count", "人数应在1到99之间"));
     }
-    let json = json!({
-        "building_id": n.building_id,
-        "grid_id": grid_id,
-        "room": room,
-        "address": address,
-        "head_name": input::text("head_name", &n.head_name, 50)?,
-        "phone": opt_value(input::phone("phone", n.phone.as_deref())?),
-        "member_count": n.member_count,
-        "care_tags": input::tags("care_tags", &n.care_tags, CARE_TAGS)?,
-        "notes": input::free_text("notes", &n.notes, 2000)?,
-    });
-    Ok(into_fields(json))
+    let head_name = input::text("head_name", &n.head_name, 50)?;
+    let phone = input::phone("phone", n.phone.as_deref())?;
+    let care_tags = input::tags("care_tags", &n.care_tags, CARE_TAGS)?;
+    let notes = input::free_text("notes", &n.notes, 2000)?;
+    let row = NewHouseholdRow { address, building_id: &n.building_id, care_tags, grid_id, head_name, member_count: n.member_count, notes, phone, room };
+    if !checked {
+        let keys = ScopeKeys { area_id: Some(grid_id.clone()), building_id: Some(n.building_id.clone()), ..Default::default() };
+        w.check_keys(EntityKind::Household, &keys, Action::Create, HOUSEHOLD_CREATE_FIELDS)?;
+    }
+    let id = uuid::Uuid::now_v7().to_string();
+    w.tx.prepare_cached(INSERT_HOUSEHOLD)?.execute(rusqlite::params![
+        id,
+        row.building_id,
+        row.grid_id,
+        row.room,
+        row.address,
+        row.head_name,
+        row.phone,
+        row.member_count,
+        serde_json::to_string(&row.care_tags)?,
+        row.notes
+    ])?;
+    let rowid = w.tx.last_insert_rowid();
+    let doc = crate::search::household_doc(&row.head_name, &row.room, &row.address, row.phone.as_deref().unwrap_or_default());
+    crate::search::index_new_household(w.tx, rowid, &doc)?;
+    let json = serde_json::to_string(&row)?;
+    crate::outbox::append_json(w.tx, EntityKind::Household, &id, OpKind::Create, &json, 0, w.now)?;
+    if !checked {
+        if let Some(b) = buildings.get_mut(&n.building_id) {
+            b.2 = true;
+        }
+    }
+    Ok(id)
 }
 
 pub(crate) fn into_fields(v: Value) -> Fields {
@@ -231,11 +286,9 @@ impl Store {
         self.write(|tx| {
             let w = Writer::new(tx, self, &who);
             let mut ids = Vec::with_capacity(news.len());
+            let mut buildings = BuildingCache::new();
             for (i, n) in news.iter().enumerate() {
-                let fields = household_fields(&w, n).map_err(|e| name_item(i, e))?;
-                let id = uuid::Uuid::now_v7().to_string();
-                w.create(EntityKind::Household, &id, fields).map_err(|e| name_item(i, e))?;
-                ids.push(id);
+                ids.push(create_household_row(&w, &mut buildings, n).map_err(|e| name_item(i, e))?);
             }
             Ok(ids)
         })

@@ -33,6 +33,11 @@ impl<'a> Writer<'a> {
                 keys.inherit(kind, &ScopeKeys::of(pk, &pid, &parent.fields));
             }
         }
+        self.check_keys(kind, &keys, action, changed)
+    }
+
+    /// [`Writer::check`] for a record whose scope keys are already known.
+    pub fn check_keys(&self, kind: EntityKind, keys: &ScopeKeys, action: Action, changed: &[&str]) -> Result<()> {
         let tree = self.store.area_tree(self.tx)?;
         let path = keys.area_id.as_deref().map(|a| area_path(&tree, a)).unwrap_or_default();
         self.who.check_write(kind, action, &keys.target(&path), changed)?;

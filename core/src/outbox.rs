@@ -1,7 +1,7 @@
 //! The outbox: one op per local mutation, written in the mutation's transaction, leaving only
 //! with a result from the server (DESIGN.md sync rules 1–3).
 
-use rusqlite::{params, Connection, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
 
 use crate::entities::EntityKind;
@@ -19,15 +19,29 @@ pub(crate) fn append(
     base_version: i64,
     device_time: i64,
 ) -> Result<Op> {
-    let op_id = uuid::Uuid::now_v7().to_string();
     let json = serde_json::to_string(&fields)?;
+    let (op_id, device_seq) = append_json(tx, entity, entity_id, kind, &json, base_version, device_time)?;
+    Ok(Op { op_id, device_seq, entity, entity_id: entity_id.to_owned(), kind, fields, base_version, device_time })
+}
+
+/// Appends an op whose fields are already JSON (an object of the changed fields, as a field map
+/// serializes); returns its `op_id` and `device_seq`. For bulk paths that build no field map.
+pub(crate) fn append_json(
+    tx: &Connection,
+    entity: EntityKind,
+    entity_id: &str,
+    kind: OpKind,
+    fields_json: &str,
+    base_version: i64,
+    device_time: i64,
+) -> Result<(String, i64)> {
+    let op_id = uuid::Uuid::now_v7().to_string();
     tx.prepare_cached(
         "INSERT INTO outbox (op_id, entity, entity_id, kind, fields, base_version, device_time) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(params![op_id, entity.as_str(), entity_id, kind.as_str(), json, base_version, device_time])?;
-    let device_seq = tx.last_insert_rowid();
-    Ok(Op { op_id, device_seq, entity, entity_id: entity_id.to_owned(), kind, fields, base_version, device_time })
+    .execute(params![op_id, entity.as_str(), entity_id, kind.as_str(), fields_json, base_version, device_time])?;
+    Ok((op_id, tx.last_insert_rowid()))
 }
 
 fn read_op(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Op, usize)> {
@@ -76,6 +90,23 @@ pub(crate) fn pending_for(conn: &Connection, entity: EntityKind, entity_id: &str
     Ok(ops)
 }
 
+/// The records that have pending ops, by entity and id.
+pub(crate) type PendingRecords = std::collections::HashSet<(EntityKind, String)>;
+
+/// Every record with at least one pending op (read once per pulled page).
+pub(crate) fn pending_records(conn: &Connection) -> Result<PendingRecords> {
+    let mut stmt = conn.prepare_cached("SELECT DISTINCT entity, entity_id FROM outbox")?;
+    let mut rows = stmt.query([])?;
+    let mut out = PendingRecords::new();
+    while let Some(r) = rows.next()? {
+        let entity: String = r.get(0)?;
+        if let Some(e) = EntityKind::parse(&entity) {
+            out.insert((e, r.get(1)?));
+        }
+    }
+    Ok(out)
+}
+
 /// The next batch: the oldest ops, at most `max_ops` of them and about `max_bytes` on the wire.
 /// The first op is always included, however large, so one big op cannot block the queue.
 pub fn next_batch(conn: &Connection, max_ops: usize, max_bytes: usize) -> Result<Vec<Op>> {
@@ -110,30 +141,42 @@ pub struct Recorded {
 pub fn record_results(tx: &Transaction<'_>, results: &[OpResult], now: i64) -> Result<Recorded> {
     let mut rec = Recorded::default();
     for res in results {
-        let mut stmt = tx.prepare_cached(&format!("{SELECT} WHERE op_id = ?1"))?;
-        let found = stmt.query_row([&res.op_id], |r| read_op(r).map(|(op, _)| op));
-        let op = match found {
-            Ok(op) => op,
-            Err(rusqlite::Error::QueryReturnedNoRows) => {
-                rec.unknown += 1;
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
         match res.status {
             OpStatus::Applied | OpStatus::Duplicate | OpStatus::Merged => {
+                // The op leaves the outbox; only what setting the row's version needs is read back.
+                let gone: Option<(String, String, String, Option<String>)> = tx
+                    .prepare_cached(
+                        "DELETE FROM outbox WHERE op_id = ?1 RETURNING entity, entity_id, kind, \
+                         CASE WHEN kind = 'event' THEN fields ->> '$.id' END",
+                    )?
+                    .query_row([&res.op_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                    .optional()?;
+                let Some((entity, entity_id, kind, event_id)) = gone else {
+                    rec.unknown += 1;
+                    continue;
+                };
                 if let Some(v) = res.version {
-                    let id = if op.kind == OpKind::Event {
-                        op.fields.get("id").and_then(|v| v.as_str()).unwrap_or(&op.entity_id).to_owned()
-                    } else {
-                        op.entity_id.clone()
+                    let bad = |what: &str| {
+                        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, format!("bad outbox {what}").into())
                     };
-                    let entity = if op.kind == OpKind::Event { EntityKind::IncidentEvent } else { op.entity };
+                    let entity = EntityKind::parse(&entity).ok_or_else(|| bad("entity"))?;
+                    let (entity, id) = match OpKind::parse(&kind).ok_or_else(|| bad("kind"))? {
+                        OpKind::Event => (EntityKind::IncidentEvent, event_id.unwrap_or(entity_id)),
+                        _ => (entity, entity_id),
+                    };
                     crate::record::set_version(tx, entity, &id, v)?;
                 }
                 rec.acknowledged += 1;
             }
             OpStatus::Rejected => {
+                let mut stmt = tx.prepare_cached(&format!("{SELECT} WHERE op_id = ?1"))?;
+                let op = match stmt.query_row([&res.op_id], |r| read_op(r).map(|(op, _)| op)).optional()? {
+                    Some(op) => op,
+                    None => {
+                        rec.unknown += 1;
+                        continue;
+                    }
+                };
                 crate::sync::merge::revert_rejected(tx, &op, res.code.as_deref().unwrap_or_default())?;
                 tx.prepare_cached(
                     "INSERT OR REPLACE INTO rejected_ops (op_id, device_seq, entity, entity_id, kind, fields, \
@@ -153,10 +196,10 @@ pub fn record_results(tx: &Transaction<'_>, results: &[OpResult], now: i64) -> R
                     res.reason.as_deref().unwrap_or(""),
                     now
                 ])?;
+                tx.prepare_cached("DELETE FROM outbox WHERE op_id = ?1")?.execute([&res.op_id])?;
                 rec.rejected += 1;
             }
         }
-        tx.prepare_cached("DELETE FROM outbox WHERE op_id = ?1")?.execute([&res.op_id])?;
     }
     Ok(rec)
 }

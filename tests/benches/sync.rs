@@ -32,6 +32,19 @@ fn line(name: &str, value: f64, unit: &str) {
     println!("bench: {name} = {value:.3} {unit}");
 }
 
+/// CPU seconds the whole process (device, server and client threads) has used so far (Linux
+/// `/proc`, 10 ms ticks); None elsewhere. Printed beside wall-clock figures on a shared machine.
+fn cpu_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = after.split(' ').collect();
+    Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
+}
+
+fn cpu_since(start: Option<f64>) -> String {
+    start.zip(cpu_s()).map(|(a, b)| format!("{:.2} CPU s", b - a)).unwrap_or_else(|| "CPU time unknown".into())
+}
+
 fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
@@ -112,11 +125,12 @@ fn push_then_pull(
     tb: &dyn Transport,
     opts: &SyncOptions,
 ) -> (gridline_core::sync::SyncReport, f64, gridline_core::sync::SyncReport, f64) {
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), cpu_s());
     let pushed = sync(a, ta, opts);
     let push_s = start.elapsed().as_secs_f64();
     let pulled = sync(b, tb, opts);
     let total = start.elapsed().as_secs_f64();
+    println!("# e2e round: {total:.2} s wall, {}", cpu_since(cpu));
     assert_eq!(pushed.pushed as usize, E2E_OPS);
     (pushed, push_s, pulled, total)
 }
@@ -334,11 +348,12 @@ fn bench_bootstrap(dir: &Path) {
     let (c, tc) = device(&server, dir, "fresh-device");
     let probe = probe.expect("a probe phone");
     let query: String = probe.chars().filter(char::is_ascii_digit).skip(3).take(4).collect();
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), cpu_s());
     let report = sync(&c, &tc, &SyncOptions::default());
     let pulled_s = start.elapsed().as_secs_f64();
     let hits = c.search(&query, 20).expect("search");
     let total = start.elapsed().as_secs_f64();
+    println!("# bootstrap: {total:.2} s wall, {}", cpu_since(cpu));
     assert!(!hits.is_empty(), "search for {query} found nothing");
     assert_eq!(count_households(&c), households as i64);
     println!(
@@ -418,9 +433,10 @@ fn bench_ingest(dir: &Path) {
         })
         .collect();
     barrier.wait();
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), cpu_s());
     let acked: usize = handles.into_iter().map(|h| h.join().expect("device thread")).sum();
     let secs = start.elapsed().as_secs_f64();
+    println!("# ingest: {secs:.2} s wall, {} (devices and server together)", cpu_since(cpu));
     assert_eq!(acked as u64, ops_total);
     println!("# ingest: {DEVICES} devices pushed {acked} ops in {secs:.2} s (batches of {batch})");
     line("sync.ingest_bare_sqlite_rows_per_s", base, &format!("rows/s (baseline: same count, one thread, bare SQLite, {batch}-row transactions)"));

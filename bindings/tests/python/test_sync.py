@@ -99,31 +99,31 @@ def test_login_and_network_errors_are_typed(tmp_path, server):
 
 
 def test_a_change_the_server_refuses_lands_in_the_rejected_list(tmp_path, server):
-    first = enrolled(tmp_path, server, "scout", GRID_WORKER)
+    # The supervisor works on two phones; both start from the same reported incident.
+    first = enrolled(tmp_path, server, "sup-a", SUPERVISOR)
+    second = enrolled(tmp_path, server, "sup-b", SUPERVISOR)
     first.sync(server.url)
-    [grid] = first.my_grids()
-    other = next(a for a in first.areas(grid.parent_id) if a.kind == "grid" and a.id != grid.id)
-    server.cli("user", "add", "--username", "pymover", "--password", "Move#2024", "--role", "grid_worker",
-               "--areas", grid.id, "--name", "调动测试")
+    second.sync(server.url)
+    reported = first.incidents(g.IncidentFilter(statuses=[g.IncidentStatus.REPORTED], grid_id=None, category=None,
+                                                building_id=None, overdue_only=False, limit=1))
+    [inc] = reported
+    dept = first.departments()[0]
+    # Offline, one phone closes it as a duplicate and the other dispatches it.
+    first.add_incident_event(inc.id, g.NewEvent(kind=g.EventKind.CLOSED, note="重复上报", department_id=None,
+                                                deadline_at=None))
+    second.add_incident_event(inc.id, g.NewEvent(kind=g.EventKind.DISPATCHED, note="请处理", department_id=dept.id,
+                                                 deadline_at=None))
+    assert first.sync(server.url).pushed == 1
+    report = second.sync(server.url)
+    # The later arrival meets a closed incident: refused by the state machine, kept for the user.
+    assert report.rejected == 1 and report.pushed == 0
+    [rejected] = second.rejected_changes()
+    assert (rejected.entity, rejected.entity_id, rejected.kind) == (g.EntityKind.INCIDENT, inc.id, g.OpKind.EVENT)
+    assert rejected.code == "transition_refused" and rejected.reason
+    assert json.loads(rejected.fields_json)["kind"] == "dispatched"
+    assert second.sync_status().rejected_ops == 1
+    # The phone comes back to the server's view of the incident.
+    assert second.incident(inc.id).status == g.IncidentStatus.CLOSED
 
-    mover = enrolled(tmp_path, server, "mover", ("pymover", "Move#2024"))
-    mover.sync(server.url)
-    h = mover.households_in_grid(grid.id)[0]
-    mover.update_household(h.id, g.HouseholdPatch(notes="调动前的修改"))
-    # The user is moved to another grid before the edit reaches the server.
-    server.cli("user", "set-scope", "--username", "pymover", "--areas", other.id)
-
-    report = mover.sync(server.url)
-    assert report.rejected == 1 and report.pushed == 0 and report.scope_changed
-    [rejected] = mover.rejected_changes()
-    assert (rejected.entity, rejected.entity_id, rejected.kind) == (g.EntityKind.HOUSEHOLD, h.id, g.OpKind.UPDATE)
-    assert rejected.code == "out_of_scope" and "管辖范围" in rejected.reason
-    assert json.loads(rejected.fields_json) == {"notes": "调动前的修改"}
-    assert mover.sync_status().rejected_ops == 1
-    # The device now holds the new grid only.
-    assert mover.principal().scope.area_ids == [other.id]
-    with pytest.raises(g.ApiError.NotFound):
-        mover.household(h.id)
-
-    assert mover.dismiss_rejected(rejected.op_id) is True
-    assert mover.rejected_changes() == [] and mover.dismiss_rejected(rejected.op_id) is False
+    assert second.dismiss_rejected(rejected.op_id) is True
+    assert second.rejected_changes() == [] and second.dismiss_rejected(rejected.op_id) is False

@@ -36,7 +36,7 @@ impl Default for SyncOptions {
         SyncOptions {
             batch_ops: 500,
             batch_bytes: 512 * 1024,
-            page_size: 1000,
+            page_size: 5000,
             max_attempts: 6,
             base_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(8),

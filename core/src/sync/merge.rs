@@ -5,6 +5,7 @@ use rusqlite::Connection;
 
 use crate::entities::EntityKind;
 use crate::error::Result;
+use crate::outbox::PendingRecords;
 use crate::protocol::{Change, Op, OpKind};
 use crate::store::meta_set;
 use crate::{mutate, outbox, record, search};
@@ -15,25 +16,41 @@ pub(crate) const CURSOR: &str = "pull_cursor";
 pub(crate) const SCOPE_EPOCH: &str = "scope_epoch";
 
 /// Applies one page and its cursor. Returns whether areas changed (the area cache is stale).
+///
+/// The bulk path of a pull: each row is upserted with the fields the page carries (no re-read),
+/// a row new on this device gets its search entry without a delete first, and the outbox is
+/// consulted once per page (only records with pending ops re-apply them).
 pub(crate) fn apply_page(conn: &Connection, changes: &[Change], next_cursor: i64) -> Result<bool> {
     let mut areas_changed = false;
+    let pending = outbox::pending_records(conn)?;
     for c in changes {
         areas_changed |= c.entity == EntityKind::Area;
+        // A row re-sent to new readers keeps its version (an incident's earlier events).
+        let version = c.version.unwrap_or(c.seq);
+        let indexed = search::indexes(c.entity);
         if c.deleted {
-            search::on_write(conn, c.entity, &c.id, None, false)?;
+            if indexed {
+                search::on_write(conn, c.entity, &c.id, None, false)?;
+            }
             record::delete(conn, c.entity, &c.id)?;
+        } else if indexed {
+            let before = search::rowid(conn, c.entity, &c.id)?;
+            record::upsert(conn, c.entity, &c.id, version, &c.fields)?;
+            let rowid = before.unwrap_or_else(|| conn.last_insert_rowid());
+            search::index_row(conn, c.entity, rowid, Some(&c.fields), before.is_none())?;
         } else {
-            record::upsert(conn, c.entity, &c.id, c.version.unwrap_or(c.seq), &c.fields)?;
-            mutate::reindex(conn, c.entity, &c.id)?;
+            record::upsert(conn, c.entity, &c.id, version, &c.fields)?;
         }
-        reapply_pending(conn, c)?;
+        if !pending.is_empty() {
+            reapply_pending(conn, c, &pending)?;
+        }
     }
     meta_set(conn, CURSOR, &next_cursor.to_string())?;
     Ok(areas_changed)
 }
 
 /// Local edits not yet acknowledged win over the pulled row until the server has them.
-fn reapply_pending(conn: &Connection, c: &Change) -> Result<()> {
+fn reapply_pending(conn: &Connection, c: &Change, pending: &PendingRecords) -> Result<()> {
     let (entity, id) = match c.entity {
         // Events are separate rows; a pending event on the incident shows in its status.
         EntityKind::IncidentEvent => {
@@ -42,6 +59,9 @@ fn reapply_pending(conn: &Connection, c: &Change) -> Result<()> {
         }
         e => (e, c.id.clone()),
     };
+    if !pending.contains(&(entity, id.clone())) {
+        return Ok(());
+    }
     let pending = outbox::pending_for(conn, entity, &id)?;
     if pending.is_empty() {
         return Ok(());

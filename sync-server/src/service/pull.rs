@@ -14,8 +14,9 @@ use crate::storage::SyncLogEntry;
 
 /// Page size when the request asks for none.
 pub const DEFAULT_PAGE: usize = 500;
-/// Largest page.
-pub const MAX_PAGE: usize = 1000;
+/// Largest page in changes; pages are also bounded in bytes by the feed
+/// ([`crate::storage::FEED_PAGE_BYTES`]), so large rows make shorter pages.
+pub const MAX_PAGE: usize = 10_000;
 
 impl Service {
     /// One page of the caller's change feed after `req.cursor`.

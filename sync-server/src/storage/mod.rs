@@ -23,6 +23,10 @@ use gridline_core::{EntityKind, Role};
 pub use console::ConsoleStore;
 pub use sqlite::SqliteStorage;
 
+/// About how many bytes of row JSON one pull page carries at most (besides its row limit): a
+/// page of small rows can be long, a page of long incident descriptions stays short.
+pub const FEED_PAGE_BYTES: usize = 4 << 20;
+
 /// What can go wrong in a storage.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

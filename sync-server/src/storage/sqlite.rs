@@ -331,14 +331,22 @@ impl Storage for SqliteStorage {
 
     fn batch(&self, f: &mut dyn FnMut(&mut dyn BatchTx) -> StoreResult<()>) -> StoreResult<()> {
         let mut conn = lock(&self.writer);
-        let tx = conn.transaction()?;
-        {
-            let mut b = SqliteBatch::begin(&tx)?;
-            f(&mut b)?;
-            b.finish()?;
+        // First without per-op savepoints; again with them if an op had to be undone.
+        let mut savepoints = false;
+        loop {
+            let tx = conn.transaction()?;
+            let mut b = SqliteBatch::begin(&tx, savepoints)?;
+            match f(&mut b) {
+                Ok(()) => {
+                    b.finish()?;
+                    tx.commit()?;
+                    return Ok(());
+                }
+                // Dropping `tx` rolls the attempt back.
+                Err(_) if !savepoints && b.wants_savepoints() => savepoints = true,
+                Err(e) => return Err(e),
+            }
         }
-        tx.commit()?;
-        Ok(())
     }
 
     fn feed(&self, cursor: i64, limit: usize, max_scan: usize, visible: &VisibleFn<'_>) -> StoreResult<FeedPage> {

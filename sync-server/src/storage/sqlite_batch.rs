@@ -33,6 +33,12 @@ const PUT_META: &str = "INSERT INTO row_meta (entity, id, seq, deleted, area_id,
      department_id = excluded.department_id, owner_id = excluded.owner_id";
 
 /// A push batch inside the writer's transaction.
+///
+/// Ops are first applied without per-op savepoints (a savepoint journals every page an op
+/// touches): an op refused before it wrote anything needs no undo. Only when an op must be
+/// undone after it wrote (a constraint failure halfway) does the batch ask to be run again from
+/// the start with a savepoint per op ([`SqliteBatch::wants_savepoints`]); the caller rolls the
+/// transaction back and repeats it, so the results are the same either way.
 pub(super) struct SqliteBatch<'a> {
     tx: &'a Connection,
     /// The last sequence handed out (written back by `finish`).
@@ -40,12 +46,26 @@ pub(super) struct SqliteBatch<'a> {
     /// The last sequence handed out before the current op began: an op undone gives its
     /// sequences back; the change log records the op's first sequence.
     op_start: i64,
+    /// Each op runs inside its own savepoint.
+    savepoints: bool,
+    /// The current op has written something.
+    dirty: bool,
+    /// An op had to be undone without a savepoint: run the batch again with savepoints.
+    undo_needed: bool,
 }
 
+/// Returned (and then discarded) when a batch without savepoints meets an op to undo.
+const UNDO_NEEDED: &str = "batch must be repeated with per-op savepoints";
+
 impl<'a> SqliteBatch<'a> {
-    pub(super) fn begin(tx: &'a Connection) -> StoreResult<Self> {
+    pub(super) fn begin(tx: &'a Connection, savepoints: bool) -> StoreResult<Self> {
         let seq = tx.query_row("SELECT value FROM seq_counter WHERE id = 1", [], |r| r.get(0))?;
-        Ok(SqliteBatch { tx, seq, op_start: seq })
+        Ok(SqliteBatch { tx, seq, op_start: seq, savepoints, dirty: false, undo_needed: false })
+    }
+
+    /// Whether the batch stopped because an op needs a savepoint to be undone.
+    pub(super) fn wants_savepoints(&self) -> bool {
+        self.undo_needed
     }
 
     pub(super) fn finish(self) -> StoreResult<()> {
@@ -177,11 +197,21 @@ impl BatchTx for SqliteBatch<'_> {
 
     fn begin_op(&mut self) -> StoreResult<()> {
         self.op_start = self.seq;
-        self.tx.prepare_cached("SAVEPOINT op")?.execute([])?;
+        self.dirty = false;
+        if self.savepoints {
+            self.tx.prepare_cached("SAVEPOINT op")?.execute([])?;
+        }
         Ok(())
     }
 
     fn end_op(&mut self, keep: bool) -> StoreResult<()> {
+        if !self.savepoints {
+            if !keep && self.dirty {
+                self.undo_needed = true;
+                return Err(StoreError::Backend(UNDO_NEEDED.into()));
+            }
+            return Ok(());
+        }
         if !keep {
             self.tx.prepare_cached("ROLLBACK TO op")?.execute([])?;
             // A refused op leaves no trace, not even a gap in the sequence.
@@ -201,6 +231,7 @@ impl BatchTx for SqliteBatch<'_> {
     }
 
     fn create(&mut self, entity: EntityKind, id: &str, fields: &Fields, writer: &str) -> StoreResult<i64> {
+        self.dirty = true;
         let seq = self.next_seq();
         match entity {
             // Rows with derived rows or fields go through the core's own op applier, so the
@@ -246,6 +277,7 @@ impl BatchTx for SqliteBatch<'_> {
     }
 
     fn update(&mut self, entity: EntityKind, id: &str, fields: &Fields, writer: &str) -> StoreResult<i64> {
+        self.dirty = true;
         let seq = self.next_seq();
         if !record::update(self.tx, entity, id, fields)? {
             return Err(StoreError::NotFound);
@@ -270,6 +302,7 @@ impl BatchTx for SqliteBatch<'_> {
     }
 
     fn delete(&mut self, entity: EntityKind, id: &str) -> StoreResult<i64> {
+        self.dirty = true;
         let seq = self.next_seq();
         if !record::delete(self.tx, entity, id)? {
             return Err(StoreError::NotFound);
@@ -289,6 +322,7 @@ impl BatchTx for SqliteBatch<'_> {
     }
 
     fn append_event(&mut self, incident_id: &str, event_id: &str, fields: &Fields, writer: &str) -> StoreResult<i64> {
+        self.dirty = true;
         let seq = self.next_seq();
         // The event's version is its place in the server's order of the timeline.
         record::insert(self.tx, EntityKind::IncidentEvent, event_id, seq, fields)?;
@@ -302,6 +336,7 @@ impl BatchTx for SqliteBatch<'_> {
     }
 
     fn save_conflict(&mut self, c: &ConflictRecord) -> StoreResult<()> {
+        self.dirty = true;
         self.tx
             .prepare_cached(
                 "INSERT INTO conflicts (entity, entity_id, field, lost_value_json, kept_value_json, lost_device, \

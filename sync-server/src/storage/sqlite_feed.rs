@@ -13,6 +13,15 @@ use super::*;
 /// Rows of `row_meta` read per query while walking the feed.
 const CHUNK: usize = 2000;
 
+/// About how many bytes of JSON a row's fields make (string lengths plus a per-field overhead).
+fn approx_bytes(fields: &Fields) -> usize {
+    fields
+        .iter()
+        .map(|(k, v)| k.len() + 8 + if let serde_json::Value::String(s) = v { s.len() } else { 16 })
+        .sum::<usize>()
+        + 96
+}
+
 pub(super) fn page(
     c: &Connection,
     cursor: i64,
@@ -22,6 +31,7 @@ pub(super) fn page(
 ) -> StoreResult<FeedPage> {
     let mut out = FeedPage { rows: Vec::new(), last_examined: cursor, has_more: false };
     let mut scanned = 0usize;
+    let mut bytes = 0usize;
     let mut stmt = c.prepare_cached(
         "SELECT seq, entity, id, deleted, area_id, building_id, department_id, owner_id, moved, \
          prev_area_id, prev_building_id, prev_department_id, prev_owner_id FROM row_meta \
@@ -69,11 +79,12 @@ pub(super) fn page(
                         record::get(c, entity, &id)?.map(|r| (r.version, r.fields))
                     };
                     if let Some((version, fields)) = row {
+                        bytes += approx_bytes(&fields);
                         out.rows.push(FeedRow { seq, entity, id, deleted, version, fields });
                     }
                 }
             }
-            if out.rows.len() >= limit || scanned >= max_scan {
+            if out.rows.len() >= limit || scanned >= max_scan || bytes >= FEED_PAGE_BYTES {
                 break 'walk;
             }
         }

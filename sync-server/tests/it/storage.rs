@@ -103,3 +103,32 @@ fn spawned_server_answers_over_tcp_and_stops() {
     let again = gridline_server::spawn_test_server_on(dir.path(), addr, gridline_server::Config::for_tests()).unwrap();
     assert!(get(again.addr()).unwrap().ends_with("ok"));
 }
+
+#[test]
+fn an_op_undone_after_writing_leaves_nothing_and_the_batch_is_repeated_with_savepoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStorage::open(dir.path()).unwrap();
+    let building = |name: &str| {
+        json!({"grid_id": "G1", "name": name, "address": "路", "floors": null, "head_user_id": null})
+            .as_object()
+            .cloned()
+            .unwrap()
+    };
+    let mut attempts = 0;
+    s.batch(&mut |tx| {
+        attempts += 1;
+        for (id, keep) in [("B1", true), ("B2", false), ("B3", true)] {
+            tx.begin_op()?;
+            tx.create(EntityKind::Building, id, &building(id), "server")?;
+            // B2 is refused after it was written (as a constraint failure halfway would be).
+            tx.end_op(keep)?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(attempts, 2, "the first attempt has no savepoints and must be repeated");
+    let page = s.feed(0, 10, 100, &|_, _| true).unwrap();
+    let ids: Vec<&str> = page.rows.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["B1", "B3"]);
+    assert_eq!(s.max_seq().unwrap(), 2, "the undone op gives its sequence number back: no gap in the feed");
+}
