@@ -169,6 +169,7 @@ fn bench_report(store: &Store, dir: &std::path::Path) {
     let conn = Connection::open(dir.join("one_row.sqlite")).expect("open");
     conn.pragma_update(None, "journal_mode", "WAL").expect("wal");
     conn.pragma_update(None, "synchronous", "FULL").expect("sync");
+    conn.pragma_update(None, "wal_autocheckpoint", gridline_core::db::WAL_AUTOCHECKPOINT_PAGES).expect("checkpoint");
     conn.execute_batch("CREATE TABLE t (id TEXT PRIMARY KEY, category TEXT, grid_id TEXT, description TEXT, at INTEGER)")
         .expect("table");
     let mut rng = Rng::new(3);

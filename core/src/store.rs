@@ -102,6 +102,16 @@ impl Store {
         in_transaction(&mut lock(&self.writer), f)
     }
 
+    /// Folds the WAL into the database file without waiting for readers (a passive
+    /// checkpoint); the end of a sync does it, so single edits rarely meet an automatic one.
+    pub fn checkpoint(&self) -> Result<()> {
+        if self.path.is_some() {
+            let conn = lock(&self.writer);
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        }
+        Ok(())
+    }
+
     /// Like [`Store::write`], with relaxed durability for bulk applies of pulled pages: the
     /// transaction is atomic, but may be lost (never half-applied) on power loss.
     pub fn write_bulk<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {

@@ -195,6 +195,10 @@ impl Store {
         cancel: &CancelToken,
     ) -> Result<SyncReport> {
         let result = Run { store: self, transport, opts, progress, cancel, report: SyncReport::default() }.run();
+        if result.is_ok() {
+            // Pulled pages grew the WAL; fold it now rather than on the user's next edit.
+            let _ = self.checkpoint();
+        }
         let now = self.now_ms().to_string();
         let _ = self.write(|tx| match &result {
             Ok(_) => {
