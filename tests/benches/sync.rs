@@ -453,8 +453,8 @@ fn main() {
     println!("# gridline sync benchmarks: in-process server on loopback HTTP, embedded SQLite, file device stores, release build");
     let only = std::env::var("GRIDLINE_BENCH").unwrap_or_default();
     let run = |phase: &str| only.is_empty() || only.split(',').any(|p| p == phase);
-    let phases: [(&str, fn(&Path)); 4] =
-        [("e2e", bench_e2e), ("wire", bench_wire), ("bootstrap", bench_bootstrap), ("ingest", bench_ingest)];
+    type Phase = (&'static str, fn(&Path));
+    let phases: [Phase; 4] = [("e2e", bench_e2e), ("wire", bench_wire), ("bootstrap", bench_bootstrap), ("ingest", bench_ingest)];
     for (name, f) in phases {
         if run(name) {
             let sub = dir.path().join(name);
