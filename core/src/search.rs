@@ -130,6 +130,37 @@ pub(crate) fn rowid(conn: &Connection, kind: EntityKind, id: &str) -> Result<Opt
     Ok(conn.prepare_cached(&q)?.query_row([id], |r| r.get(0)).optional()?)
 }
 
+/// The text fields an indexed kind's search document is made of.
+fn indexed_fields(kind: EntityKind) -> &'static [&'static str] {
+    if kind == EntityKind::Household {
+        &["head_name", "room", "address", "phone"]
+    } else {
+        &["name", "phone"]
+    }
+}
+
+/// For a pulled row: the rowid of the stored row with this id, and whether its search document
+/// stays the same with `fields` (then its entry is kept: no delete and re-insert of its grams,
+/// which a version bump, a notes edit or a device's own change coming back would otherwise
+/// cost). `None` when the row is new here.
+pub(crate) fn stored_entry(conn: &Connection, kind: EntityKind, id: &str, fields: &Fields) -> Result<Option<(i64, bool)>> {
+    let cols = indexed_fields(kind);
+    let q = format!("SELECT rowid, {} FROM {} WHERE id = ?1", cols.join(", "), kind.table());
+    let entry = conn
+        .prepare_cached(&q)?
+        .query_row([id], |r| {
+            let mut same = true;
+            for (i, name) in cols.iter().enumerate() {
+                let old: Option<String> = r.get(i + 1)?;
+                let new = fields.get(*name).and_then(|v| v.as_str());
+                same &= old.as_deref().unwrap_or_default() == new.unwrap_or_default();
+            }
+            Ok((r.get(0)?, same))
+        })
+        .optional()?;
+    Ok(entry)
+}
+
 /// Keeps the index of one record current: `fields` is the whole new row, `None` on delete.
 /// Call before deleting the row (its rowid is needed) and after inserting or updating it;
 /// `fresh` says the row was just inserted (nothing to replace: the cheaper plain insert).

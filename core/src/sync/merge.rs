@@ -34,10 +34,14 @@ pub(crate) fn apply_page(conn: &Connection, changes: &[Change], next_cursor: i64
             }
             record::delete(conn, c.entity, &c.id)?;
         } else if indexed {
-            let before = search::rowid(conn, c.entity, &c.id)?;
+            let before = search::stored_entry(conn, c.entity, &c.id, &c.fields)?;
             record::upsert(conn, c.entity, &c.id, version, &c.fields)?;
-            let rowid = before.unwrap_or_else(|| conn.last_insert_rowid());
-            search::index_row(conn, c.entity, rowid, Some(&c.fields), before.is_none())?;
+            match before {
+                // The upsert keeps the rowid, and the indexed text did not change.
+                Some((_, true)) => {}
+                Some((rowid, false)) => search::index_row(conn, c.entity, rowid, Some(&c.fields), false)?,
+                None => search::index_row(conn, c.entity, conn.last_insert_rowid(), Some(&c.fields), true)?,
+            }
         } else {
             record::upsert(conn, c.entity, &c.id, version, &c.fields)?;
         }
@@ -154,4 +158,45 @@ pub(crate) fn purge_synced(conn: &Connection) -> Result<()> {
     }
     meta_set(conn, CURSOR, "0")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::record::Fields;
+    use crate::store::Store;
+
+    fn household(seq: i64, head_name: &str, notes: &str) -> Change {
+        let fields = json!({
+            "building_id": "b1", "grid_id": "g1", "room": "502", "address": "江海区白沙大道1号502",
+            "head_name": head_name, "phone": "13812345678", "member_count": 3, "care_tags": [], "notes": notes,
+        });
+        Change { seq, entity: EntityKind::Household, id: "h1".into(), deleted: false, version: None, fields: fields.as_object().cloned().unwrap() }
+    }
+
+    fn found(store: &Store, q: &str) -> usize {
+        store.read(|c| search::search(c, None, q, 10)).unwrap().len()
+    }
+
+    #[test]
+    fn a_pulled_row_is_reindexed_only_when_its_indexed_text_changes() {
+        let store = Store::open_in_memory().unwrap();
+        store.write(|tx| apply_page(tx, &[household(1, "王芳", "")], 1)).unwrap();
+        assert_eq!(found(&store, "王芳"), 1);
+        // Same text, new notes and version: the entry is kept, still one hit.
+        store.write(|tx| apply_page(tx, &[household(2, "王芳", "走访过")], 2)).unwrap();
+        assert_eq!(found(&store, "王芳"), 1);
+        assert_eq!(found(&store, "5678"), 1);
+        // The name changes: the old name no longer finds the row, the new one does.
+        store.write(|tx| apply_page(tx, &[household(3, "李明华", "走访过")], 3)).unwrap();
+        assert_eq!(found(&store, "王芳"), 0);
+        assert_eq!(found(&store, "明华"), 1);
+        // Deleted: nothing finds it.
+        let tombstone = Change { deleted: true, fields: Fields::new(), ..household(4, "", "") };
+        store.write(|tx| apply_page(tx, &[tombstone], 4)).unwrap();
+        assert_eq!(found(&store, "明华"), 0);
+        assert_eq!(found(&store, "5678"), 0);
+    }
 }
