@@ -198,6 +198,18 @@ impl GridlineStore {
         })
     }
 
+    /// The bytes of a photo an incident refers to: from this device when kept here, otherwise
+    /// fetched from the server through the incident (which the user must be able to read) and
+    /// kept. Bytes that do not match the hash are refused.
+    pub fn fetch_incident_photo(&self, server_url: String, incident_id: String, sha256: String) -> Result<Vec<u8>, ApiError> {
+        self.fetch_photo(server_url, EntityKind::Incident, incident_id, sha256)
+    }
+
+    /// The bytes of a photo submitted as task evidence, like [`Self::fetch_incident_photo`].
+    pub fn fetch_evidence_photo(&self, server_url: String, assignment_id: String, sha256: String) -> Result<Vec<u8>, ApiError> {
+        self.fetch_photo(server_url, EntityKind::TaskAssignment, assignment_id, sha256)
+    }
+
     /// Sync status for screens: pending and rejected counts, last success or error.
     pub fn sync_status(&self) -> Result<SyncStatus, ApiError> {
         guard(|| self.inner.sync_status())
@@ -216,5 +228,15 @@ impl GridlineStore {
     /// Removes a refused change from the list (the user has seen it); false if it was not there.
     pub fn dismiss_rejected(&self, op_id: String) -> Result<bool, ApiError> {
         guard(|| self.inner.write(|tx| outbox::dismiss_rejected(tx, &op_id)))
+    }
+}
+
+impl GridlineStore {
+    fn fetch_photo(&self, server_url: String, entity: EntityKind, record_id: String, sha256: String) -> Result<Vec<u8>, ApiError> {
+        guard(|| {
+            let token = self.inner.device_token()?.ok_or(Error::NotEnrolled)?;
+            let server = HttpTransport::new(&server_url)?.with_token(&token);
+            Ok(self.inner.fetch_photo(&server, entity, &record_id, &sha256)?.data)
+        })
     }
 }

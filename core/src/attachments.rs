@@ -3,7 +3,12 @@
 //! references a photo never waits for its upload; the server verifies the hash of what it got.
 
 use rusqlite::OptionalExtension;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
+
+use crate::entities::EntityKind;
+use crate::record;
+use crate::sync::Transport;
 
 use crate::error::{Error, Result};
 use crate::protocol::{ATTACHMENT_MIME_TYPES, MAX_ATTACHMENT_BYTES};
@@ -89,6 +94,44 @@ impl Store {
             let rows = stmt.query_map([], |r| r.get(0))?;
             Ok(rows.collect::<std::result::Result<_, _>>()?)
         })
+    }
+
+    /// A photo a record on this device refers to (an incident's `photos`, a task assignment's
+    /// `evidence_photos`): from the device when it is here, otherwise fetched from the server
+    /// through that record and kept — as uploaded, so it never goes back up. Bytes that do not
+    /// hash to `sha256` or are not an image of the type they came with are not kept.
+    pub fn fetch_photo(&self, transport: &dyn Transport, entity: EntityKind, record_id: &str, sha256: &str) -> Result<Attachment> {
+        if !is_sha256_hex(sha256) {
+            return Err(Error::invalid("sha256", "应为64位小写十六进制"));
+        }
+        let field = match entity {
+            EntityKind::Incident => "photos",
+            EntityKind::TaskAssignment => "evidence_photos",
+            _ => return Err(Error::invalid("entity", "只有事件和任务证据带有照片")),
+        };
+        let row = self.read(|c| record::require(c, entity, record_id))?;
+        let referenced = row.fields.get(field).and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v.as_str() == Some(sha256)));
+        if !referenced {
+            return Err(Error::invalid("sha256", "该记录中没有这张照片"));
+        }
+        if let Some(photo) = self.photo(sha256)? {
+            return Ok(photo);
+        }
+        let (mime, data) = transport.download_attachment(sha256, entity, record_id)?;
+        let mime = mime.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        if sha256_hex(&data) != sha256 || check_photo(&mime, &data).is_err() {
+            return Err(Error::Transport("the server sent a photo that does not match its hash or type".into()));
+        }
+        let now = self.now_ms();
+        self.write(|tx| {
+            tx.prepare_cached(
+                "INSERT INTO attachments (sha256, mime, size, data, created_at, uploaded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5) \
+                 ON CONFLICT (sha256) DO NOTHING",
+            )?
+            .execute(rusqlite::params![sha256, mime, data.len() as i64, data, now])?;
+            Ok(())
+        })?;
+        Ok(Attachment { sha256: sha256.to_owned(), mime, data, uploaded: true })
     }
 
     pub(crate) fn mark_photo_uploaded(&self, sha256: &str) -> Result<()> {

@@ -170,9 +170,18 @@ pub fn document() -> Value {
                         "image/png": {"schema": {"type": "string", "format": "binary"}},
                         "image/webp": {"schema": {"type": "string", "format": "binary"}}}},
                     "responses": with_ok("AttachmentStatus", &["400", "401", "413", "415", "422", "500"])},
-                "get": {"summary": "Download a whole photo by hash", "security": [{"bearer": []}],
+                "get": {"summary": "Download a whole photo through a record that refers to it and the caller may read; \
+                        without a record, only the device that uploaded it gets it back",
+                    "security": [{"bearer": []}],
+                    "parameters": [
+                        {"name": "entity", "in": "query", "required": false, "schema": {"type": "string", "enum": ["incident", "task_assignment"]}},
+                        {"name": "id", "in": "query", "required": false, "schema": {"type": "string", "minLength": 1, "maxLength": 64}}],
                     "responses": {"200": {"description": "the photo", "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}}},
-                        "404": {"description": "not uploaded (whole) yet"}}}},
+                        "400": {"description": "malformed query"},
+                        "401": {"description": "missing, expired or revoked token"},
+                        "403": {"description": "the record is out of the caller's scope, or no record named for a photo this device did not upload"},
+                        "404": {"description": "no such record, the record does not refer to the photo, or not uploaded (whole) yet"},
+                        "422": {"description": "a bad hash, entity or id"}}}},
             "/v1/attachments/{sha256}/status": {"get": {"summary": "How much of a photo the server holds",
                 "security": [{"bearer": []}], "parameters": [sha_param],
                 "responses": with_ok("AttachmentStatus", &["401", "422", "500"])}}

@@ -1,7 +1,8 @@
 //! Routes and handlers: decode, authenticate, hand to the service on a blocking thread, encode.
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -119,9 +120,19 @@ async fn attachment_status(State(st): State<AppState>, _who: Authed, Path(sha256
     Reply::json(&resp, Coding::Identity)
 }
 
-async fn download_attachment(State(st): State<AppState>, _who: Authed, Path(sha256): Path<String>) -> Result<Response, AppError> {
+async fn download_attachment(
+    State(st): State<AppState>,
+    who: Authed,
+    Path(sha256): Path<String>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, AppError> {
+    let Query(query) = query.map_err(|_| AppError::bad_request("the query string is not valid", "查询参数无效"))?;
+    let record = crate::service::attachments::photo_record(&query)?;
     let service = st.service.clone();
-    let photo = tokio::task::spawn_blocking(move || service.attachment(&sha256)).await??;
+    let photo = tokio::task::spawn_blocking(move || {
+        service.attachment_for(&who, &sha256, record.as_ref().map(|(e, id)| (*e, id.as_str())))
+    })
+    .await??;
     // Content addressed: the bytes under a hash never change.
     Ok(([(header::CONTENT_TYPE, photo.mime), (header::CACHE_CONTROL, "private, max-age=31536000, immutable".to_owned())], photo.data)
         .into_response())

@@ -127,3 +127,24 @@ def test_a_change_the_server_refuses_lands_in_the_rejected_list(tmp_path, server
 
     assert second.dismiss_rejected(rejected.op_id) is True
     assert second.rejected_changes() == [] and second.dismiss_rejected(rejected.op_id) is False
+
+
+def test_a_photo_reaches_the_supervisors_phone_through_its_incident(tmp_path, server):
+    worker = enrolled(tmp_path, server, "photo-worker", GRID_WORKER)
+    worker.sync(server.url)
+    photo = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40
+    sha = worker.add_photo("image/jpeg", photo)
+    [grid] = worker.my_grids()
+    i = worker.report_incident(g.NewIncident(category="public_facility", grid_id=grid.id, description="井盖破损", photos=[sha]))
+    report = worker.sync(server.url)
+    assert report.photos_uploaded == 1 and worker.pending_photos() == []
+
+    sup = enrolled(tmp_path, server, "photo-supervisor", SUPERVISOR)
+    sup.sync(server.url)
+    assert sup.incident(i.id).photos == [sha]
+    assert sup.photo(sha) is None
+    assert sup.fetch_incident_photo(server.url, i.id, sha) == photo
+    assert sup.photo(sha) == photo and sup.pending_photos() == []  # kept, never sent back up
+    with pytest.raises(g.ApiError.Validation) as e:
+        sup.fetch_incident_photo(server.url, i.id, "0" * 64)
+    assert e.value.field == "sha256"

@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::transport::{Enroller, Transport, TransportError};
+use crate::entities::EntityKind;
 use crate::protocol::{
     AttachmentStatus, EnrollRequest, EnrollResponse, ErrorBody, PullRequest, PullResponse, PushRequest, PushResponse, PROTOCOL_VERSION,
     VERSION_HEADER,
@@ -54,7 +55,13 @@ impl HttpTransport {
     }
 
     /// Sends a request with the common headers and decodes the JSON answer or error body.
-    fn send<R: DeserializeOwned>(&self, mut req: reqwest::blocking::RequestBuilder) -> Result<R, TransportError> {
+    fn send<R: DeserializeOwned>(&self, req: reqwest::blocking::RequestBuilder) -> Result<R, TransportError> {
+        let (_, bytes) = self.send_raw(req)?;
+        serde_json::from_slice(&bytes).map_err(|e| TransportError::Network(format!("bad response: {e}")))
+    }
+
+    /// Sends a request with the common headers; a 2xx answer as its media type and bytes.
+    fn send_raw(&self, mut req: reqwest::blocking::RequestBuilder) -> Result<(String, Vec<u8>), TransportError> {
         req = req.header(ACCEPT_ENCODING, "zstd").header(VERSION_HEADER, PROTOCOL_VERSION.to_string());
         if let Some(t) = &self.token {
             req = req.header(AUTHORIZATION, format!("Bearer {t}"));
@@ -66,6 +73,7 @@ impl HttpTransport {
             .get(CONTENT_ENCODING)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.eq_ignore_ascii_case("zstd"));
+        let content_type = resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
         let raw = resp.bytes().map_err(|e| TransportError::Network(e.to_string()))?;
         let bytes = if zstd_body {
             decode_zstd(&raw).map_err(TransportError::Network)?
@@ -73,7 +81,7 @@ impl HttpTransport {
             raw.to_vec()
         };
         if (200..300).contains(&status) {
-            return serde_json::from_slice(&bytes).map_err(|e| TransportError::Network(format!("bad response: {e}")));
+            return Ok((content_type, bytes));
         }
         let body: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_else(|_| ErrorBody {
             code: "http_error".into(),
@@ -87,6 +95,19 @@ impl HttpTransport {
             _ => TransportError::Refused { status, body },
         })
     }
+}
+
+/// Percent-encodes a query value (everything but RFC 3986 unreserved characters).
+fn query_escape(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn decode_zstd(raw: &[u8]) -> Result<Vec<u8>, String> {
@@ -127,6 +148,10 @@ impl Transport for HttpTransport {
             .header(CONTENT_TYPE, mime)
             .body(chunk.to_vec());
         self.send(req)
+    }
+    fn download_attachment(&self, sha256: &str, entity: EntityKind, record_id: &str) -> Result<(String, Vec<u8>), TransportError> {
+        let url = format!("{}/v1/attachments/{sha256}?entity={}&id={}", self.base, entity.as_str(), query_escape(record_id));
+        self.send_raw(self.client.get(url))
     }
 }
 

@@ -1,5 +1,6 @@
 //! The network as a trait, so tests can inject faults; errors say whether a retry may help.
 
+use crate::entities::EntityKind;
 use crate::protocol::{
     AttachmentStatus, EnrollRequest, EnrollResponse, ErrorBody, PullRequest, PullResponse, PushRequest, PushResponse,
     PROTOCOL_VERSION,
@@ -66,6 +67,12 @@ pub trait Transport: Send + Sync {
         let _ = (sha256, mime, offset, total, chunk);
         Err(no_attachments())
     }
+    /// Fetches a whole photo through the record that refers to it (an incident or a task
+    /// assignment the user may read): its media type and bytes.
+    fn download_attachment(&self, sha256: &str, entity: EntityKind, record_id: &str) -> Result<(String, Vec<u8>), TransportError> {
+        let _ = (sha256, entity, record_id);
+        Err(no_attachments())
+    }
 }
 
 /// What a transport without photo uploads answers.
@@ -75,7 +82,7 @@ fn no_attachments() -> TransportError {
         body: ErrorBody {
             code: "not_implemented".into(),
             message: "this transport does not carry attachments".into(),
-            message_zh: "当前连接方式不支持上传图片".into(),
+            message_zh: "当前连接方式不支持传输图片".into(),
             protocol: PROTOCOL_VERSION,
         },
     }

@@ -1,8 +1,8 @@
 //! The supervisors' web console under `/console/`: server-rendered Simplified Chinese pages over
 //! the same storage, scope rules and push path as the sync API.
 //!
-//! Security: a random session id in an `HttpOnly; SameSite=Strict` cookie, kept server-side only
-//! as its SHA-256 with an expiry; a per-session CSRF token on every POST form (403 without it);
+//! Security: a random session id in an `HttpOnly; SameSite=Strict` cookie (`Secure` behind an
+//! HTTPS proxy), kept server-side only as its SHA-256 with an expiry; a per-session CSRF token on every POST form (403 without it);
 //! login attempts limited per username and client address; every page and action filtered by
 //! the core's `can_read` / `check_write` exactly as sync is. Each console user acts through a
 //! server-side console device, so their actions are ops in the change feed like any device's.
@@ -282,8 +282,15 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     }
 }
 
-fn set_cookie(name: &str, value: &str, max_age_s: i64) -> (header::HeaderName, String) {
-    (header::SET_COOKIE, format!("{name}={value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age_s}"))
+/// A console cookie; `Secure` when the request came over HTTPS through a reverse proxy
+/// (`X-Forwarded-Proto: https`), so the browser never sends it over plain HTTP there.
+fn set_cookie(headers: &HeaderMap, name: &str, value: &str, max_age_s: i64) -> (header::HeaderName, String) {
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').next().unwrap_or_default().trim().eq_ignore_ascii_case("https"));
+    let secure = if https { "; Secure" } else { "" };
+    (header::SET_COOKIE, format!("{name}={value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{secure}"))
 }
 
 async fn login_page(headers: HeaderMap) -> Response {
@@ -299,7 +306,7 @@ async fn login_page(headers: HeaderMap) -> Response {
          <button type=\"submit\">登录</button><p class=\"muted\">与移动端使用同一账号。</p></form>",
         html::csrf_input(&token)
     );
-    ([set_cookie(LOGIN_COOKIE, &token, 3600)], axum::response::Html(html::page("登录", None, &body))).into_response()
+    ([set_cookie(&headers, LOGIN_COOKIE, &token, 3600)], axum::response::Html(html::page("登录", None, &body))).into_response()
 }
 
 async fn login(
@@ -346,8 +353,11 @@ async fn login(
     );
     lock(&st.console.sessions).retain(|_, s| s.expires_at > now);
     tracing::info!(user = %user.id, "console login");
-    let headers = axum::response::AppendHeaders([set_cookie(SESSION_COOKIE, &id, SESSION_TTL_MS / 1000), set_cookie(LOGIN_COOKIE, "", 0)]);
-    Ok((headers, Redirect::to("/console/")).into_response())
+    let cookies = axum::response::AppendHeaders([
+        set_cookie(&headers, SESSION_COOKIE, &id, SESSION_TTL_MS / 1000),
+        set_cookie(&headers, LOGIN_COOKIE, "", 0),
+    ]);
+    Ok((cookies, Redirect::to("/console/")).into_response())
 }
 
 async fn logout(
@@ -360,7 +370,7 @@ async fn logout(
     if let Some(id) = cookie(&headers, SESSION_COOKIE) {
         lock(&st.console.sessions).remove(&token_hash(id));
     }
-    Ok(([set_cookie(SESSION_COOKIE, "", 0)], Redirect::to("/console/login")).into_response())
+    Ok(([set_cookie(&headers, SESSION_COOKIE, "", 0)], Redirect::to("/console/login")).into_response())
 }
 
 /// The console device of a user, enrolled on first login (its token is never handed out).

@@ -650,7 +650,7 @@ async fn households(State(st): State<AppState>, sess: Sess, Query(p): Query<Para
 
 /// The photo hashes an incident references.
 fn photo_hashes(f: &Fields) -> Vec<String> {
-    f.get("photos").and_then(Value::as_array).map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+    crate::service::attachments::photo_hashes(EntityKind::Incident, f).map(str::to_owned).collect()
 }
 
 /// A photo of an incident, for whoever may read the incident (the photo's own hash is no key).

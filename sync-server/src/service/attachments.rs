@@ -3,10 +3,14 @@
 
 use axum::http::StatusCode;
 
+use gridline_core::access::ScopeKeys;
 use gridline_core::attachments::{check_photo, is_sha256_hex};
+use gridline_core::record::Fields;
+use gridline_core::EntityKind;
+use serde_json::Value;
 use gridline_core::protocol::{AttachmentStatus, ATTACHMENT_MIME_TYPES, MAX_ATTACHMENT_BYTES};
 
-use super::Service;
+use super::{area_path, Service};
 use crate::auth::Authed;
 use crate::error::AppError;
 use crate::storage::{ChunkOutcome, NewChunk, StoredAttachment};
@@ -76,9 +80,81 @@ impl Service {
         }
     }
 
-    /// A whole photo by hash.
+    /// A whole photo by hash, for the console (which checks the record it is shown through).
     pub fn attachment(&self, sha256: &str) -> Result<StoredAttachment, AppError> {
         check_hash(sha256)?;
         self.storage.attachment(sha256)?.ok_or_else(AppError::not_found)
+    }
+
+    /// A whole photo for a device: one it uploaded itself, or one that `record` (an incident's
+    /// photos, a task assignment's evidence) refers to, when the device's user may read that
+    /// record. Knowing a hash alone opens nothing.
+    pub fn attachment_for(&self, who: &Authed, sha256: &str, record: Option<(EntityKind, &str)>) -> Result<StoredAttachment, AppError> {
+        check_hash(sha256)?;
+        let not_here = || {
+            AppError::new(StatusCode::NOT_FOUND, "not_found", "the server has no such photo (yet)", "服务器上还没有这张照片")
+        };
+        let refused = || {
+            AppError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this photo is not in a record you may read",
+                "这张照片不属于您有权查看的记录",
+            )
+        };
+        let Some((entity, id)) = record else {
+            // Without a record: only the device that uploaded the photo gets it back.
+            let photo = self.storage.attachment(sha256)?.ok_or_else(refused)?;
+            return if photo.device_id == who.device_id { Ok(photo) } else { Err(refused()) };
+        };
+        let row = self.storage.console().record(entity, id)?.ok_or_else(|| {
+            AppError::new(StatusCode::NOT_FOUND, "not_found", "no such record", "记录不存在")
+        })?;
+        let principal = who.user.principal();
+        let keys = ScopeKeys::of(entity, id, &row.fields);
+        let parents = self.area_parents()?;
+        let path = keys.area_id.as_deref().map(|a| area_path(&parents, a)).unwrap_or_default();
+        if !principal.can_read(entity, &keys.target(&path).with_tree(&parents)) {
+            return Err(refused());
+        }
+        if !photo_hashes(entity, &row.fields).any(|h| h == sha256) {
+            return Err(AppError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "the record does not refer to this photo",
+                "该记录中没有这张照片",
+            ));
+        }
+        self.storage.attachment(sha256)?.ok_or_else(not_here)
+    }
+}
+
+/// The photo hashes a record refers to: an incident's `photos`, a task assignment's
+/// `evidence_photos`; other kinds hold none.
+pub fn photo_hashes<'a>(entity: EntityKind, fields: &'a Fields) -> impl Iterator<Item = &'a str> {
+    let name = match entity {
+        EntityKind::Incident => "photos",
+        EntityKind::TaskAssignment => "evidence_photos",
+        _ => "",
+    };
+    fields.get(name).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str)
+}
+
+/// The record a device names when it asks for a photo: `?entity=incident&id=…` (or
+/// `task_assignment`); no query at all for a photo the device uploaded.
+pub fn photo_record(query: &[(String, String)]) -> Result<Option<(EntityKind, String)>, AppError> {
+    let get = |k: &str| query.iter().find(|(name, _)| name == k).map(|(_, v)| v.as_str());
+    match (get("entity"), get("id")) {
+        (None, None) => Ok(None),
+        (Some(e), Some(id)) => {
+            let entity = EntityKind::parse(e)
+                .filter(|k| matches!(k, EntityKind::Incident | EntityKind::TaskAssignment))
+                .ok_or_else(|| bad("entity", "must be incident or task_assignment", "应为 incident 或 task_assignment"))?;
+            if id.is_empty() || id.chars().count() > 64 {
+                return Err(bad("id", "must be 1-64 characters", "应为1到64个字符"));
+            }
+            Ok(Some((entity, id.to_owned())))
+        }
+        _ => Err(bad("entity", "entity and id go together", "entity 与 id 须同时提供")),
     }
 }

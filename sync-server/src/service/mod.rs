@@ -1,7 +1,7 @@
 //! The service: the rules between the HTTP handlers and the storage — enrollment, user
 //! administration, push (scope, roles, merge, state machine) and the scoped pull.
 
-mod attachments;
+pub mod attachments;
 mod pull;
 mod push;
 pub mod stats;

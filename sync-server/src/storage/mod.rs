@@ -189,6 +189,8 @@ pub struct StoredAttachment {
     pub mime: String,
     /// The file.
     pub data: Vec<u8>,
+    /// The device that uploaded it.
+    pub device_id: String,
 }
 
 /// A scope a user had before a change (DESIGN.md sync rule 7).

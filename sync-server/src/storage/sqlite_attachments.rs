@@ -69,7 +69,7 @@ pub(super) fn put_chunk(c: &Connection, ch: &NewChunk<'_>) -> StoreResult<ChunkO
 }
 
 pub(super) fn get(c: &Connection, sha256: &str) -> StoreResult<Option<StoredAttachment>> {
-    Ok(c.prepare_cached("SELECT mime, data FROM attachments WHERE sha256 = ?1")?
-        .query_row([sha256], |r| Ok(StoredAttachment { mime: r.get(0)?, data: r.get(1)? }))
+    Ok(c.prepare_cached("SELECT mime, data, device_id FROM attachments WHERE sha256 = ?1")?
+        .query_row([sha256], |r| Ok(StoredAttachment { mime: r.get(0)?, data: r.get(1)?, device_id: r.get(2)? }))
         .optional()?)
 }

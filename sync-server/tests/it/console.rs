@@ -120,6 +120,12 @@ async fn login_sets_a_strict_httponly_session_and_pages_need_it() {
     assert_eq!(status, StatusCode::SEE_OTHER);
     let session = set_cookie(&h, "gl_session").unwrap();
     assert!(session.contains("HttpOnly") && session.contains("SameSite=Strict"), "{session}");
+    assert!(!session.contains("Secure"), "plain HTTP (a local demo): a Secure cookie would never come back: {session}");
+    // Behind an HTTPS reverse proxy the cookies are Secure.
+    let req = Request::get("/console/login").header("x-forwarded-proto", "https").body(Body::empty()).unwrap();
+    let resp = w.send(req).await;
+    let login_cookie = set_cookie(resp.headers(), "gl_login_csrf").unwrap();
+    assert!(login_cookie.ends_with("; Secure") && login_cookie.contains("HttpOnly"), "{login_cookie}");
     let id = cookie_value(&session);
     assert_eq!(id.len(), 64);
     // A made-up session id is not a session.

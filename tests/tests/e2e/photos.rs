@@ -8,7 +8,8 @@ use std::sync::Mutex;
 use gridline_core::protocol::{AttachmentStatus, PullRequest, PullResponse, PushRequest, PushResponse};
 use gridline_core::sync::{Transport, TransportError, UPLOAD_CHUNK};
 use gridline_core::sync::SyncOptions;
-use gridline_core::NewIncident;
+use gridline_core::sync::HttpTransport;
+use gridline_core::{EntityKind, NewIncident};
 use gridline_e2e::*;
 
 /// Passes everything through, but the network dies after `chunks_ok` chunk uploads.
@@ -83,4 +84,62 @@ fn a_photo_follows_its_incident_and_resumes_after_a_broken_upload() {
     assert!(gw.store.photo(&sha).expect("photo").expect("kept").uploaded);
     let on_server = city.server().state().service.attachment(&sha).expect("on the server");
     assert_eq!((on_server.mime.as_str(), on_server.data == photo), ("image/jpeg", true));
+
+    // The supervisor's phone fetches it through the incident and keeps it; it never goes back up.
+    assert!(sup.store.photo(&sha).expect("photo").is_none());
+    let got = sup.store.fetch_photo(&sup.transport, EntityKind::Incident, &inc.id, &sha).expect("fetched");
+    assert_eq!((got.mime.as_str(), got.data == photo, got.uploaded), ("image/jpeg", true, true));
+    assert!(sup.store.pending_photos().expect("pending").is_empty());
+    assert_eq!(sup.sync().expect("sync").photos_uploaded, 0);
+    // Kept on the phone: a second look needs no network.
+    let offline = HttpTransport::new("http://127.0.0.1:9").expect("transport");
+    assert_eq!(sup.store.fetch_photo(&offline, EntityKind::Incident, &inc.id, &sha).expect("local").data, photo);
+    // A record that does not refer to the photo is no way to it, on the phone or on the server.
+    let other = sup.store.report_incident(NewIncident { category: "environment".into(), building_id: Some(city.b("B1A")), description: "垃圾堆放".into(), ..Default::default() }).expect("report");
+    let err = sup.store.fetch_photo(&sup.transport, EntityKind::Incident, &other.id, &sha).unwrap_err();
+    assert!(matches!(&err, gridline_core::Error::Invalid { field, .. } if field == "sha256"), "{err:?}");
+    // The other grid's worker has no such incident, and the server will not hand the photo over.
+    let gw2 = city.device("gw2");
+    gw2.sync().expect("bootstrap");
+    let err = gw2.store.fetch_photo(&gw2.transport, EntityKind::Incident, &inc.id, &sha).unwrap_err();
+    assert!(matches!(err, gridline_core::Error::NotFound { .. }), "{err:?}");
+    match gw2.transport.download_attachment(&sha, EntityKind::Incident, &inc.id) {
+        Err(TransportError::Refused { status: 403, body }) => assert_eq!(body.code, "forbidden"),
+        other => panic!("expected 403, got {other:?}"),
+    }
+}
+
+/// Answers every download with the given bytes.
+struct Serves(Vec<u8>);
+
+impl Transport for Serves {
+    fn push(&self, _: &PushRequest) -> Result<PushResponse, TransportError> {
+        Err(TransportError::Network("offline".into()))
+    }
+    fn pull(&self, _: &PullRequest) -> Result<PullResponse, TransportError> {
+        Err(TransportError::Network("offline".into()))
+    }
+    fn download_attachment(&self, _: &str, _: EntityKind, _: &str) -> Result<(String, Vec<u8>), TransportError> {
+        Ok(("image/jpeg".into(), self.0.clone()))
+    }
+}
+
+#[test]
+fn a_fetched_photo_that_does_not_match_its_hash_is_not_kept() {
+    let city = start_city();
+    let gw = city.device("gw1");
+    gw.sync().expect("bootstrap");
+    let photo = jpeg(5_000);
+    let sha = gridline_core::attachments::sha256_hex(&photo);
+    let inc = gw
+        .store
+        .report_incident(NewIncident { category: "environment".into(), building_id: Some(city.b("B1A")), description: "垃圾堆放".into(), photos: vec![sha.clone()], ..Default::default() })
+        .expect("report");
+    let mut tampered = photo.clone();
+    tampered[100] ^= 1;
+    let err = gw.store.fetch_photo(&Serves(tampered), EntityKind::Incident, &inc.id, &sha).unwrap_err();
+    assert!(matches!(err, gridline_core::Error::Transport(_)), "{err:?}");
+    assert!(gw.store.photo(&sha).expect("photo").is_none(), "nothing kept");
+    let ok = gw.store.fetch_photo(&Serves(photo.clone()), EntityKind::Incident, &inc.id, &sha).expect("the right bytes");
+    assert!(ok.uploaded && gw.store.photo(&sha).expect("photo").is_some_and(|p| p.data == photo));
 }
