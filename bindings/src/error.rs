@@ -43,7 +43,7 @@ pub enum ApiError {
     /// No user is enrolled, or the server refused the login or the device token: log in again.
     #[error("not signed in: {reason}")]
     Auth {
-        /// Why.
+        /// Why, in Simplified Chinese (the server's own message when it refused).
         reason: String,
     },
     /// The server could not be reached; nothing was lost, try again later.
@@ -57,7 +57,7 @@ pub enum ApiError {
     Server {
         /// Machine code of the server's error body.
         code: String,
-        /// The server's message.
+        /// The server's message in Simplified Chinese.
         reason: String,
     },
     /// The caller cancelled the sync; nothing was lost.
@@ -90,10 +90,10 @@ impl From<Error> for ApiError {
                 TransitionErrorKind::NotAllowedInStatus => ApiError::Conflict { reason: t.reason_zh() },
             },
             Error::NotEnrolled => ApiError::Auth { reason: "本机尚未登录，请先登录".into() },
-            Error::Unauthorized(reason) => ApiError::Auth { reason },
+            Error::Unauthorized { message_zh, .. } => ApiError::Auth { reason: message_zh },
             Error::Cancelled => ApiError::Cancelled,
             Error::Transport(reason) => ApiError::Network { reason },
-            Error::Server { code, message } => ApiError::Server { code, reason: message },
+            Error::Server { code, message_zh, .. } => ApiError::Server { code, reason: message_zh },
             e @ (Error::Sqlite(_) | Error::Corrupt(_)) => ApiError::Storage { reason: e.to_string() },
         }
     }

@@ -46,15 +46,22 @@ pub enum Error {
     #[error("transport: {0}")]
     Transport(String),
     /// The server refused the credentials or the token.
-    #[error("unauthorized: {0}")]
-    Unauthorized(String),
+    #[error("unauthorized: {message}")]
+    Unauthorized {
+        /// English message from the error body (for logs).
+        message: String,
+        /// Simplified Chinese message from the error body (for the screen).
+        message_zh: String,
+    },
     /// The server answered with an error body.
     #[error("server error {code}: {message}")]
     Server {
         /// Machine code from the error body.
         code: String,
-        /// English message from the error body.
+        /// English message from the error body (for logs).
         message: String,
+        /// Simplified Chinese message from the error body (for the screen).
+        message_zh: String,
     },
     /// SQLite failed.
     #[error("storage: {0}")]

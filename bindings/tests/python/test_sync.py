@@ -91,7 +91,7 @@ def test_login_and_network_errors_are_typed(tmp_path, server):
     s = g.GridlineStore.open(str(tmp_path / "x.sqlite"))
     with pytest.raises(g.ApiError.Auth) as e:
         s.enroll(server.url, GRID_WORKER[0], "wrong password", "pytest")
-    assert e.value.reason
+    assert e.value.reason == "用户名或密码错误"  # the server's Chinese message, for the screen
     assert s.principal() is None
     with pytest.raises(g.ApiError.Network) as e:
         s.enroll("http://127.0.0.1:9", GRID_WORKER[0], GRID_WORKER[1], "pytest")

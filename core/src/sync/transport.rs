@@ -37,10 +37,21 @@ impl From<TransportError> for crate::Error {
     fn from(e: TransportError) -> Self {
         match e {
             TransportError::Network(m) => crate::Error::Transport(m),
-            TransportError::Unauthorized(b) => crate::Error::Unauthorized(b.message),
-            TransportError::Refused { body, .. } => crate::Error::Server { code: body.code, message: body.message },
+            TransportError::Unauthorized(b) => {
+                let message_zh = zh_or(&b);
+                crate::Error::Unauthorized { message: b.message, message_zh }
+            }
+            TransportError::Refused { body, .. } => {
+                let message_zh = zh_or(&body);
+                crate::Error::Server { code: body.code, message: body.message, message_zh }
+            }
         }
     }
+}
+
+/// The body's Chinese message, or its English one when a server sent none.
+fn zh_or(b: &ErrorBody) -> String {
+    if b.message_zh.trim().is_empty() { b.message.clone() } else { b.message_zh.clone() }
 }
 
 /// How the sync client talks to the server.
@@ -92,4 +103,28 @@ fn no_attachments() -> TransportError {
 pub trait Enroller {
     /// Logs in and enrolls this device.
     fn enroll(&self, req: &EnrollRequest) -> Result<EnrollResponse, TransportError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(zh: &str) -> ErrorBody {
+        ErrorBody { code: "forbidden".into(), message: "not in your scope".into(), message_zh: zh.into(), protocol: PROTOCOL_VERSION }
+    }
+
+    #[test]
+    fn server_refusals_carry_the_chinese_message_for_screens() {
+        match crate::Error::from(TransportError::Refused { status: 403, body: body("不在您的管辖范围内") }) {
+            crate::Error::Server { code, message, message_zh } => {
+                assert_eq!((code.as_str(), message.as_str(), message_zh.as_str()), ("forbidden", "not in your scope", "不在您的管辖范围内"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A server that sent no Chinese message: the English one is all there is.
+        match crate::Error::from(TransportError::Unauthorized(body(" "))) {
+            crate::Error::Unauthorized { message_zh, .. } => assert_eq!(message_zh, "not in your scope"),
+            other => panic!("{other:?}"),
+        }
+    }
 }

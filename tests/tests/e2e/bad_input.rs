@@ -145,7 +145,7 @@ fn revoked_and_expired_tokens_get_401_and_change_nothing() {
         refused("revoked token, large body", raw.post("/v1/push", Some(&d.token), Some("1"), big.clone()), 401, "unauthorized");
     }
     let err = d.sync().expect_err("a revoked device cannot sync");
-    assert!(matches!(err, gridline_core::Error::Unauthorized(_)), "{err:?}");
+    assert!(matches!(err, gridline_core::Error::Unauthorized { .. }), "{err:?}");
     assert_eq!(d.pending(), 1, "the outbox is kept for after a new login");
     assert_eq!(city.fingerprint(), before);
 
@@ -163,7 +163,7 @@ fn revoked_and_expired_tokens_get_401_and_change_nothing() {
     );
     assert!(e.message.contains("expired"), "{e:?}");
     let err = d.sync().expect_err("an expired token cannot sync");
-    assert!(matches!(err, gridline_core::Error::Unauthorized(_)), "{err:?}");
+    assert!(matches!(err, gridline_core::Error::Unauthorized { .. }), "{err:?}");
     assert_eq!(city.fingerprint(), before);
 }
 
