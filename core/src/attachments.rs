@@ -7,12 +7,11 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::entities::EntityKind;
-use crate::record;
-use crate::sync::Transport;
-
 use crate::error::{Error, Result};
 use crate::protocol::{ATTACHMENT_MIME_TYPES, MAX_ATTACHMENT_BYTES};
+use crate::record;
 use crate::store::Store;
+use crate::sync::Transport;
 
 /// A stored photo.
 #[derive(Debug, Clone, PartialEq, Eq)]
