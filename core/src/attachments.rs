@@ -59,6 +59,17 @@ pub fn check_photo(mime: &str, data: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The photo hashes a record refers to: an incident's `photos`, a task assignment's
+/// `evidence_photos`; other kinds hold none. The server checks downloads against the same list.
+pub fn photo_hashes(entity: EntityKind, fields: &crate::record::Fields) -> impl Iterator<Item = &str> {
+    let name = match entity {
+        EntityKind::Incident => "photos",
+        EntityKind::TaskAssignment => "evidence_photos",
+        _ => "",
+    };
+    fields.get(name).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str)
+}
+
 impl Store {
     /// Keeps a photo on the device and returns its hash, to be put in an incident's `photos`
     /// or a task's evidence. The same photo added twice is stored once.
@@ -103,14 +114,11 @@ impl Store {
         if !is_sha256_hex(sha256) {
             return Err(Error::invalid("sha256", "应为64位小写十六进制"));
         }
-        let field = match entity {
-            EntityKind::Incident => "photos",
-            EntityKind::TaskAssignment => "evidence_photos",
-            _ => return Err(Error::invalid("entity", "只有事件和任务证据带有照片")),
-        };
+        if !matches!(entity, EntityKind::Incident | EntityKind::TaskAssignment) {
+            return Err(Error::invalid("entity", "只有事件和任务证据带有照片"));
+        }
         let row = self.read(|c| record::require(c, entity, record_id))?;
-        let referenced = row.fields.get(field).and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v.as_str() == Some(sha256)));
-        if !referenced {
+        if !photo_hashes(entity, &row.fields).any(|h| h == sha256) {
             return Err(Error::invalid("sha256", "该记录中没有这张照片"));
         }
         if let Some(photo) = self.photo(sha256)? {

@@ -125,17 +125,22 @@ pub(crate) fn indexes(kind: EntityKind) -> bool {
     matches!(kind, EntityKind::Household | EntityKind::Resident)
 }
 
-pub(crate) fn rowid(conn: &Connection, kind: EntityKind, id: &str) -> Result<Option<i64>> {
+fn rowid(conn: &Connection, kind: EntityKind, id: &str) -> Result<Option<i64>> {
     let q = format!("SELECT rowid FROM {} WHERE id = ?1", kind.table());
     Ok(conn.prepare_cached(&q)?.query_row([id], |r| r.get(0)).optional()?)
 }
 
+/// The text fields of a household's search document, in [`household_doc`]'s order.
+const HOUSEHOLD_TEXT: [&str; 4] = ["head_name", "room", "address", "phone"];
+/// The text fields of a resident's search document (name, phone).
+const RESIDENT_TEXT: [&str; 2] = ["name", "phone"];
+
 /// The text fields an indexed kind's search document is made of.
 fn indexed_fields(kind: EntityKind) -> &'static [&'static str] {
     if kind == EntityKind::Household {
-        &["head_name", "room", "address", "phone"]
+        &HOUSEHOLD_TEXT
     } else {
-        &["name", "phone"]
+        &RESIDENT_TEXT
     }
 }
 
@@ -185,11 +190,13 @@ pub(crate) fn index_row(conn: &Connection, kind: EntityKind, rowid: i64, fields:
     let Some(f) = fields else { return Ok(()) };
     let field = |name: &str| f.get(name).and_then(|v| v.as_str()).unwrap_or_default();
     let doc = if household {
-        household_doc(field("head_name"), field("room"), field("address"), field("phone"))
+        let [name, room, address, phone] = HOUSEHOLD_TEXT.map(field);
+        household_doc(name, room, address, phone)
     } else {
+        let [name, phone] = RESIDENT_TEXT.map(field);
         let mut doc = String::with_capacity(96);
-        grams(&mut doc, NAME, &normalize(field("name")), TEXT_K);
-        full_grams(&mut doc, PHONE, &normalize(field("phone")), PHONE_K);
+        grams(&mut doc, NAME, &normalize(name), TEXT_K);
+        full_grams(&mut doc, PHONE, &normalize(phone), PHONE_K);
         doc
     };
     conn.prepare_cached(&format!("INSERT INTO {table} (rowid, grams) VALUES (?1, ?2)"))?.execute(params![rowid, doc])?;

@@ -2,10 +2,11 @@
 //! the same storage, scope rules and push path as the sync API.
 //!
 //! Security: a random session id in an `HttpOnly; SameSite=Strict` cookie (`Secure` behind an
-//! HTTPS proxy), kept server-side only as its SHA-256 with an expiry; a per-session CSRF token on every POST form (403 without it);
-//! login attempts limited per username and client address; every page and action filtered by
-//! the core's `can_read` / `check_write` exactly as sync is. Each console user acts through a
-//! server-side console device, so their actions are ops in the change feed like any device's.
+//! HTTPS proxy), kept server-side only as its SHA-256 with an expiry; a per-session CSRF token on
+//! every POST form (403 without it); login attempts limited per username and client address;
+//! every page and action filtered by the core's `can_read` / `check_write` exactly as sync is.
+//! Each console user acts through a server-side console device, so their actions are ops in the
+//! change feed like any device's.
 
 mod actions;
 pub mod html;

@@ -650,7 +650,7 @@ async fn households(State(st): State<AppState>, sess: Sess, Query(p): Query<Para
 
 /// The photo hashes an incident references.
 fn photo_hashes(f: &Fields) -> Vec<String> {
-    crate::service::attachments::photo_hashes(EntityKind::Incident, f).map(str::to_owned).collect()
+    gridline_core::attachments::photo_hashes(EntityKind::Incident, f).map(str::to_owned).collect()
 }
 
 /// A photo of an incident, for whoever may read the incident (the photo's own hash is no key).

@@ -4,11 +4,9 @@
 use axum::http::StatusCode;
 
 use gridline_core::access::ScopeKeys;
-use gridline_core::attachments::{check_photo, is_sha256_hex};
-use gridline_core::record::Fields;
-use gridline_core::EntityKind;
-use serde_json::Value;
+use gridline_core::attachments::{check_photo, is_sha256_hex, photo_hashes};
 use gridline_core::protocol::{AttachmentStatus, ATTACHMENT_MIME_TYPES, MAX_ATTACHMENT_BYTES};
+use gridline_core::EntityKind;
 
 use super::{area_path, Service};
 use crate::auth::Authed;
@@ -129,17 +127,6 @@ impl Service {
     }
 }
 
-/// The photo hashes a record refers to: an incident's `photos`, a task assignment's
-/// `evidence_photos`; other kinds hold none.
-pub fn photo_hashes<'a>(entity: EntityKind, fields: &'a Fields) -> impl Iterator<Item = &'a str> {
-    let name = match entity {
-        EntityKind::Incident => "photos",
-        EntityKind::TaskAssignment => "evidence_photos",
-        _ => "",
-    };
-    fields.get(name).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str)
-}
-
 /// The record a device names when it asks for a photo: `?entity=incident&id=…` (or
 /// `task_assignment`); no query at all for a photo the device uploaded.
 pub fn photo_record(query: &[(String, String)]) -> Result<Option<(EntityKind, String)>, AppError> {
@@ -150,7 +137,7 @@ pub fn photo_record(query: &[(String, String)]) -> Result<Option<(EntityKind, St
             let entity = EntityKind::parse(e)
                 .filter(|k| matches!(k, EntityKind::Incident | EntityKind::TaskAssignment))
                 .ok_or_else(|| bad("entity", "must be incident or task_assignment", "应为 incident 或 task_assignment"))?;
-            if id.is_empty() || id.chars().count() > 64 {
+            if !super::push::id_ok(id) {
                 return Err(bad("id", "must be 1-64 characters", "应为1到64个字符"));
             }
             Ok(Some((entity, id.to_owned())))

@@ -86,7 +86,7 @@ impl Incoming {
     }
 }
 
-fn id_ok(s: &str) -> bool {
+pub(crate) fn id_ok(s: &str) -> bool {
     !s.is_empty() && s.chars().count() <= MAX_ID_CHARS
 }
 
