@@ -129,7 +129,7 @@ pub struct PushResponse {
 }
 
 /// `POST /v1/pull` body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PullRequest {
     /// Protocol version of the client.

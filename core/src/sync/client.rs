@@ -136,6 +136,9 @@ impl CancelToken {
     }
 }
 
+/// What a prefetch thread brings back.
+type PulledPage = std::result::Result<crate::protocol::PullResponse, TransportError>;
+
 const LAST_SUCCESS: &str = "sync_last_success_at";
 const LAST_ERROR: &str = "sync_last_error";
 const DEVICE_ID: &str = "device_id";
@@ -319,55 +322,95 @@ impl Run<'_> {
         }
     }
 
+    /// Pulls pages until caught up. While a page is applied, the next one is already being
+    /// fetched on a second thread (its request is known from the page in hand: the page's
+    /// `next_cursor` and scope epoch are exactly what applying it stores), so the network, the
+    /// server and the response decoding overlap with the device's writes. The prefetch makes one
+    /// attempt; if it fails, the request is made again the usual way, with retries.
     fn pull_all(&mut self) -> Result<()> {
-        let mut done = 0;
-        loop {
-            let (cursor, epoch) = self.store.read(|c| {
-                let cursor = meta_get(c, CURSOR)?.and_then(|s| s.parse().ok()).unwrap_or(0i64);
-                let epoch = meta_get(c, SCOPE_EPOCH)?.and_then(|s| s.parse().ok());
-                Ok((cursor, epoch))
-            })?;
-            let req = PullRequest {
-                protocol: PROTOCOL_VERSION,
-                cursor,
-                limit: self.opts.page_size,
-                scope_epoch: if cursor == 0 { None } else { epoch },
-            };
-            let transport = self.transport;
-            let page = self.retry(|| transport.pull(&req))?;
-            if self.store.principal().as_ref() != Some(&page.principal) {
-                self.store.set_principal(&page.principal)?;
-            }
-            if page.scope_changed || page.rebootstrap {
-                self.report.scope_changed |= page.scope_changed;
-                // Unsynced edits go first, then rows outside the new scope go.
-                self.push_all()?;
-                if self.store.pending_ops()? > 0 {
-                    return Err(Error::Transport("outbox not empty before purge".into()));
-                }
-                (self.progress)(Progress { phase: super::SyncPhase::Purge, done: 0, total: 0 });
-                self.store.write(|tx| {
-                    merge::purge_synced(tx)?;
-                    meta_set(tx, SCOPE_EPOCH, &page.scope_epoch.to_string())
+        let transport = self.transport;
+        std::thread::scope(|scope| {
+            let mut done = 0;
+            let mut prefetched = None;
+            loop {
+                let (cursor, epoch) = self.store.read(|c| {
+                    let cursor = meta_get(c, CURSOR)?.and_then(|s| s.parse().ok()).unwrap_or(0i64);
+                    let epoch = meta_get(c, SCOPE_EPOCH)?.and_then(|s| s.parse().ok());
+                    Ok((cursor, epoch))
                 })?;
-                self.store.invalidate_areas();
-                continue;
+                let req = PullRequest {
+                    protocol: PROTOCOL_VERSION,
+                    cursor,
+                    limit: self.opts.page_size,
+                    scope_epoch: if cursor == 0 { None } else { epoch },
+                };
+                let early = match prefetched.take() {
+                    Some((sent, handle)) => {
+                        let handle: std::thread::ScopedJoinHandle<'_, PulledPage> = handle;
+                        let got = handle.join().unwrap_or_else(|_| Err(TransportError::Network("prefetch failed".into())));
+                        if self.cancel.is_cancelled() {
+                            return Err(Error::Cancelled);
+                        }
+                        // Only a page asked for with this very request may be used.
+                        match got {
+                            Ok(page) if sent == req => Some(page),
+                            Ok(_) => None,
+                            Err(_) => {
+                                self.report.retries += 1;
+                                None
+                            }
+                        }
+                    }
+                    None => None,
+                };
+                let page = match early {
+                    Some(page) => page,
+                    None => self.retry(|| transport.pull(&req))?,
+                };
+                if self.store.principal().as_ref() != Some(&page.principal) {
+                    self.store.set_principal(&page.principal)?;
+                }
+                if page.scope_changed || page.rebootstrap {
+                    self.report.scope_changed |= page.scope_changed;
+                    // Unsynced edits go first, then rows outside the new scope go.
+                    self.push_all()?;
+                    if self.store.pending_ops()? > 0 {
+                        return Err(Error::Transport("outbox not empty before purge".into()));
+                    }
+                    (self.progress)(Progress { phase: super::SyncPhase::Purge, done: 0, total: 0 });
+                    self.store.write(|tx| {
+                        merge::purge_synced(tx)?;
+                        meta_set(tx, SCOPE_EPOCH, &page.scope_epoch.to_string())
+                    })?;
+                    self.store.invalidate_areas();
+                    continue;
+                }
+                if page.has_more && !self.cancel.is_cancelled() {
+                    let next = PullRequest {
+                        protocol: PROTOCOL_VERSION,
+                        cursor: page.next_cursor,
+                        limit: self.opts.page_size,
+                        scope_epoch: if page.next_cursor == 0 { None } else { Some(page.scope_epoch) },
+                    };
+                    let sent = next.clone();
+                    prefetched = Some((sent, scope.spawn(move || transport.pull(&next))));
+                }
+                let n = page.changes.len() as u64;
+                let areas_changed = self.store.write_bulk(|tx| {
+                    let changed = merge::apply_page(tx, &page.changes, page.next_cursor)?;
+                    meta_set(tx, SCOPE_EPOCH, &page.scope_epoch.to_string())?;
+                    Ok(changed)
+                })?;
+                if areas_changed {
+                    self.store.invalidate_areas();
+                }
+                done += n;
+                self.report.pulled += n;
+                (self.progress)(Progress { phase: super::SyncPhase::Pull, done, total: done });
+                if !page.has_more {
+                    return Ok(());
+                }
             }
-            let n = page.changes.len() as u64;
-            let areas_changed = self.store.write_bulk(|tx| {
-                let changed = merge::apply_page(tx, &page.changes, page.next_cursor)?;
-                meta_set(tx, SCOPE_EPOCH, &page.scope_epoch.to_string())?;
-                Ok(changed)
-            })?;
-            if areas_changed {
-                self.store.invalidate_areas();
-            }
-            done += n;
-            self.report.pulled += n;
-            (self.progress)(Progress { phase: super::SyncPhase::Pull, done, total: done });
-            if !page.has_more {
-                return Ok(());
-            }
-        }
+        })
     }
 }
