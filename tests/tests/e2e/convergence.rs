@@ -1,5 +1,9 @@
 //! Three roles work offline, sync in a seeded random order, and converge.
 
+use std::sync::Mutex;
+
+use gridline_core::protocol::{PullRequest, PullResponse, PushRequest, PushResponse};
+use gridline_core::sync::{SyncOptions, Transport, TransportError};
 use gridline_core::{BuildingPatch, EntityKind, EventKind, HouseholdPatch, NewEvent, NewHousehold, NewIncident};
 use gridline_e2e::*;
 
@@ -143,4 +147,38 @@ fn three_roles_offline_then_sync_in_random_order_converge() {
     let gw_ev = gw.rows(EntityKind::IncidentEvent);
     assert!(gw_ev.iter().any(|r| field(r, "incident_id") == inc3.id.as_str() && field(r, "note") == "已提醒住户"), "{ctx}: bh note reached gw");
     assert!(gw_hh.iter().all(|r| field(r, "grid_id") == G1), "{ctx}: gw sees only G1");
+}
+
+/// Records, for every pull, the cursor asked for and the cursor the device had stored then.
+struct Ahead<'a> {
+    inner: &'a dyn Transport,
+    store: &'a gridline_core::Store,
+    pulls: Mutex<Vec<(i64, i64)>>,
+}
+
+impl Transport for Ahead<'_> {
+    fn push(&self, req: &PushRequest) -> Result<PushResponse, TransportError> {
+        self.inner.push(req)
+    }
+    fn pull(&self, req: &PullRequest) -> Result<PullResponse, TransportError> {
+        let stored = self.store.sync_status().expect("status").cursor;
+        self.pulls.lock().expect("lock").push((req.cursor, stored));
+        self.inner.pull(req)
+    }
+}
+
+#[test]
+fn the_next_page_is_fetched_while_one_is_applied_and_the_device_still_converges() {
+    let city = start_city();
+    let d = city.device("sup");
+    let t = Ahead { inner: &d.transport, store: &d.store, pulls: Mutex::new(Vec::new()) };
+    let small_pages = SyncOptions { page_size: 7, ..opts() };
+    d.sync_via(&t, &small_pages).expect("sync in small pages");
+    let pulls = t.pulls.into_inner().expect("lock");
+    assert!(pulls.len() > 3, "several pages: {pulls:?}");
+    // Requests go forward one page at a time, and after the first, each was sent before the
+    // page before it was stored (fetched ahead).
+    assert!(pulls.windows(2).all(|w| w[1].0 > w[0].0), "{pulls:?}");
+    assert!(pulls[1..].iter().all(|(asked, stored)| asked > stored), "{pulls:?}");
+    assert_dumps_eq("sup", &d.dump(), &city.fresh_dump("sup"));
 }
