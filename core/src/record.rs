@@ -89,9 +89,8 @@ pub fn check_fields(kind: EntityKind, fields: &Fields) -> Result<()> {
 /// Checks that a stored row of `kind` reads back as the record the app works with (enum values
 /// it knows, JSON fields of the right shape). The server refuses a write that would leave a row
 /// no device can read.
-pub fn check_readable(kind: EntityKind, row: &Row) -> Result<()> {
+pub fn check_readable(kind: EntityKind, row: Row) -> Result<()> {
     use crate::{areas, buildings, households, incidents, patrols, tasks};
-    let row = row.clone();
     let read = match kind {
         EntityKind::Area => typed::<areas::Area>(row).map(drop),
         EntityKind::Department => typed::<areas::Department>(row).map(drop),

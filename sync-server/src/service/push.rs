@@ -2,6 +2,7 @@
 //! op (DESIGN.md sync rules 3, 4, 5, 7): idempotency, scope and role from the token, field-level
 //! merge against `base_version`, incident events through the state machine, clock skew.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -178,6 +179,10 @@ impl Areas<'_> {
 }
 
 struct Ctx<'a, 's> {
+    /// Scope keys of parent records read by this batch (a building for its households), so
+    /// fifty households of one building read the building once; the entry of a record an op
+    /// writes is dropped after that op.
+    parents: HashMap<(EntityKind, String), Option<ScopeKeys>>,
     who: &'a Principal,
     /// The device's user as they were when the batch's ops were written, when that scope has
     /// since been replaced (see [`Service::push_from_device`]).
@@ -202,8 +207,16 @@ impl Ctx<'_, '_> {
         }
         let mut keys = ScopeKeys::of(entity, id, fields);
         if let Some((pk, pid)) = ScopeKeys::parent(entity, fields) {
-            if let Some(parent) = tx.load(pk, &pid)?.and_then(|r| r.fields) {
-                keys.inherit(entity, &ScopeKeys::of(pk, &pid, &parent));
+            let parent = match self.parents.get(&(pk, pid.clone())) {
+                Some(known) => known.clone(),
+                None => {
+                    let read = tx.load(pk, &pid)?.and_then(|r| r.fields).map(|f| ScopeKeys::of(pk, &pid, &f));
+                    self.parents.insert((pk, pid), read.clone());
+                    read
+                }
+            };
+            if let Some(parent) = parent {
+                keys.inherit(entity, &parent);
             }
         }
         let path = self.areas.path(tx, keys.area_id.as_deref())?;
@@ -277,7 +290,8 @@ impl Service {
         self.storage.batch(&mut |tx| {
             results.clear();
             skewed = false;
-            let mut ctx = Ctx { who, prior, origin, areas: Areas { service: self, current: None, dirty: false }, now };
+            let mut ctx =
+                Ctx { parents: HashMap::new(), who, prior, origin, areas: Areas { service: self, current: None, dirty: false }, now };
             for incoming in ops {
                 let op_id = incoming.op_id();
                 if !op_id.is_empty() {
@@ -311,6 +325,7 @@ impl Service {
                     }
                 };
                 tx.begin_op()?;
+                ctx.parents.remove(&(op.entity, op.entity_id.clone()));
                 let outcome = match apply_one(tx, &mut ctx, op) {
                     Ok(r) => r,
                     Err(StoreError::Invalid { field, reason }) => Err(refuse("invalid", format!("字段「{field}」{reason}"))),
@@ -343,6 +358,8 @@ impl Service {
                         }
                     }
                 };
+                // Whatever the op did to its record (or undid), a later op reads it afresh.
+                ctx.parents.remove(&(op.entity, op.entity_id.clone()));
                 let rec = AppliedOp { device_id: &device, result: &result, device_time: op.device_time, received_at: now, skew_flagged: skew };
                 tx.save_result(&op.op_id, &rec)?;
                 results.push(result);
@@ -369,9 +386,9 @@ type Applied = Result<(i64, Vec<String>), Refusal>;
 /// Refuses a write whose row would not read back on a device (an unknown status, a JSON field
 /// of the wrong shape); the caller's savepoint undoes it.
 fn readable(tx: &mut dyn BatchTx, entity: EntityKind, id: &str, seq: i64) -> Result<Result<(), Refusal>, StoreError> {
-    let Some(fields) = tx.load(entity, id)?.and_then(|r| r.fields) else { return Ok(Ok(())) };
+    let Some(fields) = tx.row(entity, id)? else { return Ok(Ok(())) };
     let row = record::Row { id: id.to_owned(), version: seq, fields };
-    Ok(record::check_readable(entity, &row).map_err(|e| match e {
+    Ok(record::check_readable(entity, row).map_err(|e| match e {
         gridline_core::Error::Invalid { reason, .. } => refuse("invalid", reason),
         _ => refuse("invalid", "记录内容无法识别"),
     }))

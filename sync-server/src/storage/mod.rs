@@ -366,6 +366,8 @@ pub trait BatchTx {
     fn exists(&mut self, entity: EntityKind, id: &str) -> StoreResult<bool>;
     /// Reads a record, tombstones included.
     fn load(&mut self, entity: EntityKind, id: &str) -> StoreResult<Option<StoredRow>>;
+    /// The fields of a live row as stored (no feed metadata): what a device will read.
+    fn row(&mut self, entity: EntityKind, id: &str) -> StoreResult<Option<Fields>>;
     /// Field versions written by updates (fields absent here date from the creation).
     fn field_versions(&mut self, entity: EntityKind, id: &str) -> StoreResult<HashMap<String, FieldVersion>>;
     /// The jurisdiction tree as this transaction sees it.

@@ -52,6 +52,8 @@ pub(super) struct SqliteBatch<'a> {
     dirty: bool,
     /// An op had to be undone without a savepoint: run the batch again with savepoints.
     undo_needed: bool,
+    /// Area and department of the feed entries the current op wrote (the change log's keys).
+    op_keys: HashMap<(EntityKind, String), (Option<String>, Option<String>)>,
 }
 
 /// Returned (and then discarded) when a batch without savepoints meets an op to undo.
@@ -60,7 +62,7 @@ const UNDO_NEEDED: &str = "batch must be repeated with per-op savepoints";
 impl<'a> SqliteBatch<'a> {
     pub(super) fn begin(tx: &'a Connection, savepoints: bool) -> StoreResult<Self> {
         let seq = tx.query_row("SELECT value FROM seq_counter WHERE id = 1", [], |r| r.get(0))?;
-        Ok(SqliteBatch { tx, seq, op_start: seq, savepoints, dirty: false, undo_needed: false })
+        Ok(SqliteBatch { tx, seq, op_start: seq, savepoints, dirty: false, undo_needed: false, op_keys: HashMap::new() })
     }
 
     /// Whether the batch stopped because an op needs a savepoint to be undone.
@@ -90,15 +92,16 @@ impl<'a> SqliteBatch<'a> {
     }
 
     /// Inserts or moves the feed entry of a live record to `seq`.
-    fn put_meta(&self, entity: EntityKind, id: &str, seq: i64, writer: &str) -> StoreResult<()> {
+    fn put_meta(&mut self, entity: EntityKind, id: &str, seq: i64, writer: &str) -> StoreResult<()> {
         let k = self.keys_of(entity, id)?;
         self.put_meta_keys(entity, id, seq, writer, &k)
     }
 
-    fn put_meta_keys(&self, entity: EntityKind, id: &str, seq: i64, writer: &str, k: &ScopeKeys) -> StoreResult<()> {
+    fn put_meta_keys(&mut self, entity: EntityKind, id: &str, seq: i64, writer: &str, k: &ScopeKeys) -> StoreResult<()> {
         self.tx
             .prepare_cached(PUT_META)?
             .execute(params![entity.as_str(), id, seq, k.area_id, k.building_id, k.department_id, k.owner_id, writer])?;
+        self.op_keys.insert((entity, id.to_owned()), (k.area_id.clone(), k.department_id.clone()));
         Ok(())
     }
 
@@ -181,6 +184,10 @@ impl BatchTx for SqliteBatch<'_> {
         })
     }
 
+    fn row(&mut self, entity: EntityKind, id: &str) -> StoreResult<Option<Fields>> {
+        Ok(record::get(self.tx, entity, id)?.map(|r| r.fields))
+    }
+
     fn field_versions(&mut self, entity: EntityKind, id: &str) -> StoreResult<HashMap<String, FieldVersion>> {
         let mut stmt = self
             .tx
@@ -198,6 +205,7 @@ impl BatchTx for SqliteBatch<'_> {
     fn begin_op(&mut self) -> StoreResult<()> {
         self.op_start = self.seq;
         self.dirty = false;
+        self.op_keys.clear();
         if self.savepoints {
             self.tx.prepare_cached("SAVEPOINT op")?.execute([])?;
         }
@@ -358,11 +366,15 @@ impl BatchTx for SqliteBatch<'_> {
 
     fn log_change(&mut self, c: &ChangeEntry<'_>) -> StoreResult<()> {
         let op = c.op;
-        let keys: Option<(Option<String>, Option<String>)> = self
-            .tx
-            .prepare_cached("SELECT area_id, department_id FROM row_meta WHERE entity = ?1 AND id = ?2")?
-            .query_row([op.entity.as_str(), op.entity_id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
+        // The keys the op's own feed entry got, when it wrote one; else as stored (a delete).
+        let keys = match self.op_keys.remove(&(op.entity, op.entity_id.clone())) {
+            Some(k) => Some(k),
+            None => self
+                .tx
+                .prepare_cached("SELECT area_id, department_id FROM row_meta WHERE entity = ?1 AND id = ?2")?
+                .query_row([op.entity.as_str(), op.entity_id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?,
+        };
         let (area, department) = keys.unwrap_or_default();
         let (event_id, event_kind) = if op.kind == OpKind::Event {
             let s = |k: &str| op.fields.get(k).and_then(Value::as_str).map(str::to_owned);
