@@ -1,7 +1,11 @@
 //! Input checks shared by the domain modules: each returns the cleaned value or an
 //! [`Error::Invalid`] naming the field; none echoes the value.
 
+use serde_json::Value;
+
+use crate::entities::EntityKind;
 use crate::error::{Error, Result};
+use crate::record::Fields;
 use crate::validate;
 
 /// A required text: trimmed, not blank, at most `max` characters.
@@ -86,6 +90,43 @@ pub(crate) fn location(lat: Option<f64>, lng: Option<f64>) -> Result<()> {
     }
 }
 
+/// The domain rules of single values, checked on fields as they arrive in an op (the server
+/// applies them to every pushed create and update, so a value the app would never have
+/// accepted — a phone of the wrong shape, an ID number whose check digit is wrong, an unknown
+/// tag — is refused rather than stored): phones, resident ID numbers, dates, tag codes, member
+/// counts. Absent and null fields pass; whether a field may be absent is the schema's business.
+pub fn check_values(kind: EntityKind, fields: &Fields) -> Result<()> {
+    let text = |name: &str| fields.get(name).and_then(Value::as_str);
+    let tag_list = |name: &str| -> Result<()> {
+        match fields.get(name) {
+            None | Some(Value::Null) => Ok(()),
+            Some(Value::Array(items)) => {
+                let codes: Vec<String> = items.iter().map(|t| t.as_str().unwrap_or_default().to_owned()).collect();
+                tags(name, &codes, CARE_TAGS).map(drop)
+            }
+            Some(_) => Err(Error::invalid(name, "应为标签列表")),
+        }
+    };
+    match kind {
+        EntityKind::Household => {
+            phone("phone", text("phone"))?;
+            if let Some(n) = fields.get("member_count").filter(|v| !v.is_null()) {
+                if !n.as_i64().is_some_and(|n| (1..=99).contains(&n)) {
+                    return Err(Error::invalid("member_count", "人数应在1到99之间"));
+                }
+            }
+            tag_list("care_tags")
+        }
+        EntityKind::Resident => {
+            phone("phone", text("phone"))?;
+            resident_id("id_number", text("id_number"))?;
+            date("birth_date", text("birth_date"))?;
+            tag_list("tags")
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Household care tags (关爱标签): the project's defaults.
 pub const CARE_TAGS: &[(&str, &str)] = &[
     ("elderly_alone", "独居老人"),
@@ -99,3 +140,41 @@ pub const CARE_TAGS: &[(&str, &str)] = &[
     ("floating_population", "流动人口"),
     ("overseas_chinese_family", "侨眷"),
 ];
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn fields(v: Value) -> Fields {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    fn refused_field(kind: EntityKind, v: Value) -> String {
+        match check_values(kind, &fields(v)) {
+            Err(Error::Invalid { field, .. }) => field,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn pushed_values_meet_the_apps_own_rules() {
+        // What the app writes passes: mobile and landline phones, an ID ending in X, nulls.
+        let household = json!({"phone": "13812345678", "member_count": 3, "care_tags": ["elderly_alone", "rental"]});
+        check_values(EntityKind::Household, &fields(household)).unwrap();
+        check_values(EntityKind::Household, &fields(json!({"phone": "0750-3125678", "care_tags": []}))).unwrap();
+        check_values(EntityKind::Household, &fields(json!({"phone": null, "notes": "任意文字"}))).unwrap();
+        let resident = json!({"id_number": "11010519491231002X", "birth_date": "1949-12-31", "phone": null, "tags": []});
+        check_values(EntityKind::Resident, &fields(resident)).unwrap();
+        check_values(EntityKind::Incident, &fields(json!({"description": "13800"}))).unwrap();
+        // What it never writes is refused, naming the field.
+        assert_eq!(refused_field(EntityKind::Household, json!({"phone": "1380013800"})), "phone");
+        assert_eq!(refused_field(EntityKind::Household, json!({"member_count": 0})), "member_count");
+        assert_eq!(refused_field(EntityKind::Household, json!({"care_tags": ["vip"]})), "care_tags");
+        assert_eq!(refused_field(EntityKind::Household, json!({"care_tags": "rental"})), "care_tags");
+        assert_eq!(refused_field(EntityKind::Resident, json!({"id_number": "110105194912310021"})), "id_number");
+        assert_eq!(refused_field(EntityKind::Resident, json!({"birth_date": "1949-13-01"})), "birth_date");
+        assert_eq!(refused_field(EntityKind::Resident, json!({"tags": ["unknown"]})), "tags");
+    }
+}

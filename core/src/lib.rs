@@ -14,7 +14,7 @@ pub mod error;
 pub mod households;
 pub mod incident_flow;
 pub mod incidents;
-mod input;
+pub mod input;
 pub mod mutate;
 pub mod outbox;
 pub mod patrols;

@@ -123,6 +123,14 @@ pub(crate) fn check_op_shape(op: &Op) -> Result<(), (String, String)> {
             (format!("field `{field}` of {} is unknown or mistyped", kind.as_str()), format!("字段「{field}」{reason}"))
         }
         other => (other.to_string(), "字段无效".into()),
+    })?;
+    // The app's own rules for single values (phone shapes, the ID check digit, tag codes): a
+    // value no device would have accepted is refused, not stored.
+    gridline_core::input::check_values(kind, &fields).map_err(|e| match e {
+        gridline_core::Error::Invalid { field, reason } => {
+            (format!("field `{field}` of {} has a value the app does not accept", kind.as_str()), format!("字段「{field}」{reason}"))
+        }
+        other => (other.to_string(), "字段无效".into()),
     })
 }
 

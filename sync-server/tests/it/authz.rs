@@ -184,7 +184,7 @@ fn new_fields(kind: EntityKind, id: &str, p: &Place, owner: &str, patrol: Option
         EntityKind::Building => json!({"grid_id": p.grid, "name": "新楼", "address": "测试路9号", "floors": 6, "head_user_id": null}),
         EntityKind::Household => household(p.building, p.grid, "909", "13800138000"),
         EntityKind::Resident => json!({"household_id": p.household(), "building_id": p.building, "grid_id": p.grid, "name": "测试居民",
-            "id_number": "440703199001011234", "phone": "13900139000", "birth_date": null, "relation": "子女", "tags": [], "notes": ""}),
+            "id_number": "440703199001011239", "phone": "13900139000", "birth_date": null, "relation": "子女", "tags": [], "notes": ""}),
         EntityKind::Incident => incident(p.grid, Some(p.building)),
         EntityKind::IncidentEvent => json!({"incident_id": p.incident(), "kind": "note", "actor_id": owner, "actor_role": "admin",
             "at": now, "note": "直接写入", "department_id": null, "deadline_at": null}),

@@ -96,7 +96,7 @@ impl World {
             ops.push(op(EntityKind::Household, h, OpKind::Create, household(b, g, "101", "13800138000"), 0));
         }
         ops.push(op(EntityKind::Resident, "R1", OpKind::Create, json!({"household_id": "H1", "building_id": "B1", "grid_id": "G1",
-            "name": "测试居民", "id_number": "440703199001011234", "phone": "13900139000", "birth_date": null,
+            "name": "测试居民", "id_number": "440703199001011239", "phone": "13900139000", "birth_date": null,
             "relation": "户主", "tags": [], "notes": ""}), 0));
         w.server_push(ops);
         let users: [(&str, Role, Scope); 5] = [

@@ -11,8 +11,9 @@
 //!    sync log and the device's last-seen time move.
 //! 3. **SQL-injection strings that are valid text**: they are data. Written where the user may
 //!    write, they are stored verbatim (read back equal) and nothing else changes: every other
-//!    table keeps its digest, and no table disappears. Written where the user may not, or into a
-//!    field the app reads as an enum, they are rejected like any other bad op.
+//!    table keeps its digest, and no table disappears. Written where the user may not, into a
+//!    field the app reads as an enum, or into one held to a format (phone, ID number, date), they
+//!    are rejected like any other bad op.
 
 use std::collections::BTreeMap;
 
@@ -325,10 +326,16 @@ async fn bad_ops_in_a_valid_batch_are_each_rejected_and_change_no_record() {
         ("huge op id", &gw, with(good_op(), "op_id", json!("x".repeat(10_000)))),
         ("deep care tags", &gw, upd(EntityKind::Household, "H1", json!({"care_tags": deep_tags}))),
         ("derived field", &gw, upd(EntityKind::Incident, "I1", json!({"status": "closed"}))),
+        // Values the app itself never accepts (the device's own rules, applied again here).
+        ("phone of the wrong shape", &gw, upd(EntityKind::Household, "H1", json!({"phone": "1380013800"}))),
+        ("ID number with a wrong check digit", &gw, upd(EntityKind::Resident, "R1", json!({"id_number": "440703199001011235"}))),
+        ("birth date that is no date", &gw, upd(EntityKind::Resident, "R1", json!({"birth_date": "1990-02-30"}))),
+        ("unknown care tag", &gw, upd(EntityKind::Household, "H1", json!({"care_tags": ["vip"]}))),
+        ("no members", &gw, upd(EntityKind::Household, "H1", json!({"member_count": 0}))),
         // Ops addressed at other users' rows.
         ("household in another grid", &gw, upd(EntityKind::Household, "H3", json!({"notes": "越权"}))),
         ("household in another building", &bh, upd(EntityKind::Household, "H2", json!({"notes": "越权"}))),
-        ("personal field by a building head", &bh, upd(EntityKind::Resident, "R1", json!({"id_number": "440703199001019999"}))),
+        ("personal field by a building head", &bh, upd(EntityKind::Resident, "R1", json!({"id_number": "440703199001019994"}))),
         ("register by a handler", &dh, upd(EntityKind::Household, "H1", json!({"notes": "越权"}))),
         ("another worker's patrol", &gw, upd(EntityKind::Patrol, "P-other", json!({"note": "改别人的"}))),
         ("incident event by a handler out of scope", &dh, evt("accepted")),
@@ -344,7 +351,10 @@ async fn bad_ops_in_a_valid_batch_are_each_rejected_and_change_no_record() {
         assert!(r["code"].as_str().is_some_and(|c| !c.is_empty()), "{name}: {resp}");
         let reason = r["reason"].as_str().unwrap_or_default();
         assert!(reason.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "{name}: Chinese reason: {resp}");
-        assert!(!reason.contains("hacked") && !reason.contains("440703"), "{name}: reasons do not echo values: {reason}");
+        assert!(
+            !reason.contains("hacked") && !reason.contains("440703") && !reason.contains("1380013800"),
+            "{name}: reasons do not echo values: {reason}"
+        );
         let after = digests(&w);
         assert_eq!(without(&after, BOOKKEEPING), without(&before, BOOKKEEPING), "{name}: a rejected op changed a record");
         // The only new rows are the rejection's idempotency record (when it had an op id) and the log.
@@ -379,10 +389,11 @@ async fn sql_injection_strings_are_data_stored_verbatim_and_touch_nothing_else()
     let w = World::new();
     let admin = w.enroll("admin").await;
     let gw = w.enroll("gw").await;
-    // Fields the server sets itself (the reporter comes from the token) or the app reads as an
-    // enum (an assignment's status): there, an injection string is not data.
+    // Fields the server sets itself (the reporter comes from the token), the app reads as an
+    // enum (an assignment's status) or holds to a format (phones, ID numbers, dates): there, an
+    // injection string is not data.
     let server_set = ["reporter_id", "reporter_role"];
-    let enum_like = ["status"];
+    let enum_like = ["status", "phone", "id_number", "birth_date"];
     let mut n = 0;
     for kind in EntityKind::ALL.into_iter().filter(|k| !k.is_reference() && *k != EntityKind::IncidentEvent) {
         let text_fields: Vec<&str> = kind

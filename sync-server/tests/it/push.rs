@@ -71,7 +71,7 @@ async fn building_head_out_of_scope_is_rejected_without_blocking_the_batch() {
     let ops = vec![
         op(EntityKind::Household, "H2", OpKind::Update, json!({"notes": "别的楼"}), 0),
         op(EntityKind::Household, "H1", OpKind::Update, json!({"notes": "本楼"}), w.version("H1")),
-        op(EntityKind::Resident, "R1", OpKind::Update, json!({"id_number": "440703199001019999"}), 0),
+        op(EntityKind::Resident, "R1", OpKind::Update, json!({"id_number": "440703199001019994"}), 0),
         op(EntityKind::Household, "H1", OpKind::Update, json!({"building_id": "B2"}), 0),
     ];
     let r = w.push(&bh, &ops).await;

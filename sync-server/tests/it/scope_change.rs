@@ -83,7 +83,7 @@ async fn a_role_change_keeps_the_old_roles_rules_for_old_ops_only() {
     let r = w
         .push_under(
             &bh,
-            &[edit(&w, "H1", "本楼旧事"), op(EntityKind::Resident, "R1", OpKind::Update, json!({"id_number": "440703199001019999"}), 0)],
+            &[edit(&w, "H1", "本楼旧事"), op(EntityKind::Resident, "R1", OpKind::Update, json!({"id_number": "440703199001019994"}), 0)],
             Some(1),
         )
         .await;
