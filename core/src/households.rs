@@ -501,7 +501,7 @@ impl Store {
 }
 
 /// The birth date of a resident: the one in their ID number, which a given date must match.
-fn birth_date_with_id(id_number: Option<&str>, given: Option<String>) -> Result<Option<String>> {
+pub(crate) fn birth_date_with_id(id_number: Option<&str>, given: Option<String>) -> Result<Option<String>> {
     let from_id = id_number
         .and_then(crate::validate::resident_id_birth_date)
         .map(|(y, m, d)| format!("{y:04}-{m:02}-{d:02}"));

@@ -93,8 +93,9 @@ pub(crate) fn location(lat: Option<f64>, lng: Option<f64>) -> Result<()> {
 /// The domain rules of single values, checked on fields as they arrive in an op (the server
 /// applies them to every pushed create and update, so a value the app would never have
 /// accepted — a phone of the wrong shape, an ID number whose check digit is wrong, an unknown
-/// tag — is refused rather than stored): phones, resident ID numbers, dates, tag codes, member
-/// counts. Absent and null fields pass; whether a field may be absent is the schema's business.
+/// tag — is refused rather than stored): phones, resident ID numbers, dates (and a birth date
+/// sent with an ID number must be the one it carries), tag codes, member counts. Absent and
+/// null fields pass; whether a field may be absent is the schema's business.
 pub fn check_values(kind: EntityKind, fields: &Fields) -> Result<()> {
     let text = |name: &str| fields.get(name).and_then(Value::as_str);
     let tag_list = |name: &str| -> Result<()> {
@@ -119,8 +120,12 @@ pub fn check_values(kind: EntityKind, fields: &Fields) -> Result<()> {
         }
         EntityKind::Resident => {
             phone("phone", text("phone"))?;
-            resident_id("id_number", text("id_number"))?;
-            date("birth_date", text("birth_date"))?;
+            let id_number = resident_id("id_number", text("id_number"))?;
+            let birth_date = date("birth_date", text("birth_date"))?;
+            if id_number.is_some() && birth_date.is_some() {
+                // Sent together, they must agree (the ID number carries the birth date).
+                crate::households::birth_date_with_id(id_number.as_deref(), birth_date)?;
+            }
             tag_list("tags")
         }
         _ => Ok(()),
@@ -176,5 +181,7 @@ mod tests {
         assert_eq!(refused_field(EntityKind::Resident, json!({"id_number": "110105194912310021"})), "id_number");
         assert_eq!(refused_field(EntityKind::Resident, json!({"birth_date": "1949-13-01"})), "birth_date");
         assert_eq!(refused_field(EntityKind::Resident, json!({"tags": ["unknown"]})), "tags");
+        let mismatch = json!({"id_number": "11010519491231002X", "birth_date": "1950-01-01"});
+        assert_eq!(refused_field(EntityKind::Resident, mismatch), "birth_date");
     }
 }

@@ -330,6 +330,8 @@ async fn bad_ops_in_a_valid_batch_are_each_rejected_and_change_no_record() {
         ("phone of the wrong shape", &gw, upd(EntityKind::Household, "H1", json!({"phone": "1380013800"}))),
         ("ID number with a wrong check digit", &gw, upd(EntityKind::Resident, "R1", json!({"id_number": "440703199001011235"}))),
         ("birth date that is no date", &gw, upd(EntityKind::Resident, "R1", json!({"birth_date": "1990-02-30"}))),
+        ("birth date the ID number contradicts", &gw,
+            upd(EntityKind::Resident, "R1", json!({"id_number": "440703199001011239", "birth_date": "1991-01-01"}))),
         ("unknown care tag", &gw, upd(EntityKind::Household, "H1", json!({"care_tags": ["vip"]}))),
         ("no members", &gw, upd(EntityKind::Household, "H1", json!({"member_count": 0}))),
         // Ops addressed at other users' rows.
