@@ -59,15 +59,20 @@ pub fn check_photo(mime: &str, data: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// The photo hashes a record refers to: an incident's `photos`, a task assignment's
-/// `evidence_photos`; other kinds hold none. The server checks downloads against the same list.
+/// The field that holds a record's photo hashes: an incident's `photos`, a task assignment's
+/// `evidence_photos`; other kinds hold no photos.
+pub fn photo_field(entity: EntityKind) -> Option<&'static str> {
+    match entity {
+        EntityKind::Incident => Some("photos"),
+        EntityKind::TaskAssignment => Some("evidence_photos"),
+        _ => None,
+    }
+}
+
+/// The photo hashes a record refers to (see [`photo_field`]). The server checks downloads
+/// against the same list.
 pub fn photo_hashes(entity: EntityKind, fields: &crate::record::Fields) -> impl Iterator<Item = &str> {
-    let name = match entity {
-        EntityKind::Incident => "photos",
-        EntityKind::TaskAssignment => "evidence_photos",
-        _ => "",
-    };
-    fields.get(name).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str)
+    photo_field(entity).and_then(|name| fields.get(name)).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str)
 }
 
 impl Store {
@@ -114,7 +119,7 @@ impl Store {
         if !is_sha256_hex(sha256) {
             return Err(Error::invalid("sha256", "应为64位小写十六进制"));
         }
-        if !matches!(entity, EntityKind::Incident | EntityKind::TaskAssignment) {
+        if photo_field(entity).is_none() {
             return Err(Error::invalid("entity", "只有事件和任务证据带有照片"));
         }
         let row = self.read(|c| record::require(c, entity, record_id))?;

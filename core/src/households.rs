@@ -213,9 +213,7 @@ fn create_household_row(w: &Writer<'_>, buildings: &mut BuildingCache, n: &NewHo
     } else {
         input::text("address", &n.address, 200)?
     };
-    if n.member_count == 0 || n.member_count > 99 {
-        return Err(Error::invalid("member_count", "人数应在1到99之间"));
-    }
+    input::member_count(n.member_count.into())?;
     let head_name = input::text("head_name", &n.head_name, 50)?;
     let phone = input::phone("phone", n.phone.as_deref())?;
     let care_tags = input::tags("care_tags", &n.care_tags, CARE_TAGS)?;
@@ -318,9 +316,7 @@ impl Store {
                 f.insert("phone".into(), opt_value(input::phone("phone", Some(v))?));
             }
             if let Some(v) = patch.member_count {
-                if v == 0 || v > 99 {
-                    return Err(Error::invalid("member_count", "人数应在1到99之间"));
-                }
+                input::member_count(v.into())?;
                 f.insert("member_count".into(), json!(v));
             }
             if let Some(v) = &patch.care_tags {

@@ -57,6 +57,15 @@ pub(crate) fn date(field: &str, s: Option<&str>) -> Result<Option<String>> {
     }
 }
 
+/// A household's member count: 1 to 99.
+pub(crate) fn member_count(n: i64) -> Result<()> {
+    if (1..=99).contains(&n) {
+        Ok(())
+    } else {
+        Err(Error::invalid("member_count", "人数应在1到99之间"))
+    }
+}
+
 /// A list of tag codes: each known, no duplicates (order kept).
 pub(crate) fn tags(field: &str, tags: &[String], known: &[(&str, &str)]) -> Result<Vec<String>> {
     let mut out: Vec<String> = Vec::with_capacity(tags.len());
@@ -112,9 +121,8 @@ pub fn check_values(kind: EntityKind, fields: &Fields) -> Result<()> {
         EntityKind::Household => {
             phone("phone", text("phone"))?;
             if let Some(n) = fields.get("member_count").filter(|v| !v.is_null()) {
-                if !n.as_i64().is_some_and(|n| (1..=99).contains(&n)) {
-                    return Err(Error::invalid("member_count", "人数应在1到99之间"));
-                }
+                // Not an integer: out of range as well.
+                member_count(n.as_i64().unwrap_or(0))?;
             }
             tag_list("care_tags")
         }

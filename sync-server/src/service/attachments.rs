@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 
 use gridline_core::access::ScopeKeys;
-use gridline_core::attachments::{check_photo, is_sha256_hex, photo_hashes};
+use gridline_core::attachments::{check_photo, is_sha256_hex, photo_field, photo_hashes};
 use gridline_core::protocol::{AttachmentStatus, ATTACHMENT_MIME_TYPES, MAX_ATTACHMENT_BYTES};
 use gridline_core::EntityKind;
 
@@ -135,7 +135,7 @@ pub fn photo_record(query: &[(String, String)]) -> Result<Option<(EntityKind, St
         (None, None) => Ok(None),
         (Some(e), Some(id)) => {
             let entity = EntityKind::parse(e)
-                .filter(|k| matches!(k, EntityKind::Incident | EntityKind::TaskAssignment))
+                .filter(|k| photo_field(*k).is_some())
                 .ok_or_else(|| bad("entity", "must be incident or task_assignment", "应为 incident 或 task_assignment"))?;
             if !super::push::id_ok(id) {
                 return Err(bad("id", "must be 1-64 characters", "应为1到64个字符"));

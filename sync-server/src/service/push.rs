@@ -333,7 +333,6 @@ impl Service {
                     }
                 };
                 tx.begin_op()?;
-                ctx.parents.remove(&(op.entity, op.entity_id.clone()));
                 let outcome = match apply_one(tx, &mut ctx, op) {
                     Ok(r) => r,
                     Err(StoreError::Invalid { field, reason }) => Err(refuse("invalid", format!("字段「{field}」{reason}"))),
