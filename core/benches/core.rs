@@ -130,7 +130,7 @@ fn index_only_bulk(dir: &std::path::Path, rows: &[NewHousehold]) -> (f64, Option
     conn.pragma_update(None, "journal_mode", "WAL").expect("wal");
     conn.pragma_update(None, "synchronous", "FULL").expect("sync");
     conn.execute_batch(
-        "CREATE VIRTUAL TABLE household_fts USING fts5(grams, content = '', contentless_delete = 1, tokenize = 'ascii'); \
+        "CREATE VIRTUAL TABLE household_fts USING fts5(grams, content = '', contentless_delete = 1, detail = none, tokenize = 'ascii'); \
          INSERT INTO household_fts (household_fts, rank) VALUES ('hashsize', 8388608);",
     )
     .expect("table");

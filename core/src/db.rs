@@ -11,7 +11,17 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("001_init", include_str!("migrations/001_init.sql")),
     ("002_search", include_str!("migrations/002_search.sql")),
     ("003_attachments", include_str!("migrations/003_attachments.sql")),
+    ("004_search_rowids_only", include_str!("migrations/004_search_rowids_only.sql")),
 ];
+
+/// A migration's code step, run after its SQL in the same transaction (version it belongs to).
+fn migration_code(version: u32, conn: &Connection) -> Result<()> {
+    match version {
+        // The search tables were made again: fill them from the register.
+        4 => crate::search::rebuild(conn),
+        _ => Ok(()),
+    }
+}
 
 /// The schema version a fully migrated store has.
 pub fn latest_version() -> u32 {
@@ -75,6 +85,7 @@ pub fn migrate(conn: &Connection, target: u32) -> Result<()> {
     for (i, (_, sql)) in MIGRATIONS.iter().enumerate().take(target as usize).skip(current as usize) {
         let tx = conn.unchecked_transaction()?;
         tx.execute_batch(sql)?;
+        migration_code((i + 1) as u32, &tx)?;
         tx.pragma_update(None, "user_version", (i + 1) as u32)?;
         tx.commit()?;
     }

@@ -128,13 +128,25 @@ pub fn check_values(kind: EntityKind, fields: &Fields) -> Result<()> {
         }
         EntityKind::Resident => {
             phone("phone", text("phone"))?;
-            let id_number = resident_id("id_number", text("id_number"))?;
-            let birth_date = date("birth_date", text("birth_date"))?;
-            if id_number.is_some() && birth_date.is_some() {
-                // Sent together, they must agree (the ID number carries the birth date).
-                crate::households::birth_date_with_id(id_number.as_deref(), birth_date)?;
-            }
+            resident_id("id_number", text("id_number"))?;
+            date("birth_date", text("birth_date"))?;
+            // Sent together, they must agree (the ID number carries the birth date).
+            resident_dates_agree(fields)?;
             tag_list("tags")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A resident's ID number and birth date, where both are set, must agree: the number carries
+/// the date. Checked on an op's own fields, and by the server on a resident as an update
+/// leaves it (the stored fields with the op's over them) whenever the op writes either one —
+/// a birth date edited on a device that does not see the ID number cannot be checked there.
+pub fn resident_dates_agree(fields: &Fields) -> Result<()> {
+    let text = |name: &str| fields.get(name).and_then(Value::as_str);
+    match (text("id_number"), text("birth_date")) {
+        (Some(id_number), Some(birth_date)) => {
+            crate::households::birth_date_with_id(Some(id_number), Some(birth_date.to_owned())).map(drop)
         }
         _ => Ok(()),
     }

@@ -6,8 +6,9 @@
 //! grams": for every position of a normalised string, the next `k` characters (fewer at the
 //! end). With k = 2 for text and k = 4 for phone digits, a query of length n is answered by:
 //! n < k: a prefix query on the grams (`"芳"*` finds every gram starting with 芳, i.e. every
-//! occurrence); n ≥ k: the phrase of its k-grams, which must sit at consecutive positions —
-//! exactly the rows that contain the query. Hits are still verified against the stored text. The grams are stored in contentless FTS5 tables (ascii tokenizer: every
+//! occurrence); n ≥ k: the AND of its k-grams, a superset of the rows containing the query.
+//! Every hit is verified against the stored text, so the index needs row ids only: the grams
+//! are stored in contentless FTS5 tables with `detail = none` (ascii tokenizer: every
 //! non-ASCII character is a token character) whose rowid is the indexed row's rowid; FTS5
 //! buffers and merges postings, which keeps bulk inserts cheap.
 
@@ -66,7 +67,21 @@ pub struct SearchHit {
 
 /// Keeps letters and digits (any script), lower-cased; drops spaces and punctuation.
 pub fn normalize(s: &str) -> String {
-    s.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_ascii() {
+            if c.is_ascii_alphanumeric() {
+                out.push(c.to_ascii_lowercase());
+            }
+        } else if ('\u{4e00}'..='\u{9fff}').contains(&c) {
+            // CJK unified ideographs (nearly every character of a name or an address) are
+            // letters with no case: kept as they are, without the general Unicode tables.
+            out.push(c);
+        } else if c.is_alphanumeric() {
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
 }
 
 /// Field tags: every gram starts with its field's letter, so fields never share postings.
@@ -75,38 +90,44 @@ const ROOM: char = 'r';
 const ADDRESS: char = 'a';
 const PHONE: char = 'p';
 
+/// Byte offsets of a string's characters, and its length last.
+fn char_bounds(s: &str) -> Vec<usize> {
+    s.char_indices().map(|(i, _)| i).chain(std::iter::once(s.len())).collect()
+}
+
 /// Truncated suffix grams of a normalised string, tagged, appended to `out` space separated.
 fn grams(out: &mut String, tag: char, s: &str, k: usize) {
-    let chars: Vec<char> = s.chars().collect();
-    for i in 0..chars.len() {
+    let at = char_bounds(s);
+    let n = at.len() - 1;
+    for i in 0..n {
         out.push(' ');
         out.push(tag);
-        out.extend(&chars[i..(i + k).min(chars.len())]);
+        out.push_str(&s[at[i]..at[(i + k).min(n)]]);
     }
 }
 
 /// Only the full-length grams, tagged (phones: 4 digits is the shortest useful query).
 fn full_grams(out: &mut String, tag: char, s: &str, k: usize) {
-    let chars: Vec<char> = s.chars().collect();
-    if chars.len() <= k {
-        if !chars.is_empty() {
+    let at = char_bounds(s);
+    let n = at.len() - 1;
+    if n <= k {
+        if n > 0 {
             out.push(' ');
             out.push(tag);
             out.push_str(s);
         }
         return;
     }
-    for i in 0..=chars.len() - k {
+    for i in 0..=n - k {
         out.push(' ');
         out.push(tag);
-        out.extend(&chars[i..i + k]);
+        out.push_str(&s[at[i]..at[i + k]]);
     }
 }
 
 /// The FTS5 match expression for a normalised query over one field's tagged grams:
-/// shorter than a gram, a prefix query; otherwise the phrase of its consecutive grams, which
-/// matches exactly the rows containing the query as a substring (grams sit at consecutive
-/// positions, one per character).
+/// shorter than a gram, a prefix query; otherwise all of its grams (AND), which every row
+/// containing the query as a substring has; the caller verifies each hit.
 fn match_expr(tag: char, q: &str, k: usize) -> String {
     let chars: Vec<char> = q.chars().collect();
     if chars.len() < k {
@@ -114,7 +135,7 @@ fn match_expr(tag: char, q: &str, k: usize) -> String {
     }
     let grams: Vec<String> =
         (0..=chars.len() - k).map(|i| std::iter::once(tag).chain(chars[i..i + k].iter().copied()).collect()).collect();
-    format!("\"{}\"", grams.join(" "))
+    grams.iter().map(|g| format!("\"{g}\"")).collect::<Vec<_>>().join(" AND ")
 }
 
 const TEXT_K: usize = 2;
@@ -194,10 +215,7 @@ pub(crate) fn index_row(conn: &Connection, kind: EntityKind, rowid: i64, fields:
         household_doc(name, room, address, phone)
     } else {
         let [name, phone] = RESIDENT_TEXT.map(field);
-        let mut doc = String::with_capacity(96);
-        grams(&mut doc, NAME, &normalize(name), TEXT_K);
-        full_grams(&mut doc, PHONE, &normalize(phone), PHONE_K);
-        doc
+        resident_doc(name, phone)
     };
     conn.prepare_cached(&format!("INSERT INTO {table} (rowid, grams) VALUES (?1, ?2)"))?.execute(params![rowid, doc])?;
     Ok(())
@@ -212,6 +230,37 @@ pub fn household_doc(head_name: &str, room: &str, address: &str, phone: &str) ->
     grams(&mut doc, ADDRESS, &normalize(address), TEXT_K);
     full_grams(&mut doc, PHONE, &normalize(phone), PHONE_K);
     doc
+}
+
+/// The gram document a resident is indexed under (name, phone), as stored in `resident_fts`.
+fn resident_doc(name: &str, phone: &str) -> String {
+    let mut doc = String::with_capacity(96);
+    grams(&mut doc, NAME, &normalize(name), TEXT_K);
+    full_grams(&mut doc, PHONE, &normalize(phone), PHONE_K);
+    doc
+}
+
+/// Empties both search tables and indexes every household and resident in the register again
+/// (a migration that remade the tables; a store whose index must be made whole).
+pub(crate) fn rebuild(conn: &Connection) -> Result<()> {
+    conn.execute("DELETE FROM household_fts", [])?;
+    conn.execute("DELETE FROM resident_fts", [])?;
+    let mut insert = conn.prepare("INSERT INTO household_fts (rowid, grams) VALUES (?1, ?2)")?;
+    let mut rows = conn.prepare("SELECT rowid, head_name, room, address, coalesce(phone, '') FROM households")?;
+    let mut rows = rows.query([])?;
+    while let Some(r) = rows.next()? {
+        let text = |i| r.get::<_, String>(i);
+        let doc = household_doc(&text(1)?, &text(2)?, &text(3)?, &text(4)?);
+        insert.execute(params![r.get::<_, i64>(0)?, doc])?;
+    }
+    let mut insert = conn.prepare("INSERT INTO resident_fts (rowid, grams) VALUES (?1, ?2)")?;
+    let mut rows = conn.prepare("SELECT rowid, name, coalesce(phone, '') FROM residents")?;
+    let mut rows = rows.query([])?;
+    while let Some(r) = rows.next()? {
+        let text = |i| r.get::<_, String>(i);
+        insert.execute(params![r.get::<_, i64>(0)?, resident_doc(&text(1)?, &text(2)?)])?;
+    }
+    Ok(())
 }
 
 /// Indexes a household row just inserted with `rowid` (the bulk create path).
@@ -439,12 +488,23 @@ mod tests {
     fn match_expressions_cover_short_exact_and_long_queries() {
         assert_eq!(match_expr(NAME, "芳", 2), "\"n芳\"*");
         assert_eq!(match_expr(NAME, "王芳", 2), "\"n王芳\"");
-        assert_eq!(match_expr(ADDRESS, "建设路", 2), "\"a建设 a设路\"");
+        assert_eq!(match_expr(ADDRESS, "建设路", 2), "\"a建设\" AND \"a设路\"");
         assert_eq!(match_expr(PHONE, "5678", 4), "\"p5678\"");
     }
 
     #[test]
     fn normalize_drops_punctuation_and_case() {
         assert_eq!(normalize(" 3栋-502 室，A座 "), "3栋502室a座");
+        // The fast paths (ASCII, CJK ideographs) agree with the general rule on every script.
+        let general = |s: &str| -> String { s.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect() };
+        let mixed = "Ａｂ王㐀䶵鿿一、。（）ΣΑΒ İstanbul Ǆ ①②③ ٣ 𠀀𪚥 A-b_c.D 〇 ！？ 　é";
+        assert_eq!(normalize(mixed), general(mixed));
+        for c in ('\u{0}'..='\u{2fff}').chain('\u{3000}'..='\u{a000}').step_by(7) {
+            let one = c.to_string();
+            assert_eq!(normalize(&one), general(&one), "U+{:04X}", c as u32);
+        }
+        let mut doc = String::new();
+        full_grams(&mut doc, PHONE, "138", 4);
+        assert_eq!(doc, " p138");
     }
 }

@@ -69,6 +69,38 @@ fn a_store_opened_on_a_v1_file_upgrades_and_keeps_its_rows() {
 }
 
 #[test]
+fn upgrading_to_the_row_id_only_search_index_indexes_the_register_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gridline.db");
+    {
+        // A version-3 store with households and a resident (written as a sync would leave them).
+        let conn = db::open_writer(&path, 3).unwrap();
+        conn.execute_batch(
+            "INSERT INTO buildings (id, version, grid_id, name, address) VALUES ('b', 1, 'g', '1号楼', '江海区白沙大道1号');
+             INSERT INTO households (id, version, building_id, grid_id, room, address, head_name, phone)
+                 VALUES ('h1', 2, 'b', 'g', '502', '江海区白沙大道1号502', '王芳', '13812345678'),
+                        ('h2', 3, 'b', 'g', '301', '江海区白沙大道1号301', '李明华', NULL);
+             INSERT INTO residents (id, version, household_id, building_id, grid_id, name, phone)
+                 VALUES ('r1', 4, 'h1', 'b', 'g', '陈小红', '13900001111');",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.read(db::schema_version).unwrap(), db::latest_version());
+    let found = |q: &str| -> Vec<String> { store.search(q, 10).unwrap().into_iter().map(|h| h.id).collect() };
+    assert_eq!(found("王芳"), ["h1"]);
+    assert_eq!(found("明华"), ["h2"]);
+    assert_eq!(found("号301"), ["h2"]);
+    assert_eq!(found("5678"), ["h1"]);
+    assert_eq!(found("小红"), ["r1"]);
+    assert_eq!(found("1111"), ["r1"]);
+    assert!(found("王红").is_empty());
+    // The index has one entry per household and resident, no more.
+    let count = |t: &str| store.read(|c| Ok(c.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get::<_, i64>(0))?)).unwrap();
+    assert_eq!((count("household_fts"), count("resident_fts")), (2, 1));
+}
+
+#[test]
 fn reopening_a_file_store_keeps_rows_user_outbox_and_search() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gridline.db");

@@ -439,6 +439,11 @@ fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op) -> Result<App
             if let Err(r) = ctx.check(tx, entity, id, &after, Action::Update, &names)? {
                 return Ok(Err(r));
             }
+            if entity == EntityKind::Resident && (op.fields.contains_key("id_number") || op.fields.contains_key("birth_date")) {
+                if let Err(gridline_core::Error::Invalid { field, reason }) = gridline_core::input::resident_dates_agree(&after) {
+                    return Ok(Err(refuse("invalid", format!("字段「{field}」{reason}"))));
+                }
+            }
             // Field-level merge: a field written since the device's base by someone else is a
             // conflict; this (later) arrival wins and the overwritten value is kept.
             let versions = tx.field_versions(entity, id)?;

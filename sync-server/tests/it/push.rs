@@ -205,3 +205,34 @@ async fn field_work_records_round_trip_with_derived_fields() {
     assert!(rows.iter().any(|c| c.id == "A1") && rows.iter().any(|c| c.id == "V1"));
     assert!(w.pull_all(&sup).await.iter().any(|c| c.id == "K1"));
 }
+
+#[tokio::test]
+async fn a_birth_date_or_id_number_sent_alone_must_agree_with_the_stored_other_half() {
+    let w = World::new();
+    let token = w.enroll("gw").await;
+    let upd = |f: serde_json::Value| op(EntityKind::Resident, "R1", OpKind::Update, f, w.version("R1"));
+    let birth = |w: &World| {
+        let page = w.state.service.storage().feed(0, usize::MAX, usize::MAX, &|_, _| true).expect("feed");
+        page.rows.iter().rev().find(|r| r.id == "R1").map(|r| r.fields["birth_date"].clone()).expect("R1")
+    };
+    // R1's stored ID number 440703199001011239 carries 1990-01-01.
+    let r = w.push(&token, &[upd(json!({"birth_date": "1991-01-01"})), upd(json!({"birth_date": "1990-01-01"}))]).await;
+    assert_eq!(r.results[0].status, OpStatus::Rejected);
+    assert_eq!(r.results[0].code.as_deref(), Some("invalid"));
+    let reason = r.results[0].reason.as_deref().unwrap();
+    assert!(reason.contains("birth_date") && reason.contains("身份证号") && !reason.contains("1991"), "{reason}");
+    assert_eq!(r.results[1].status, OpStatus::Applied, "the agreeing date is taken, the queue is not blocked");
+    assert_eq!(birth(&w), json!("1990-01-01"));
+    // A new ID number alone must agree with the stored birth date; one that does is taken.
+    let r = w.push(&token, &[upd(json!({"id_number": "11010519491231002X"})), upd(json!({"id_number": "440703199001019994"}))]).await;
+    assert_eq!(r.results[0].status, OpStatus::Rejected);
+    assert_eq!(r.results[0].code.as_deref(), Some("invalid"));
+    assert_eq!(r.results[1].status, OpStatus::Applied);
+    // Both sent together and agreeing: taken, whatever was stored.
+    let r = w.push(&token, &[upd(json!({"id_number": "11010519491231002X", "birth_date": "1949-12-31"}))]).await;
+    assert_eq!(r.results[0].status, OpStatus::Applied);
+    assert_eq!(birth(&w), json!("1949-12-31"));
+    // An edit of another field of a resident is not held to the rule.
+    let r = w.push(&token, &[upd(json!({"notes": "复核过"}))]).await;
+    assert_eq!(r.results[0].status, OpStatus::Applied);
+}
