@@ -224,7 +224,7 @@ pub(crate) fn index_row(conn: &Connection, kind: EntityKind, rowid: i64, fields:
 /// The gram document a household is indexed under (name, room, address, phone), as stored in
 /// `household_fts` (benchmarks measure the index alone with it).
 pub fn household_doc(head_name: &str, room: &str, address: &str, phone: &str) -> String {
-    let mut doc = String::with_capacity(256);
+    let mut doc = String::with_capacity(512);
     grams(&mut doc, NAME, &normalize(head_name), TEXT_K);
     grams(&mut doc, ROOM, &normalize(room), TEXT_K);
     grams(&mut doc, ADDRESS, &normalize(address), TEXT_K);

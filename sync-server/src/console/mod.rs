@@ -2,7 +2,8 @@
 //! the same storage, scope rules and push path as the sync API.
 //!
 //! Security: a random session id in an `HttpOnly; SameSite=Strict` cookie (`Secure` behind an
-//! HTTPS proxy), kept server-side only as its SHA-256 with an expiry; a per-session CSRF token on
+//! HTTPS proxy), kept server-side only as its SHA-256 with an idle expiry, in the database (a
+//! restart of the server does not log anyone out); a per-session CSRF token on
 //! every POST form (403 without it); login attempts limited per username and client address;
 //! every page and action filtered by the core's `can_read` / `check_write` exactly as sync is.
 //! Each console user acts through a server-side console device, so their actions are ops in the
@@ -30,7 +31,7 @@ use gridline_core::{EntityKind, Role};
 use crate::auth::{new_token, token_hash};
 use crate::error::AppError;
 use crate::service::area_path;
-use crate::storage::{AreaParents, NewDevice, UserRecord};
+use crate::storage::{AreaParents, ConsoleSession, NewDevice, UserRecord};
 use crate::AppState;
 
 /// Session lifetime (idle), ms.
@@ -44,17 +45,13 @@ pub const CONSOLE_DEVICE_NAME: &str = "网页控制台";
 const SESSION_COOKIE: &str = "gl_session";
 const LOGIN_COOKIE: &str = "gl_login_csrf";
 
-struct SessionEntry {
-    username: String,
-    csrf: String,
-    device_id: String,
-    expires_at: i64,
-}
+/// A session's stored expiry is moved forward only when it is this much older than a fresh
+/// one (one write per session a minute at most, not one per page).
+const SESSION_TOUCH_MS: i64 = 60_000;
 
-/// In-memory console state: sessions (by hash of their id) and failed-login counters.
+/// In-memory console state: failed-login counters (sessions are in the storage).
 #[derive(Default)]
 pub struct Console {
-    sessions: Mutex<HashMap<String, SessionEntry>>,
     failures: Mutex<HashMap<(String, String), Vec<i64>>>,
 }
 
@@ -244,29 +241,24 @@ impl FromRequestParts<AppState> for Sess {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let id = cookie(&parts.headers, SESSION_COOKIE).ok_or(ConsoleError::Login)?;
         let key = token_hash(id);
-        let now = state.service.now_ms();
-        let (username, csrf, device_id) = {
-            let mut sessions = lock(&state.console.sessions);
-            let Some(s) = sessions.get_mut(&key) else { return Err(ConsoleError::Login) };
-            if s.expires_at <= now {
-                sessions.remove(&key);
-                return Err(ConsoleError::Login);
-            }
-            s.expires_at = now + SESSION_TTL_MS;
-            (s.username.clone(), s.csrf.clone(), s.device_id.clone())
-        };
         let service = state.service.clone();
-        let (user, parents) = tokio::task::spawn_blocking(move || -> CResult<_> {
-            let user = service.storage().user_by_name(&username)?;
-            Ok((user, service.area_parents()?))
+        let found = tokio::task::spawn_blocking(move || -> CResult<_> {
+            let storage = service.storage();
+            let now = service.now_ms();
+            let Some(s) = storage.session(&key, now)? else { return Ok(None) };
+            let Some(user) = storage.user_by_name(&s.username)?.filter(|u| !u.disabled) else {
+                storage.end_session(&key)?;
+                return Ok(None);
+            };
+            if s.expires_at - now < SESSION_TTL_MS - SESSION_TOUCH_MS {
+                storage.touch_session(&key, now + SESSION_TTL_MS)?;
+            }
+            Ok(Some((s, user, service.area_parents()?)))
         })
         .await??;
-        let Some(user) = user.filter(|u| !u.disabled) else {
-            lock(&state.console.sessions).remove(&key);
-            return Err(ConsoleError::Login);
-        };
+        let Some((s, user, parents)) = found else { return Err(ConsoleError::Login) };
         let scope = ScopeView::new(user.principal(), parents);
-        Ok(Sess { user, csrf, device_id, scope })
+        Ok(Sess { user, csrf: s.csrf, device_id: s.device_id, scope })
     }
 }
 
@@ -348,11 +340,15 @@ async fn login(
     };
     st.console.succeeded(&key);
     let id = new_token();
-    lock(&st.console.sessions).insert(
-        token_hash(&id),
-        SessionEntry { username: user.username.clone(), csrf: new_token(), device_id, expires_at: now + SESSION_TTL_MS },
-    );
-    lock(&st.console.sessions).retain(|_, s| s.expires_at > now);
+    let session = ConsoleSession {
+        token_hash: token_hash(&id),
+        username: user.username.clone(),
+        csrf: new_token(),
+        device_id,
+        expires_at: now + SESSION_TTL_MS,
+    };
+    let service = st.service.clone();
+    tokio::task::spawn_blocking(move || service.storage().put_session(&session, now)).await??;
     tracing::info!(user = %user.id, "console login");
     let cookies = axum::response::AppendHeaders([
         set_cookie(&headers, SESSION_COOKIE, &id, SESSION_TTL_MS / 1000),
@@ -369,7 +365,8 @@ async fn logout(
 ) -> CResult<Response> {
     sess.check_csrf(&form)?;
     if let Some(id) = cookie(&headers, SESSION_COOKIE) {
-        lock(&st.console.sessions).remove(&token_hash(id));
+        let (service, key) = (st.service.clone(), token_hash(id));
+        tokio::task::spawn_blocking(move || service.storage().end_session(&key)).await??;
     }
     Ok(([set_cookie(&headers, SESSION_COOKIE, "", 0)], Redirect::to("/console/login")).into_response())
 }

@@ -154,6 +154,21 @@ pub struct DeviceAuth {
     pub user: UserRecord,
 }
 
+/// A signed-in console session, stored under the SHA-256 of its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSession {
+    /// SHA-256 of the session id, hex.
+    pub token_hash: String,
+    /// Login name of its user.
+    pub username: String,
+    /// The session's CSRF token.
+    pub csrf: String,
+    /// The user's console device (the console acts through it).
+    pub device_id: String,
+    /// Idle expiry (ms).
+    pub expires_at: i64,
+}
+
 /// One chunk of a photo upload (DESIGN.md sync rule 9).
 #[derive(Debug, Clone)]
 pub struct NewChunk<'a> {
@@ -425,6 +440,14 @@ pub trait Storage: Send + Sync + 'static {
     fn devices(&self, user_id: &str) -> StoreResult<Vec<DeviceInfo>>;
     /// Revokes a device's token. False when there is no such device.
     fn revoke_device(&self, device_id: &str, at: i64) -> StoreResult<bool>;
+    /// Stores a new console session and forgets those expired by `now`.
+    fn put_session(&self, s: &ConsoleSession, now: i64) -> StoreResult<()>;
+    /// The console session stored under `token_hash`, if it has not expired by `now`.
+    fn session(&self, token_hash: &str, now: i64) -> StoreResult<Option<ConsoleSession>>;
+    /// Moves a session's idle expiry.
+    fn touch_session(&self, token_hash: &str, expires_at: i64) -> StoreResult<()>;
+    /// Ends a session (logout, a disabled user).
+    fn end_session(&self, token_hash: &str) -> StoreResult<()>;
     /// Runs one push batch in one transaction; commits (durably) when `f` returns Ok.
     fn batch(&self, f: &mut dyn FnMut(&mut dyn BatchTx) -> StoreResult<()>) -> StoreResult<()>;
     /// One page of changes after `cursor`: at most `limit` visible rows, examining at most

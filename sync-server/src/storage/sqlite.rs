@@ -26,6 +26,7 @@ const SERVER_MIGRATIONS: &[(&str, &str)] = &[
     ("s003_change_log", include_str!("migrations/s003_change_log.sql")),
     ("s004_scope_history", include_str!("migrations/s004_scope_history.sql")),
     ("s005_attachments", include_str!("migrations/s005_attachments.sql")),
+    ("s006_console_sessions", include_str!("migrations/s006_console_sessions.sql")),
 ];
 
 /// The file name inside the data dir.
@@ -329,6 +330,50 @@ impl Storage for SqliteStorage {
         })
     }
 
+    fn put_session(&self, s: &ConsoleSession, now: i64) -> StoreResult<()> {
+        self.write(|c| {
+            c.execute("DELETE FROM console_sessions WHERE expires_at <= ?1", [now])?;
+            c.execute(
+                "INSERT INTO console_sessions (token_hash, username, csrf, device_id, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![s.token_hash, s.username, s.csrf, s.device_id, s.expires_at],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn session(&self, token_hash: &str, now: i64) -> StoreResult<Option<ConsoleSession>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT token_hash, username, csrf, device_id, expires_at FROM console_sessions \
+                 WHERE token_hash = ?1 AND expires_at > ?2",
+            )?
+            .query_row(params![token_hash, now], |r| {
+                Ok(ConsoleSession {
+                    token_hash: r.get(0)?,
+                    username: r.get(1)?,
+                    csrf: r.get(2)?,
+                    device_id: r.get(3)?,
+                    expires_at: r.get(4)?,
+                })
+            })
+            .optional()?)
+        })
+    }
+
+    fn touch_session(&self, token_hash: &str, expires_at: i64) -> StoreResult<()> {
+        self.write(|c| {
+            c.execute("UPDATE console_sessions SET expires_at = ?1 WHERE token_hash = ?2", params![expires_at, token_hash])?;
+            Ok(())
+        })
+    }
+
+    fn end_session(&self, token_hash: &str) -> StoreResult<()> {
+        self.write(|c| {
+            c.execute("DELETE FROM console_sessions WHERE token_hash = ?1", [token_hash])?;
+            Ok(())
+        })
+    }
+
     fn batch(&self, f: &mut dyn FnMut(&mut dyn BatchTx) -> StoreResult<()>) -> StoreResult<()> {
         let mut conn = lock(&self.writer);
         // First without per-op savepoints; again with them if an op had to be undone.
@@ -446,7 +491,8 @@ impl Storage for SqliteStorage {
 
     fn fingerprint(&self) -> StoreResult<String> {
         let mut h = Sha256::new();
-        for (table, d) in self.table_digests()?.into_iter().filter(|(t, _)| t != "sync_log") {
+        // The sync log and console sessions are bookkeeping, not data.
+        for (table, d) in self.table_digests()?.into_iter().filter(|(t, _)| t != "sync_log" && t != "console_sessions") {
             h.update(format!("{table}|{}|{}\n", d.rows, d.sha256).as_bytes());
         }
         Ok(hex::encode(h.finalize()))

@@ -70,6 +70,15 @@ impl World {
         World::seeded(dir, state)
     }
 
+    /// The same data dir opened again by a new server process (in-memory state is lost).
+    pub fn restarted(self) -> World {
+        let World { _dir, state, app: old } = self;
+        drop(old);
+        drop(state);
+        let state = AppState::open(_dir.path(), Config::for_tests()).expect("reopen state");
+        World { app: app(state.clone()), state, _dir }
+    }
+
     /// The same world on a clock the test drives.
     pub fn with_clock(clock: &gridline_core::ManualClock) -> World {
         let dir = tempfile::tempdir().expect("temp dir");

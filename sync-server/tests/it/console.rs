@@ -143,6 +143,40 @@ async fn login_sets_a_strict_httponly_session_and_pages_need_it() {
 }
 
 #[tokio::test]
+async fn a_session_outlives_a_server_restart_and_ends_by_idling_or_a_disabled_user() {
+    let w = World::new();
+    let b = login(&w, "sup").await;
+    // The server is restarted (an upgrade): the supervisor is still signed in, same CSRF token.
+    let w = w.restarted();
+    let (status, _, body) = get(&w, "/console/incidents", &b.cookie).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(hidden_csrf(&body), b.csrf);
+    // A disabled user's session ends at their next page.
+    assert!(w.state.service.storage().set_disabled("sup", true).unwrap());
+    let (status, h, _) = get(&w, "/console/incidents", &b.cookie).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(h.get(header::LOCATION).unwrap(), "/console/login");
+    assert!(w.state.service.storage().set_disabled("sup", false).unwrap());
+    let (status, _, _) = get(&w, "/console/incidents", &b.cookie).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "ended, not merely refused while disabled");
+
+    // Idle expiry, eight hours, moved forward by use.
+    let clock = gridline_core::ManualClock::new(now_ms());
+    let w = World::with_clock(&clock);
+    let b = login(&w, "sup").await;
+    clock.advance(7 * 3_600_000);
+    let (status, _, _) = get(&w, "/console/incidents", &b.cookie).await;
+    assert_eq!(status, StatusCode::OK, "seven idle hours: still signed in, and the expiry moves");
+    clock.advance(7 * 3_600_000);
+    let (status, _, _) = get(&w, "/console/incidents", &b.cookie).await;
+    assert_eq!(status, StatusCode::OK, "seven hours after the last page");
+    clock.advance(8 * 3_600_000 + 1);
+    let (status, h, _) = get(&w, "/console/incidents", &b.cookie).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "eight idle hours: signed out");
+    assert_eq!(h.get(header::LOCATION).unwrap(), "/console/login");
+}
+
+#[tokio::test]
 async fn wrong_passwords_are_refused_then_rate_limited() {
     let w = World::new();
     for _ in 0..5 {

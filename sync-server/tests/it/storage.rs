@@ -132,3 +132,34 @@ fn an_op_undone_after_writing_leaves_nothing_and_the_batch_is_repeated_with_save
     assert_eq!(ids, ["B1", "B3"]);
     assert_eq!(s.max_seq().unwrap(), 2, "the undone op gives its sequence number back: no gap in the feed");
 }
+
+#[test]
+fn console_sessions_are_kept_by_hash_outlive_a_reopen_and_expire() {
+    use gridline_server::storage::ConsoleSession;
+    let dir = tempfile::tempdir().unwrap();
+    let s = |hash: &str, expires_at: i64| ConsoleSession {
+        token_hash: hash.into(),
+        username: "sup".into(),
+        csrf: "c".repeat(64),
+        device_id: "dev".into(),
+        expires_at,
+    };
+    {
+        let st = SqliteStorage::open(dir.path()).unwrap();
+        st.put_session(&s("a", 1_000), 0).unwrap();
+        st.put_session(&s("b", 500), 0).unwrap();
+        assert_eq!(st.session("a", 999).unwrap(), Some(s("a", 1_000)));
+        assert_eq!(st.session("a", 1_000).unwrap(), None, "expired at its expiry");
+        assert_eq!(st.session("nope", 0).unwrap(), None);
+        st.touch_session("a", 5_000).unwrap();
+    }
+    let st = SqliteStorage::open(dir.path()).unwrap();
+    assert_eq!(st.session("a", 4_000).unwrap(), Some(s("a", 5_000)), "kept across a reopen, with its new expiry");
+    // A new login forgets sessions that have expired.
+    st.put_session(&s("c", 9_000), 600).unwrap();
+    let count = |t: &str| st.table_digests().unwrap()[t].rows;
+    assert_eq!(count("console_sessions"), 2, "b (expired at 500) is gone");
+    st.end_session("a").unwrap();
+    assert_eq!(st.session("a", 4_000).unwrap(), None);
+    assert_eq!(count("console_sessions"), 1);
+}
