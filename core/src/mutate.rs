@@ -69,7 +69,9 @@ impl<'a> Writer<'a> {
         after.extend(changed.clone());
         self.check(kind, id, &after, Action::Update, &names)?;
         record::update(self.tx, kind, id, &changed)?;
-        crate::search::on_write(self.tx, kind, id, Some(&after), false)?;
+        if crate::search::touches_index(kind, &changed) {
+            crate::search::on_write(self.tx, kind, id, Some(&after), false)?;
+        }
         crate::outbox::append(self.tx, kind, id, OpKind::Update, changed, row.version, self.now).map(Some)
     }
 
@@ -100,7 +102,9 @@ pub fn apply_op(conn: &Connection, op: &Op) -> Result<()> {
         OpKind::Update => {
             if record::update(conn, op.entity, &op.entity_id, &op.fields)? {
                 after_update(conn, op.entity, &op.entity_id)?;
-                reindex(conn, op.entity, &op.entity_id)?;
+                if crate::search::touches_index(op.entity, &op.fields) {
+                    reindex(conn, op.entity, &op.entity_id)?;
+                }
             }
         }
         OpKind::Delete => {

@@ -146,6 +146,12 @@ pub(crate) fn indexes(kind: EntityKind) -> bool {
     matches!(kind, EntityKind::Household | EntityKind::Resident)
 }
 
+/// Whether writing these fields changes a row's search document (a notes or member-count edit
+/// does not, and leaves the index untouched).
+pub(crate) fn touches_index(kind: EntityKind, fields: &Fields) -> bool {
+    indexes(kind) && indexed_fields(kind).iter().any(|f| fields.contains_key(*f))
+}
+
 fn rowid(conn: &Connection, kind: EntityKind, id: &str) -> Result<Option<i64>> {
     let q = format!("SELECT rowid FROM {} WHERE id = ?1", kind.table());
     Ok(conn.prepare_cached(&q)?.query_row([id], |r| r.get(0)).optional()?)

@@ -218,6 +218,43 @@ fn index_follows_updates_and_deletes() {
 }
 
 #[test]
+fn edits_of_fields_outside_the_search_document_leave_the_index_untouched() {
+    let w = world();
+    let store = &w.fx.store;
+    // The index's own storage (segments and per-row records), as a canonical text.
+    let index = || -> String {
+        store
+            .read(|c| {
+                let mut out = String::new();
+                for t in ["household_fts_data", "household_fts_docsize", "resident_fts_data", "resident_fts_docsize"] {
+                    let rows: Vec<String> = c
+                        .prepare(&format!("SELECT quote(id), quote(block) FROM {t} ORDER BY id"))
+                        .or_else(|_| c.prepare(&format!("SELECT quote(id), quote(sz) FROM {t} ORDER BY id")))?
+                        .query_map([], |r| Ok(format!("{}={}", r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                        .collect::<Result<_, _>>()?;
+                    out.push_str(&format!("{t}:{}\n", rows.join(",")));
+                }
+                Ok(out)
+            })
+            .unwrap()
+    };
+    let before = index();
+    store
+        .update_household(
+            &w.wang_fang,
+            HouseholdPatch { notes: Some("走访过".into()), member_count: Some(4), care_tags: Some(vec!["elderly_alone".into()]), ..Default::default() },
+        )
+        .unwrap();
+    store.update_resident(&w.resident_fang, ResidentPatch { relation: Some("配偶".into()), ..Default::default() }).unwrap();
+    assert_eq!(index(), before, "no search entry rewritten");
+    assert_eq!(ids(&store.search("王芳", 50).unwrap())[0], w.wang_fang);
+    // An edit of an indexed field does rewrite the entry.
+    store.update_household(&w.wang_fang, HouseholdPatch { room: Some("503".into()), ..Default::default() }).unwrap();
+    assert_ne!(index(), before);
+    assert!(ids(&store.search("503", 50).unwrap()).contains(&w.wang_fang));
+}
+
+#[test]
 fn changing_a_building_keeps_its_households_findable_by_their_own_address() {
     let w = world();
     w.fx.act_as(&supervisor());
