@@ -198,6 +198,12 @@ impl GridlineStore {
         guard(|| Ok(self.inner.photo(&sha256)?.map(|p| p.data)))
     }
 
+    /// Forgets a photo that was removed from a form before it was saved: one not uploaded and
+    /// not referred to by any record or queued change. Returns whether it was forgotten.
+    pub fn discard_photo(&self, sha256: String) -> Result<bool, ApiError> {
+        guard(|| self.inner.discard_photo(&sha256))
+    }
+
     /// Hashes of photos not yet on the server.
     pub fn pending_photos(&self) -> Result<Vec<String>, ApiError> {
         guard(|| self.inner.pending_photos())

@@ -146,6 +146,28 @@ impl Store {
         Ok(Attachment { sha256: sha256.to_owned(), mime, data, uploaded: true })
     }
 
+    /// Forgets a photo kept on this device that has not been uploaded and that nothing refers
+    /// to (a photo taken for a report and removed from it before saving: it must not reach
+    /// the server). Returns whether it was forgotten; a photo an incident, a task's evidence
+    /// or a queued change refers to, or one already uploaded, is kept.
+    pub fn discard_photo(&self, sha256: &str) -> Result<bool> {
+        if !is_sha256_hex(sha256) {
+            return Err(Error::invalid("sha256", "应为64位小写十六进制"));
+        }
+        self.write(|tx| {
+            let mut refs: Vec<String> = [EntityKind::Incident, EntityKind::TaskAssignment]
+                .into_iter()
+                .filter_map(|kind| photo_field(kind).map(|field| format!("SELECT 1 FROM {} WHERE instr({field}, ?1) > 0", kind.table())))
+                .collect();
+            refs.push("SELECT 1 FROM outbox WHERE instr(fields, ?1) > 0".into());
+            let referenced = tx.prepare_cached(&format!("SELECT EXISTS ({})", refs.join(" UNION ALL ")))?.query_row([sha256], |r| r.get::<_, bool>(0))?;
+            if referenced {
+                return Ok(false);
+            }
+            Ok(tx.prepare_cached("DELETE FROM attachments WHERE sha256 = ?1 AND uploaded_at IS NULL")?.execute([sha256])? > 0)
+        })
+    }
+
     pub(crate) fn mark_photo_uploaded(&self, sha256: &str) -> Result<()> {
         let now = self.now_ms();
         self.write(|tx| {

@@ -33,3 +33,21 @@ fn bad_photos_are_refused_by_field() {
     assert_invalid(fx.store.add_photo("image/jpeg", &huge), "data", "");
     assert_eq!(fx.store.pending_photos().unwrap().len(), 1, "only the good one kept");
 }
+
+#[test]
+fn a_photo_removed_before_it_is_used_is_forgotten_but_one_in_use_is_kept() {
+    let fx = fx();
+    let png = |n: u8| [b"\x89PNG\r\n\x1a\n".as_slice(), &[n; 64]].concat();
+    let (wrong, right) = (fx.store.add_photo("image/png", &png(1)).unwrap(), fx.store.add_photo("image/png", &png(2)).unwrap());
+    // The worker removed the first photo from the report before saving it.
+    assert!(fx.store.discard_photo(&wrong).unwrap());
+    assert!(fx.store.photo(&wrong).unwrap().is_none());
+    assert!(!fx.store.discard_photo(&wrong).unwrap(), "already gone");
+    // The second went into a report: it stays, and is still waiting for upload.
+    let report = gridline_core::NewIncident { photos: vec![right.clone()], ..crate::incidents::new_incident(GRID1, "safety_hazard") };
+    let incident = fx.store.report_incident(report).unwrap();
+    assert!(!fx.store.discard_photo(&right).unwrap());
+    assert_eq!(fx.store.pending_photos().unwrap(), vec![right.clone()]);
+    assert_eq!(fx.store.incident(&incident.id).unwrap().photos, vec![right]);
+    assert_invalid(fx.store.discard_photo("not-a-hash"), "sha256", "");
+}

@@ -8,7 +8,9 @@ public final class IncidentReportModel: ObservableObject {
     @Published public var severity = "normal"
     @Published public var text = ""
     @Published public var householdId: String?
-    /// Error text by field, shown under the field.
+    /// Photos taken or picked for the report (hashes; kept on the device, uploaded by sync).
+    @Published public private(set) var photos: [String] = []
+    /// Error text by field, shown under the field ("photos" for a refused photo).
     @Published public private(set) var fieldErrors: [String: String] = [:]
     @Published public private(set) var error: String?
     /// Set once the report is stored.
@@ -22,9 +24,41 @@ public final class IncidentReportModel: ObservableObject {
     /// Severity choices, code and label.
     public var severityChoices: [Label] { severities() }
 
+    /// Keeps a photo for the report. A file that is not a JPEG, PNG or WebP image, or is over
+    /// 10 MB, is refused under "photos" and nothing is kept.
+    public func addPhoto(mime: String, data: Data) async {
+        let store = self.store
+        do {
+            let hash = try await Task.detached { try store.addPhoto(mime: mime, data: data) }.value
+            if !photos.contains(hash) {
+                photos.append(hash)
+            }
+            fieldErrors["photos"] = nil
+        } catch let ApiError.Validation(_, reason) {
+            fieldErrors["photos"] = reason
+        } catch let e as ApiError {
+            error = e.userMessage
+        } catch {
+            self.error = error.localizedDescription
+        }
+    }
+
+    /// Takes a photo off the report; the device forgets it, so it never reaches the server.
+    public func removePhoto(_ hash: String) async {
+        photos.removeAll { $0 == hash }
+        let store = self.store
+        do {
+            _ = try await Task.detached { try store.discardPhoto(sha256: hash) }.value
+        } catch let e as ApiError {
+            error = e.userMessage
+        } catch {
+            self.error = error.localizedDescription
+        }
+    }
+
     /// Stores the report; on bad input the field's error is set and nothing is stored.
     public func submit() async {
-        let new = NewIncident(category: category, severity: severity, householdId: householdId, description: text)
+        let new = NewIncident(category: category, severity: severity, householdId: householdId, description: text, photos: photos)
         let store = self.store
         do {
             let incident = try await Task.detached { try store.reportIncident(new: new) }.value

@@ -2,7 +2,10 @@ package org.gridline.app
 
 import android.os.Bundle
 import androidx.activity.ComponentActivity
+import androidx.activity.compose.rememberLauncherForActivityResult
 import androidx.activity.compose.setContent
+import androidx.activity.result.PickVisualMediaRequest
+import androidx.activity.result.contract.ActivityResultContracts
 import androidx.compose.foundation.layout.Column
 import androidx.compose.foundation.layout.Row
 import androidx.compose.foundation.layout.fillMaxSize
@@ -24,9 +27,12 @@ import androidx.compose.runtime.remember
 import androidx.compose.runtime.rememberCoroutineScope
 import androidx.compose.runtime.setValue
 import androidx.compose.ui.Modifier
+import androidx.compose.ui.platform.LocalContext
 import androidx.compose.ui.unit.dp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
+import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.launch
+import kotlinx.coroutines.withContext
 import org.gridline.app.shared.HouseholdSearchViewModel
 import org.gridline.app.shared.IncidentReportViewModel
 import org.gridline.app.shared.SyncViewModel
@@ -109,8 +115,39 @@ private fun ReportScreen(vm: IncidentReportViewModel) {
         state.fieldErrors["category"]?.let { Text(it, color = MaterialTheme.colorScheme.error) }
         OutlinedTextField(value = state.description, onValueChange = vm::onDescription, label = { Text("事件描述") })
         state.fieldErrors["description"]?.let { Text(it, color = MaterialTheme.colorScheme.error) }
+        PhotoRow(vm, state.photos)
+        state.fieldErrors["photos"]?.let { Text(it, color = MaterialTheme.colorScheme.error) }
         state.error?.let { Text(it, color = MaterialTheme.colorScheme.error) }
         Button(onClick = { scope.launch { vm.submit() } }) { Text("上报") }
         state.reportedId?.let { Text("已保存，将在下次同步时上报") }
+    }
+}
+
+/** The report's photos (现场照片): pick from the gallery or camera roll, take one off again. */
+@Composable
+private fun PhotoRow(vm: IncidentReportViewModel, photos: List<String>) {
+    val scope = rememberCoroutineScope()
+    val resolver = LocalContext.current.contentResolver
+    val pick = rememberLauncherForActivityResult(ActivityResultContracts.PickVisualMedia()) { uri ->
+        if (uri != null) {
+            scope.launch {
+                // Read off the main thread; the core checks type, signature and size.
+                val (mime, bytes) = withContext(Dispatchers.IO) {
+                    (resolver.getType(uri) ?: "") to (resolver.openInputStream(uri)?.use { it.readBytes() } ?: ByteArray(0))
+                }
+                vm.onPhoto(mime, bytes)
+            }
+        }
+    }
+    Column {
+        photos.forEachIndexed { i, hash ->
+            Row {
+                Text("照片 ${i + 1}", Modifier.weight(1f))
+                Button(onClick = { scope.launch { vm.removePhoto(hash) } }) { Text("移除") }
+            }
+        }
+        Button(onClick = { pick.launch(PickVisualMediaRequest(ActivityResultContracts.PickVisualMedia.ImageOnly)) }) {
+            Text("添加照片")
+        }
     }
 }

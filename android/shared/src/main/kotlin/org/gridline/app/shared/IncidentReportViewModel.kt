@@ -18,7 +18,9 @@ data class ReportUiState(
     val severity: String = "normal",
     val description: String = "",
     val householdId: String? = null,
-    /** Error text by field, shown under the field. */
+    /** Photos taken or picked for the report (hashes; kept on the device, uploaded by sync). */
+    val photos: List<String> = emptyList(),
+    /** Error text by field, shown under the field ("photos" for a refused photo). */
     val fieldErrors: Map<String, String> = emptyMap(),
     /** An error not tied to a field. */
     val error: String? = null,
@@ -45,6 +47,31 @@ class IncidentReportViewModel(
     fun onDescription(text: String) = _state.update { it.copy(description = text, fieldErrors = it.fieldErrors - "description") }
     fun onHousehold(id: String?) = _state.update { it.copy(householdId = id, fieldErrors = it.fieldErrors - "household_id") }
 
+    /**
+     * Keeps a photo for the report. A file that is not a JPEG, PNG or WebP image, or is over
+     * 10 MB, is refused under "photos" and nothing is kept.
+     */
+    suspend fun onPhoto(mime: String, bytes: ByteArray) {
+        try {
+            val hash = withContext(io) { store.addPhoto(mime, bytes) }
+            _state.update { s -> s.copy(photos = if (hash in s.photos) s.photos else s.photos + hash, fieldErrors = s.fieldErrors - "photos") }
+        } catch (e: ApiException.Validation) {
+            _state.update { it.copy(fieldErrors = it.fieldErrors + ("photos" to e.reason)) }
+        } catch (e: ApiException) {
+            _state.update { it.copy(error = e.userMessage()) }
+        }
+    }
+
+    /** Takes a photo off the report; the device forgets it, so it never reaches the server. */
+    suspend fun removePhoto(hash: String) {
+        _state.update { it.copy(photos = it.photos - hash) }
+        try {
+            withContext(io) { store.discardPhoto(hash) }
+        } catch (e: ApiException) {
+            _state.update { it.copy(error = e.userMessage()) }
+        }
+    }
+
     /** Stores the report; on bad input the fields' errors are set and nothing is stored. */
     suspend fun submit() {
         val form = _state.value
@@ -53,6 +80,7 @@ class IncidentReportViewModel(
             severity = form.severity,
             householdId = form.householdId,
             description = form.description,
+            photos = form.photos,
         )
         _state.value = try {
             val incident = withContext(io) { store.reportIncident(new) }

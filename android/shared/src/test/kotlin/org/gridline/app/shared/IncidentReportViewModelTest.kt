@@ -38,4 +38,29 @@ class IncidentReportViewModelTest {
         assertEquals("urgent", store.incident(id).severity)
         assertEquals(3uL, store.pendingCount())
     }
+
+    @Test
+    fun photosGoWithTheReportAndARemovedOneIsForgotten() = runBlocking {
+        val png = byteArrayOf(0x89.toByte(), 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A) + ByteArray(32) { 1 }
+        val jpeg = byteArrayOf(0xFF.toByte(), 0xD8.toByte(), 0xFF.toByte(), 0xE0.toByte()) + ByteArray(32) { 2 }
+        // Not an accepted image type: refused under the photo field, nothing kept.
+        vm.onPhoto("image/gif", png)
+        assertTrue(vm.state.value.fieldErrors.getValue("photos").isNotBlank())
+        assertTrue(vm.state.value.photos.isEmpty())
+        assertTrue(store.pendingPhotos().isEmpty())
+        vm.onPhoto("image/png", png)
+        vm.onPhoto("image/jpeg", jpeg)
+        assertEquals(2, vm.state.value.photos.size)
+        assertNull(vm.state.value.fieldErrors["photos"])
+        // The second one is taken off the report: the device forgets it.
+        vm.removePhoto(vm.state.value.photos.last())
+        val kept = vm.state.value.photos.single()
+        assertEquals(listOf(kept), store.pendingPhotos())
+        vm.onCategory("safety_hazard")
+        vm.onHousehold(store.addHousehold("王五"))
+        vm.onDescription("楼道灯损坏")
+        vm.submit()
+        val id = assertNotNull(vm.state.value.reportedId)
+        assertEquals(listOf(kept), store.incident(id).photos)
+    }
 }
