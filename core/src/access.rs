@@ -176,6 +176,14 @@ impl Principal {
         }
     }
 
+    /// [`Principal::can_read`] for a record known by its scope keys, with the jurisdiction tree
+    /// (the area path is worked out here): the check the pull feed, photo downloads and the
+    /// console's pages share, so a screen never shows less or more than the phone receives.
+    pub fn can_read_keys(&self, entity: EntityKind, keys: &ScopeKeys, tree: &AreaParents) -> bool {
+        let path = keys.area_id.as_deref().map(|a| area_path(tree, a)).unwrap_or_default();
+        self.can_read(entity, &keys.target(&path).with_tree(tree))
+    }
+
     /// Whether personal fields (ID numbers, phones) are shown to this role unmasked.
     pub fn sees_personal_data(&self) -> bool {
         matches!(self.role, Role::Admin | Role::Supervisor | Role::GridWorker)

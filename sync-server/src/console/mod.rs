@@ -175,9 +175,7 @@ impl ScopeView {
 
     /// Whether the user may read a record with these fields.
     pub fn can_read(&self, entity: EntityKind, id: &str, fields: &gridline_core::record::Fields) -> bool {
-        let keys = ScopeKeys::of(entity, id, fields);
-        let path = keys.area_id.as_deref().map(|a| area_path(&self.parents, a)).unwrap_or_default();
-        self.principal.can_read(entity, &keys.target(&path))
+        self.principal.can_read_keys(entity, &ScopeKeys::of(entity, id, fields), &self.parents)
     }
 
     /// The 403 of an out-of-scope record.

@@ -16,7 +16,6 @@ use gridline_core::{EntityKind, Role};
 use super::html::{self, esc, url};
 use super::pages::{blocking, cells_with_link, csv, csv_link, date_param, opt_param, param, render, visible_grids, wants_csv, Params};
 use super::{CResult, ConsoleError, ScopeView, Sess};
-use crate::service::area_path;
 use crate::storage::console::{ChangeQuery, ChangeRow};
 use crate::storage::UserRecord;
 use crate::AppState;
@@ -25,8 +24,7 @@ use crate::AppState;
 fn can_see(scope: &ScopeView, c: &ChangeRow) -> bool {
     let Some(entity) = EntityKind::parse(&c.entity) else { return false };
     let keys = ScopeKeys { area_id: c.area_id.clone(), department_id: c.department_id.clone(), ..ScopeKeys::default() };
-    let path = c.area_id.as_deref().map(|a| area_path(&scope.parents, a)).unwrap_or_default();
-    scope.principal.can_read(entity, &keys.target(&path))
+    scope.principal.can_read_keys(entity, &keys, &scope.parents)
 }
 
 /// The changed fields as text, personal ones masked unless the role may see them.

@@ -8,7 +8,7 @@ use gridline_core::attachments::{check_photo, is_sha256_hex, photo_field, photo_
 use gridline_core::protocol::{AttachmentStatus, ATTACHMENT_MIME_TYPES, MAX_ATTACHMENT_BYTES};
 use gridline_core::EntityKind;
 
-use super::{area_path, Service};
+use super::Service;
 use crate::auth::Authed;
 use crate::error::AppError;
 use crate::storage::{ChunkOutcome, NewChunk, StoredAttachment};
@@ -109,10 +109,8 @@ impl Service {
             AppError::new(StatusCode::NOT_FOUND, "not_found", "no such record", "记录不存在")
         })?;
         let principal = who.user.principal();
-        let keys = ScopeKeys::of(entity, id, &row.fields);
         let parents = self.area_parents()?;
-        let path = keys.area_id.as_deref().map(|a| area_path(&parents, a)).unwrap_or_default();
-        if !principal.can_read(entity, &keys.target(&path).with_tree(&parents)) {
+        if !principal.can_read_keys(entity, &ScopeKeys::of(entity, id, &row.fields), &parents) {
             return Err(refused());
         }
         if !photo_hashes(entity, &row.fields).any(|h| h == sha256) {

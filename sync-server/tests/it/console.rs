@@ -519,3 +519,30 @@ async fn incident_photos_show_for_those_who_may_read_the_incident() {
     assert_eq!(get(&w, &format!("/console/incidents/I1/photos/{sha}"), &sup.cookie).await.0, StatusCode::NOT_FOUND);
     assert_eq!(get(&w, &src, "").await.0, StatusCode::SEE_OTHER, "no session: to the login page");
 }
+
+#[tokio::test]
+async fn a_task_issued_above_the_supervisors_community_shows_in_the_console_as_on_the_phone() {
+    let w = World::new();
+    two_communities(&w);
+    let task = |id: &str, area: &str, title: &str| {
+        op(EntityKind::Task, id, OpKind::Create,
+            json!({"area_id": area, "title": title, "description": "", "due_at": now_ms() + 86_400_000, "issued_by": "server", "issued_at": now_ms()}), 0)
+    };
+    w.server_push(vec![task("T-CITY", "JM", "全市消防安全大检查"), task("T-COM2", "COM2", "第二社区环境整治")]);
+    // The supervisor's phone receives the city's task (it reaches every grid below), not the
+    // other community's.
+    let dev = w.enroll("sup").await;
+    let pulled = w.pull_all(&dev).await;
+    assert!(pulled.iter().any(|c| c.id == "T-CITY"));
+    assert!(!pulled.iter().any(|c| c.id == "T-COM2"));
+    // The console shows the same.
+    let sup = login(&w, "sup").await;
+    let (status, _, page) = get(&w, "/console/tasks", &sup.cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("全市消防安全大检查"), "the city's task is listed");
+    assert!(!page.contains("第二社区环境整治"));
+    let (status, _, _) = get(&w, "/console/tasks/T-CITY", &sup.cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = get(&w, "/console/tasks/T-COM2", &sup.cookie).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
