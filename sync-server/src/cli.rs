@@ -1,4 +1,4 @@
-//! The command line: `serve`, `user add|list|disable|enable|set-scope`, `device revoke`,
+//! The command line: `serve`, `user add|list|disable|enable|set-password|set-scope`, `device revoke`,
 //! `purge-tombstones` and `demo`.
 
 use std::net::SocketAddr;
@@ -143,6 +143,19 @@ pub enum UserCommand {
         #[arg(long)]
         username: String,
     },
+    /// Give a user a new password; the old one stops working and their console sessions end
+    /// (their devices keep syncing: revoke a device separately).
+    SetPassword {
+        /// Data directory.
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// New password.
+        #[arg(long)]
+        password: String,
+    },
     /// Replace a user's role and scope; their devices purge and re-pull on next sync.
     SetScope {
         /// Data directory.
@@ -241,6 +254,13 @@ fn run_user(command: UserCommand) -> CliResult {
                 let scope = serde_json::to_string(&u.scope)?;
                 println!("{:<20} {:<20} {:<8} {:<6} {scope}", u.username, u.role, u.scope_epoch, state);
             }
+        }
+        UserCommand::SetPassword { data_dir, username, password } => {
+            let state = open_state(&data_dir, Config::default())?;
+            if !state.service.set_password(&username, &password)? {
+                return Err("no such user".into());
+            }
+            println!("password of {username} replaced; their console sessions ended");
         }
         UserCommand::Disable { data_dir, username } => set_disabled(&data_dir, &username, true)?,
         UserCommand::Enable { data_dir, username } => set_disabled(&data_dir, &username, false)?,

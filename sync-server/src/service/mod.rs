@@ -192,6 +192,21 @@ impl Service {
         }
     }
 
+    /// Gives a user a new password (a forgotten one, or one that may be known to others): the
+    /// old one stops working and their console sessions end. Enrolled devices keep their
+    /// tokens (revoke those separately). False when there is no such user.
+    pub fn set_password(&self, username: &str, password: &str) -> Result<bool, AppError> {
+        if password.is_empty() {
+            return Err(AppError::bad_request("password is required", "密码不能为空"));
+        }
+        let hash = auth::hash_password(password, self.config.hash_cost)?;
+        let found = self.storage.set_password(username, &hash)?;
+        if found {
+            tracing::info!("user password replaced");
+        }
+        Ok(found)
+    }
+
     /// Replaces a user's role and scope (bumping the scope epoch). Returns the new epoch.
     pub fn set_scope(&self, username: &str, role: Role, scope: &Scope) -> Result<Option<i64>, AppError> {
         Ok(self.storage.set_scope(username, role, scope, self.now_ms())?)

@@ -418,6 +418,9 @@ pub trait Storage: Send + Sync + 'static {
     fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>>;
     /// Every user, by login name.
     fn users(&self) -> StoreResult<Vec<UserRecord>>;
+    /// Replaces a user's password hash and ends their console sessions, in one transaction.
+    /// False when there is no such user.
+    fn set_password(&self, username: &str, password_hash: &str) -> StoreResult<bool>;
     /// Disables or enables a user. False when there is no such user.
     fn set_disabled(&self, username: &str, disabled: bool) -> StoreResult<bool>;
     /// Replaces role and scope and bumps the scope epoch; returns the new epoch.

@@ -330,6 +330,14 @@ impl Storage for SqliteStorage {
         })
     }
 
+    fn set_password(&self, username: &str, password_hash: &str) -> StoreResult<bool> {
+        self.write(|c| {
+            let found = c.execute("UPDATE users SET password_hash = ?1 WHERE username = ?2", params![password_hash, username])? > 0;
+            c.execute("DELETE FROM console_sessions WHERE username = ?1", [username])?;
+            Ok(found)
+        })
+    }
+
     fn put_session(&self, s: &ConsoleSession, now: i64) -> StoreResult<()> {
         self.write(|c| {
             c.execute("DELETE FROM console_sessions WHERE expires_at <= ?1", [now])?;

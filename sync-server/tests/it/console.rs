@@ -546,3 +546,25 @@ async fn a_task_issued_above_the_supervisors_community_shows_in_the_console_as_o
     let (status, _, _) = get(&w, "/console/tasks/T-COM2", &sup.cookie).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_new_password_replaces_the_old_one_and_ends_console_sessions() {
+    let w = World::new();
+    let b = login(&w, "sup").await;
+    let other = login(&w, "gw").await;
+    assert!(w.state.service.set_password("sup", "新的密码-2026").unwrap());
+    // The session signed in with the old password has ended; another user's has not.
+    let (status, _, _) = get(&w, "/console/incidents", &b.cookie).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, _) = get(&w, "/console/", &other.cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = try_login(&w, "sup", PASSWORD).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the old password no longer works");
+    let (status, _, body) = try_login(&w, "sup", "新的密码-2026").await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    // No such user, or an empty password: refused, nothing changes.
+    assert!(!w.state.service.set_password("nobody", "x").unwrap());
+    let before = w.fingerprint();
+    assert!(w.state.service.set_password("sup", "").is_err());
+    assert_eq!(w.fingerprint(), before);
+}
