@@ -23,11 +23,9 @@ public final class HouseholdSearchModel: ObservableObject {
         do {
             hits = try await Task.detached { try store.search(query: query, limit: 50) }.value
             error = nil
-        } catch let e as ApiError {
-            hits = []
-            error = e.userMessage
         } catch {
-            self.error = error.localizedDescription
+            hits = []
+            self.error = error.screenMessage
         }
     }
 }

@@ -36,10 +36,8 @@ public final class IncidentReportModel: ObservableObject {
             fieldErrors["photos"] = nil
         } catch let ApiError.Validation(_, reason) {
             fieldErrors["photos"] = reason
-        } catch let e as ApiError {
-            error = e.userMessage
         } catch {
-            self.error = error.localizedDescription
+            self.error = error.screenMessage
         }
     }
 
@@ -49,10 +47,8 @@ public final class IncidentReportModel: ObservableObject {
         let store = self.store
         do {
             _ = try await Task.detached { try store.discardPhoto(sha256: hash) }.value
-        } catch let e as ApiError {
-            error = e.userMessage
         } catch {
-            self.error = error.localizedDescription
+            self.error = error.screenMessage
         }
     }
 
@@ -67,10 +63,8 @@ public final class IncidentReportModel: ObservableObject {
             error = nil
         } catch let ApiError.Validation(field, reason) {
             fieldErrors = [field: reason]
-        } catch let e as ApiError {
-            error = e.userMessage
         } catch {
-            self.error = error.localizedDescription
+            self.error = error.screenMessage
         }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import GridlineFFI
 
 extension ApiError {
@@ -15,5 +16,12 @@ extension ApiError {
         case .Storage: return "本机存储出错，请重启应用"
         case .Internal: return "应用内部错误，请反馈给管理员"
         }
+    }
+}
+
+extension Error {
+    /// The text a screen shows for anything a call into the core threw.
+    public var screenMessage: String {
+        (self as? ApiError)?.userMessage ?? localizedDescription
     }
 }

@@ -26,10 +26,8 @@ public final class SyncModel: ObservableObject {
         do {
             let report = try await Task.detached { try store.sync(serverUrl: url, listener: listener, cancel: token) }.value
             line = "同步完成：上传\(report.pushed)条，下载\(report.pulled)条"
-        } catch let e as ApiError {
-            line = e.userMessage
         } catch {
-            line = error.localizedDescription
+            line = error.screenMessage
         }
         pending = (try? store.pendingCount()) ?? pending
         running = false

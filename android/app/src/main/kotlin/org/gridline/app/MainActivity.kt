@@ -6,6 +6,7 @@ import androidx.activity.compose.rememberLauncherForActivityResult
 import androidx.activity.compose.setContent
 import androidx.activity.result.PickVisualMediaRequest
 import androidx.activity.result.contract.ActivityResultContracts
+import androidx.compose.foundation.clickable
 import androidx.compose.foundation.layout.Column
 import androidx.compose.foundation.layout.Row
 import androidx.compose.foundation.layout.fillMaxSize
@@ -17,6 +18,7 @@ import androidx.compose.material3.ListItem
 import androidx.compose.material3.MaterialTheme
 import androidx.compose.material3.OutlinedTextField
 import androidx.compose.material3.Scaffold
+import androidx.compose.material3.Switch
 import androidx.compose.material3.Tab
 import androidx.compose.material3.TabRow
 import androidx.compose.material3.Text
@@ -34,20 +36,22 @@ import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
 import org.gridline.app.shared.HouseholdSearchViewModel
+import org.gridline.app.shared.HouseholdVisitViewModel
 import org.gridline.app.shared.IncidentReportViewModel
 import org.gridline.app.shared.SyncViewModel
 import org.gridline.ffi.GridlineStore
 
-/** The shell: a sync bar over two tabs, household search and incident report. */
+/** The shell: a sync bar over three tabs: household search, household visit, incident report. */
 class MainActivity : ComponentActivity() {
     private val store by lazy { GridlineStore.open(filesDir.resolve("gridline.sqlite").path) }
 
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
         val search = HouseholdSearchViewModel(store)
+        val visit = HouseholdVisitViewModel(store)
         val report = IncidentReportViewModel(store)
         val sync = SyncViewModel(store, BuildConfig.SERVER_URL)
-        setContent { MaterialTheme { Home(search, report, sync) } }
+        setContent { MaterialTheme { Home(search, visit, report, sync) } }
     }
 
     override fun onDestroy() {
@@ -57,16 +61,20 @@ class MainActivity : ComponentActivity() {
 }
 
 @Composable
-private fun Home(search: HouseholdSearchViewModel, report: IncidentReportViewModel, sync: SyncViewModel) {
+private fun Home(search: HouseholdSearchViewModel, visit: HouseholdVisitViewModel, report: IncidentReportViewModel, sync: SyncViewModel) {
     var tab by remember { mutableIntStateOf(0) }
+    val scope = rememberCoroutineScope()
     Scaffold(topBar = { SyncBar(sync) }) { padding ->
         Column(Modifier.padding(padding)) {
             TabRow(selectedTabIndex = tab) {
                 Tab(selected = tab == 0, onClick = { tab = 0 }, text = { Text("户籍查询") })
-                Tab(selected = tab == 1, onClick = { tab = 1 }, text = { Text("事件上报") })
+                Tab(selected = tab == 1, onClick = { tab = 1 }, text = { Text("入户走访") })
+                Tab(selected = tab == 2, onClick = { tab = 2 }, text = { Text("事件上报") })
             }
             when (tab) {
-                0 -> SearchScreen(search)
+                // Tapping a hit starts a visit to that household.
+                0 -> SearchScreen(search) { householdId -> scope.launch { visit.open(householdId) }; tab = 1 }
+                1 -> VisitScreen(visit)
                 else -> ReportScreen(report)
             }
         }
@@ -88,7 +96,7 @@ private fun SyncBar(vm: SyncViewModel) {
 }
 
 @Composable
-private fun SearchScreen(vm: HouseholdSearchViewModel) {
+private fun SearchScreen(vm: HouseholdSearchViewModel, onPick: (String) -> Unit) {
     val state by vm.state.collectAsStateWithLifecycle()
     val scope = rememberCoroutineScope()
     Column(Modifier.fillMaxSize().padding(8.dp)) {
@@ -100,7 +108,48 @@ private fun SearchScreen(vm: HouseholdSearchViewModel) {
         state.error?.let { Text(it, color = MaterialTheme.colorScheme.error) }
         LazyColumn {
             items(state.hits, key = { it.id }) { hit ->
-                ListItem(headlineContent = { Text(hit.title) }, supportingContent = { Text(hit.detail) })
+                ListItem(
+                    headlineContent = { Text(hit.title) },
+                    supportingContent = { Text(hit.detail) },
+                    modifier = Modifier.clickable { onPick(hit.householdId) },
+                )
+            }
+        }
+    }
+}
+
+@Composable
+private fun VisitScreen(vm: HouseholdVisitViewModel) {
+    val state by vm.state.collectAsStateWithLifecycle()
+    val scope = rememberCoroutineScope()
+    Column(Modifier.fillMaxSize().padding(8.dp)) {
+        if (state.householdId == null) {
+            Text("请先在户籍查询中点选要走访的住户")
+            return@Column
+        }
+        OutlinedTextField(value = state.purpose, onValueChange = vm::onPurpose, label = { Text("走访事由") })
+        state.fieldErrors["purpose"]?.let { Text(it, color = MaterialTheme.colorScheme.error) }
+        OutlinedTextField(value = state.notes, onValueChange = vm::onNotes, label = { Text("走访记录") })
+        state.fieldErrors["notes"]?.let { Text(it, color = MaterialTheme.colorScheme.error) }
+        OutlinedTextField(value = state.findings, onValueChange = vm::onFindings, label = { Text("发现问题") })
+        state.fieldErrors["findings"]?.let { Text(it, color = MaterialTheme.colorScheme.error) }
+        Row {
+            Text("同时上报事件", Modifier.weight(1f))
+            Switch(checked = state.raiseIncident, onCheckedChange = vm::onRaiseIncident)
+        }
+        if (state.raiseIncident) {
+            OutlinedTextField(value = state.incidentCategory, onValueChange = vm::onIncidentCategory, label = { Text("事件类别") })
+            state.fieldErrors["category"]?.let { Text(it, color = MaterialTheme.colorScheme.error) }
+            OutlinedTextField(value = state.incidentDescription, onValueChange = vm::onIncidentDescription, label = { Text("事件描述") })
+            state.fieldErrors["description"]?.let { Text(it, color = MaterialTheme.colorScheme.error) }
+        }
+        state.error?.let { Text(it, color = MaterialTheme.colorScheme.error) }
+        Button(onClick = { scope.launch { vm.save() } }) { Text("保存走访") }
+        state.savedVisitId?.let { Text(if (state.raisedIncidentId != null) "走访和事件已保存，将在下次同步时上报" else "走访已保存，将在下次同步时上报") }
+        Text("走访记录", style = MaterialTheme.typography.titleSmall)
+        LazyColumn {
+            items(state.history, key = { it.id }) { v ->
+                ListItem(headlineContent = { Text(v.purpose) }, supportingContent = { Text(v.findings.ifEmpty { v.notes }) })
             }
         }
     }
