@@ -1,8 +1,8 @@
 //! Codes and their Chinese labels for pickers and badges: care tags, severities, roles,
-//! incident statuses and event kinds.
+//! incident statuses, event kinds and task assignment statuses.
 
 use gridline_core::incidents::SEVERITIES;
-use gridline_core::{EventKind, IncidentStatus, Role, CARE_TAGS};
+use gridline_core::{AssignmentStatus, EventKind, IncidentStatus, Role, CARE_TAGS};
 
 /// A code with the label shown for it.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
@@ -38,6 +38,12 @@ pub fn role_label(role: Role) -> String {
 /// The Chinese name of an incident status.
 #[uniffi::export]
 pub fn incident_status_label(status: IncidentStatus) -> String {
+    status.label_zh().into()
+}
+
+/// The Chinese name of a task assignment's status (待提交, 待审核, 已通过, 已退回).
+#[uniffi::export]
+pub fn assignment_status_label(status: AssignmentStatus) -> String {
     status.label_zh().into()
 }
 

@@ -301,6 +301,16 @@ impl GridlineStore {
         guard(|| self.inner.my_assignments())
     }
 
+    /// One task (title, description, due date of an assignment's task).
+    pub fn task(&self, id: String) -> Result<Task, ApiError> {
+        guard(|| self.inner.task(&id))
+    }
+
+    /// The tasks on this device, the soonest due first.
+    pub fn tasks(&self) -> Result<Vec<Task>, ApiError> {
+        guard(|| self.inner.tasks())
+    }
+
     /// The assignments of a task.
     pub fn task_assignments(&self, task_id: String) -> Result<Vec<TaskAssignment>, ApiError> {
         guard(|| self.inner.task_assignments(&task_id))

@@ -27,6 +27,26 @@ pub enum AssignmentStatus {
     Returned,
 }
 
+impl AssignmentStatus {
+    /// Every status with its wire code and Chinese label.
+    const ALL: [(AssignmentStatus, &'static str, &'static str); 4] = [
+        (AssignmentStatus::Pending, "pending", "待提交"),
+        (AssignmentStatus::Submitted, "submitted", "待审核"),
+        (AssignmentStatus::Approved, "approved", "已通过"),
+        (AssignmentStatus::Returned, "returned", "已退回"),
+    ];
+
+    /// The status with this wire code.
+    pub fn from_code(code: &str) -> Option<AssignmentStatus> {
+        Self::ALL.iter().find(|(_, c, _)| *c == code).map(|(s, _, _)| *s)
+    }
+
+    /// The status's Chinese label (badges, the console).
+    pub fn label_zh(self) -> &'static str {
+        Self::ALL.iter().find(|(s, _, _)| *s == self).map(|(_, _, l)| *l).unwrap_or_default()
+    }
+}
+
 /// A task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Task {

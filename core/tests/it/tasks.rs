@@ -158,3 +158,14 @@ fn evidence_rules_and_assignee_rules() {
     let err = assert_writes_nothing(&fx, || fx.store.review_task_assignment(&a.id, true, ""));
     assert!(matches!(err, Error::Forbidden { code: "field_protected", .. }), "{err:?}");
 }
+
+#[test]
+fn assignment_statuses_have_their_wire_code_and_chinese_label() {
+    use gridline_core::AssignmentStatus as S;
+    for (s, code, label) in [(S::Pending, "pending", "待提交"), (S::Submitted, "submitted", "待审核"), (S::Approved, "approved", "已通过"), (S::Returned, "returned", "已退回")] {
+        assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(code), "the code is the wire name");
+        assert_eq!(S::from_code(code), Some(s));
+        assert_eq!(s.label_zh(), label);
+    }
+    assert_eq!(S::from_code("done"), None);
+}

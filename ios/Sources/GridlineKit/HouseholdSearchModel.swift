@@ -21,7 +21,7 @@ public final class HouseholdSearchModel: ObservableObject {
         }
         let store = self.store
         do {
-            hits = try await Task.detached { try store.search(query: query, limit: 50) }.value
+            hits = try await offMain { try store.search(query: query, limit: 50) }
             error = nil
         } catch {
             hits = []

@@ -48,7 +48,7 @@ public final class HouseholdVisitModel: ObservableObject {
         let new = NewVisit(householdId: householdId, purpose: purpose, notes: notes, findings: findings, raiseIncident: incident)
         let store = self.store
         do {
-            let visit = try await Task.detached { try store.recordVisit(new: new) }.value
+            let visit = try await offMain { try store.recordVisit(new: new) }
             savedVisitId = visit.id
             raisedIncidentId = visit.incidentId
             clearForm()
@@ -75,7 +75,7 @@ public final class HouseholdVisitModel: ObservableObject {
         guard let householdId else { return }
         let store = self.store
         do {
-            history = try await Task.detached { try store.visitsOf(householdId: householdId) }.value
+            history = try await offMain { try store.visitsOf(householdId: householdId) }
         } catch {
             self.error = error.screenMessage
         }

@@ -27,28 +27,17 @@ public final class IncidentReportModel: ObservableObject {
     /// Keeps a photo for the report. A file that is not a JPEG, PNG or WebP image, or is over
     /// 10 MB, is refused under "photos" and nothing is kept.
     public func addPhoto(mime: String, data: Data) async {
-        let store = self.store
-        do {
-            let hash = try await Task.detached { try store.addPhoto(mime: mime, data: data) }.value
-            if !photos.contains(hash) {
-                photos.append(hash)
-            }
-            fieldErrors["photos"] = nil
-        } catch let ApiError.Validation(_, reason) {
-            fieldErrors["photos"] = reason
-        } catch {
-            self.error = error.screenMessage
+        let outcome = await keepPhoto(store, mime: mime, data: data)
+        if let message = applyPhotoOutcome(outcome, photos: &photos, fieldErrors: &fieldErrors) {
+            error = message
         }
     }
 
     /// Takes a photo off the report; the device forgets it, so it never reaches the server.
     public func removePhoto(_ hash: String) async {
         photos.removeAll { $0 == hash }
-        let store = self.store
-        do {
-            _ = try await Task.detached { try store.discardPhoto(sha256: hash) }.value
-        } catch {
-            self.error = error.screenMessage
+        if let message = await forgetPhoto(store, hash: hash) {
+            error = message
         }
     }
 
@@ -57,7 +46,7 @@ public final class IncidentReportModel: ObservableObject {
         let new = NewIncident(category: category, severity: severity, householdId: householdId, description: text, photos: photos)
         let store = self.store
         do {
-            let incident = try await Task.detached { try store.reportIncident(new: new) }.value
+            let incident = try await offMain { try store.reportIncident(new: new) }
             reportedId = incident.id
             fieldErrors = [:]
             error = nil

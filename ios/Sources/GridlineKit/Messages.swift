@@ -25,3 +25,10 @@ extension Error {
         (self as? ApiError)?.userMessage ?? localizedDescription
     }
 }
+
+/// Runs a blocking call into the core off the main actor and returns its result. (In this
+/// module `Task` alone names the generated `GridlineFFI.Task` record, the supervisor's task,
+/// which shadows the concurrency type: the latter is spelled `_Concurrency.Task`.)
+func offMain<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await _Concurrency.Task.detached(operation: work).value
+}

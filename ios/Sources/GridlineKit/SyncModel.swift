@@ -22,9 +22,9 @@ public final class SyncModel: ObservableObject {
         self.token = token
         running = true
         let (store, url) = (self.store, self.serverUrl)
-        let listener = ProgressRelay { [weak self] text in Task { @MainActor in self?.line = text } }
+        let listener = ProgressRelay { [weak self] text in _Concurrency.Task { @MainActor in self?.line = text } }
         do {
-            let report = try await Task.detached { try store.sync(serverUrl: url, listener: listener, cancel: token) }.value
+            let report = try await offMain { try store.sync(serverUrl: url, listener: listener, cancel: token) }
             line = "同步完成：上传\(report.pushed)条，下载\(report.pulled)条"
         } catch {
             line = error.screenMessage

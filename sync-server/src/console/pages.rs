@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use gridline_core::access::mask_fields;
 use gridline_core::incident_flow::{self, EventKind, IncidentStatus};
+use gridline_core::AssignmentStatus;
 use gridline_core::record::{Fields, Row};
 use gridline_core::{EntityKind, GpsPoint, Role};
 
@@ -525,7 +526,8 @@ async fn task_detail(State(st): State<AppState>, sess: Sess, Path(id): Path<Stri
         .filter(|a| sess.scope.can_read(EntityKind::TaskAssignment, &a.id, &a.fields))
         .map(|a| {
             let af = &a.fields;
-            let status = match s(af, "status") { "pending" => "待提交", "submitted" => "待审核", "approved" => "已通过", "returned" => "已退回", x => x };
+            let status = s(af, "status");
+            let status = AssignmentStatus::from_code(status).map(AssignmentStatus::label_zh).unwrap_or(status);
             let review = if reviewer && s(af, "status") == "submitted" {
                 format!("<form method=\"post\" action=\"/console/assignments/{}/review\">{}<input name=\"note\" placeholder=\"退回时必填原因\"> \
                     <button name=\"decision\" value=\"approve\">通过</button> <button name=\"decision\" value=\"return\" class=\"secondary\">退回</button></form>",

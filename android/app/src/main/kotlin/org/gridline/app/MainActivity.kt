@@ -23,6 +23,7 @@ import androidx.compose.material3.Tab
 import androidx.compose.material3.TabRow
 import androidx.compose.material3.Text
 import androidx.compose.runtime.Composable
+import androidx.compose.runtime.LaunchedEffect
 import androidx.compose.runtime.getValue
 import androidx.compose.runtime.mutableIntStateOf
 import androidx.compose.runtime.remember
@@ -38,10 +39,11 @@ import kotlinx.coroutines.withContext
 import org.gridline.app.shared.HouseholdSearchViewModel
 import org.gridline.app.shared.HouseholdVisitViewModel
 import org.gridline.app.shared.IncidentReportViewModel
+import org.gridline.app.shared.MyTasksViewModel
 import org.gridline.app.shared.SyncViewModel
 import org.gridline.ffi.GridlineStore
 
-/** The shell: a sync bar over three tabs: household search, household visit, incident report. */
+/** The shell: a sync bar over four tabs: household search, household visit, incident report, my tasks. */
 class MainActivity : ComponentActivity() {
     private val store by lazy { GridlineStore.open(filesDir.resolve("gridline.sqlite").path) }
 
@@ -50,8 +52,9 @@ class MainActivity : ComponentActivity() {
         val search = HouseholdSearchViewModel(store)
         val visit = HouseholdVisitViewModel(store)
         val report = IncidentReportViewModel(store)
+        val tasks = MyTasksViewModel(store)
         val sync = SyncViewModel(store, BuildConfig.SERVER_URL)
-        setContent { MaterialTheme { Home(search, visit, report, sync) } }
+        setContent { MaterialTheme { Home(search, visit, report, tasks, sync) } }
     }
 
     override fun onDestroy() {
@@ -61,7 +64,13 @@ class MainActivity : ComponentActivity() {
 }
 
 @Composable
-private fun Home(search: HouseholdSearchViewModel, visit: HouseholdVisitViewModel, report: IncidentReportViewModel, sync: SyncViewModel) {
+private fun Home(
+    search: HouseholdSearchViewModel,
+    visit: HouseholdVisitViewModel,
+    report: IncidentReportViewModel,
+    tasks: MyTasksViewModel,
+    sync: SyncViewModel,
+) {
     var tab by remember { mutableIntStateOf(0) }
     val scope = rememberCoroutineScope()
     Scaffold(topBar = { SyncBar(sync) }) { padding ->
@@ -70,12 +79,14 @@ private fun Home(search: HouseholdSearchViewModel, visit: HouseholdVisitViewMode
                 Tab(selected = tab == 0, onClick = { tab = 0 }, text = { Text("户籍查询") })
                 Tab(selected = tab == 1, onClick = { tab = 1 }, text = { Text("入户走访") })
                 Tab(selected = tab == 2, onClick = { tab = 2 }, text = { Text("事件上报") })
+                Tab(selected = tab == 3, onClick = { tab = 3 }, text = { Text("我的任务") })
             }
             when (tab) {
                 // Tapping a hit starts a visit to that household.
                 0 -> SearchScreen(search) { householdId -> scope.launch { visit.open(householdId) }; tab = 1 }
                 1 -> VisitScreen(visit)
-                else -> ReportScreen(report)
+                2 -> ReportScreen(report)
+                else -> TasksScreen(tasks)
             }
         }
     }
@@ -164,7 +175,7 @@ private fun ReportScreen(vm: IncidentReportViewModel) {
         state.fieldErrors["category"]?.let { Text(it, color = MaterialTheme.colorScheme.error) }
         OutlinedTextField(value = state.description, onValueChange = vm::onDescription, label = { Text("事件描述") })
         state.fieldErrors["description"]?.let { Text(it, color = MaterialTheme.colorScheme.error) }
-        PhotoRow(vm, state.photos)
+        PhotoRow(state.photos, onPicked = vm::onPhoto, onRemove = vm::removePhoto)
         state.fieldErrors["photos"]?.let { Text(it, color = MaterialTheme.colorScheme.error) }
         state.error?.let { Text(it, color = MaterialTheme.colorScheme.error) }
         Button(onClick = { scope.launch { vm.submit() } }) { Text("上报") }
@@ -172,9 +183,13 @@ private fun ReportScreen(vm: IncidentReportViewModel) {
     }
 }
 
-/** The report's photos (现场照片): pick from the gallery or camera roll, take one off again. */
+/** A form's photos (现场照片): pick from the gallery or camera roll, take one off again. */
 @Composable
-private fun PhotoRow(vm: IncidentReportViewModel, photos: List<String>) {
+private fun PhotoRow(
+    photos: List<String>,
+    onPicked: suspend (mime: String, bytes: ByteArray) -> Unit,
+    onRemove: suspend (hash: String) -> Unit,
+) {
     val scope = rememberCoroutineScope()
     val resolver = LocalContext.current.contentResolver
     val pick = rememberLauncherForActivityResult(ActivityResultContracts.PickVisualMedia()) { uri ->
@@ -184,7 +199,7 @@ private fun PhotoRow(vm: IncidentReportViewModel, photos: List<String>) {
                 val (mime, bytes) = withContext(Dispatchers.IO) {
                     (resolver.getType(uri) ?: "") to (resolver.openInputStream(uri)?.use { it.readBytes() } ?: ByteArray(0))
                 }
-                vm.onPhoto(mime, bytes)
+                onPicked(mime, bytes)
             }
         }
     }
@@ -192,11 +207,43 @@ private fun PhotoRow(vm: IncidentReportViewModel, photos: List<String>) {
         photos.forEachIndexed { i, hash ->
             Row {
                 Text("照片 ${i + 1}", Modifier.weight(1f))
-                Button(onClick = { scope.launch { vm.removePhoto(hash) } }) { Text("移除") }
+                Button(onClick = { scope.launch { onRemove(hash) } }) { Text("移除") }
             }
         }
         Button(onClick = { pick.launch(PickVisualMediaRequest(ActivityResultContracts.PickVisualMedia.ImageOnly)) }) {
             Text("添加照片")
+        }
+    }
+}
+
+@Composable
+private fun TasksScreen(vm: MyTasksViewModel) {
+    val state by vm.state.collectAsStateWithLifecycle()
+    val scope = rememberCoroutineScope()
+    LaunchedEffect(Unit) { vm.refresh() }
+    Column(Modifier.fillMaxSize().padding(8.dp)) {
+        state.error?.let { Text(it, color = MaterialTheme.colorScheme.error) }
+        val selected = state.items.firstOrNull { it.assignment.id == state.selectedId }
+        if (selected != null && selected.open) {
+            Text(selected.title, style = MaterialTheme.typography.titleMedium)
+            if (selected.assignment.reviewNote.isNotEmpty()) {
+                Text("退回原因：${selected.assignment.reviewNote}", color = MaterialTheme.colorScheme.error)
+            }
+            OutlinedTextField(value = state.evidenceText, onValueChange = vm::onEvidenceText, label = { Text("完成情况") })
+            state.fieldErrors["evidence_text"]?.let { Text(it, color = MaterialTheme.colorScheme.error) }
+            PhotoRow(state.photos, onPicked = vm::onPhoto, onRemove = vm::removePhoto)
+            (state.fieldErrors["photos"] ?: state.fieldErrors["evidence_photos"])?.let { Text(it, color = MaterialTheme.colorScheme.error) }
+            Button(onClick = { scope.launch { vm.submit() } }) { Text("提交") }
+        }
+        state.submittedId?.let { Text("已保存，将在下次同步时提交审核") }
+        LazyColumn {
+            items(state.items, key = { it.assignment.id }) { item ->
+                ListItem(
+                    headlineContent = { Text(item.title) },
+                    supportingContent = { Text(item.statusLabel) },
+                    modifier = Modifier.clickable { vm.select(item.assignment.id) },
+                )
+            }
         }
     }
 }

@@ -52,24 +52,15 @@ class IncidentReportViewModel(
      * 10 MB, is refused under "photos" and nothing is kept.
      */
     suspend fun onPhoto(mime: String, bytes: ByteArray) {
-        try {
-            val hash = withContext(io) { store.addPhoto(mime, bytes) }
-            _state.update { s -> s.copy(photos = if (hash in s.photos) s.photos else s.photos + hash, fieldErrors = s.fieldErrors - "photos") }
-        } catch (e: ApiException.Validation) {
-            _state.update { it.copy(fieldErrors = it.fieldErrors + ("photos" to e.reason)) }
-        } catch (e: ApiException) {
-            _state.update { it.copy(error = e.userMessage()) }
+        store.keepPhoto(mime, bytes, io).applyTo(_state.value.photos, _state.value.fieldErrors) { photos, errors, error ->
+            _state.update { it.copy(photos = photos, fieldErrors = errors, error = error ?: it.error) }
         }
     }
 
     /** Takes a photo off the report; the device forgets it, so it never reaches the server. */
     suspend fun removePhoto(hash: String) {
         _state.update { it.copy(photos = it.photos - hash) }
-        try {
-            withContext(io) { store.discardPhoto(hash) }
-        } catch (e: ApiException) {
-            _state.update { it.copy(error = e.userMessage()) }
-        }
+        store.forgetPhoto(hash, io)?.let { message -> _state.update { it.copy(error = message) } }
     }
 
     /** Stores the report; on bad input the fields' errors are set and nothing is stored. */
