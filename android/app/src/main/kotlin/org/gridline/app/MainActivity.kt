@@ -1,6 +1,11 @@
 package org.gridline.app
 
+import android.Manifest
+import android.content.pm.PackageManager
+import android.location.LocationListener
+import android.location.LocationManager
 import android.os.Bundle
+import android.os.Looper
 import androidx.activity.ComponentActivity
 import androidx.activity.compose.rememberLauncherForActivityResult
 import androidx.activity.compose.setContent
@@ -23,15 +28,18 @@ import androidx.compose.material3.Tab
 import androidx.compose.material3.TabRow
 import androidx.compose.material3.Text
 import androidx.compose.runtime.Composable
+import androidx.compose.runtime.DisposableEffect
 import androidx.compose.runtime.LaunchedEffect
 import androidx.compose.runtime.getValue
 import androidx.compose.runtime.mutableIntStateOf
+import androidx.compose.runtime.mutableStateOf
 import androidx.compose.runtime.remember
 import androidx.compose.runtime.rememberCoroutineScope
 import androidx.compose.runtime.setValue
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.platform.LocalContext
 import androidx.compose.ui.unit.dp
+import androidx.core.content.ContextCompat
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.launch
@@ -40,10 +48,11 @@ import org.gridline.app.shared.HouseholdSearchViewModel
 import org.gridline.app.shared.HouseholdVisitViewModel
 import org.gridline.app.shared.IncidentReportViewModel
 import org.gridline.app.shared.MyTasksViewModel
+import org.gridline.app.shared.PatrolViewModel
 import org.gridline.app.shared.SyncViewModel
 import org.gridline.ffi.GridlineStore
 
-/** The shell: a sync bar over four tabs: household search, household visit, incident report, my tasks. */
+/** The shell: a sync bar over five tabs: household search, household visit, incident report, patrol, my tasks. */
 class MainActivity : ComponentActivity() {
     private val store by lazy { GridlineStore.open(filesDir.resolve("gridline.sqlite").path) }
 
@@ -53,8 +62,9 @@ class MainActivity : ComponentActivity() {
         val visit = HouseholdVisitViewModel(store)
         val report = IncidentReportViewModel(store)
         val tasks = MyTasksViewModel(store)
+        val patrol = PatrolViewModel(store)
         val sync = SyncViewModel(store, BuildConfig.SERVER_URL)
-        setContent { MaterialTheme { Home(search, visit, report, tasks, sync) } }
+        setContent { MaterialTheme { Home(search, visit, report, patrol, tasks, sync) } }
     }
 
     override fun onDestroy() {
@@ -68,6 +78,7 @@ private fun Home(
     search: HouseholdSearchViewModel,
     visit: HouseholdVisitViewModel,
     report: IncidentReportViewModel,
+    patrol: PatrolViewModel,
     tasks: MyTasksViewModel,
     sync: SyncViewModel,
 ) {
@@ -79,13 +90,15 @@ private fun Home(
                 Tab(selected = tab == 0, onClick = { tab = 0 }, text = { Text("户籍查询") })
                 Tab(selected = tab == 1, onClick = { tab = 1 }, text = { Text("入户走访") })
                 Tab(selected = tab == 2, onClick = { tab = 2 }, text = { Text("事件上报") })
-                Tab(selected = tab == 3, onClick = { tab = 3 }, text = { Text("我的任务") })
+                Tab(selected = tab == 3, onClick = { tab = 3 }, text = { Text("网格巡查") })
+                Tab(selected = tab == 4, onClick = { tab = 4 }, text = { Text("我的任务") })
             }
             when (tab) {
                 // Tapping a hit starts a visit to that household.
                 0 -> SearchScreen(search) { householdId -> scope.launch { visit.open(householdId) }; tab = 1 }
                 1 -> VisitScreen(visit)
                 2 -> ReportScreen(report)
+                3 -> PatrolScreen(patrol)
                 else -> TasksScreen(tasks)
             }
         }
@@ -242,6 +255,55 @@ private fun TasksScreen(vm: MyTasksViewModel) {
                     headlineContent = { Text(item.title) },
                     supportingContent = { Text(item.statusLabel) },
                     modifier = Modifier.clickable { vm.select(item.assignment.id) },
+                )
+            }
+        }
+    }
+}
+
+@Composable
+private fun PatrolScreen(vm: PatrolViewModel) {
+    val state by vm.state.collectAsStateWithLifecycle()
+    val scope = rememberCoroutineScope()
+    val context = LocalContext.current
+    var noGps by remember { mutableStateOf(false) }
+    LaunchedEffect(Unit) { vm.open() }
+    // Starting asks for location once; without it the patrol is still recorded, with no track.
+    val permission = rememberLauncherForActivityResult(ActivityResultContracts.RequestPermission()) { granted ->
+        noGps = !granted
+        scope.launch { vm.start() }
+    }
+    // While a patrol is under way, the phone's GPS fixes feed it (every 5 s or 5 m).
+    val patrolling = state.current != null
+    DisposableEffect(patrolling) {
+        val manager = context.getSystemService(LocationManager::class.java)
+        val listener = LocationListener { fix ->
+            val accuracy = if (fix.hasAccuracy()) fix.accuracy.toDouble() else null
+            scope.launch { vm.onFix(fix.latitude, fix.longitude, fix.time, accuracy) }
+        }
+        val allowed = ContextCompat.checkSelfPermission(context, Manifest.permission.ACCESS_FINE_LOCATION) ==
+            PackageManager.PERMISSION_GRANTED
+        if (patrolling && allowed) {
+            manager.requestLocationUpdates(LocationManager.GPS_PROVIDER, 5_000L, 5f, listener, Looper.getMainLooper())
+        }
+        onDispose { manager.removeUpdates(listener) }
+    }
+    Column(Modifier.fillMaxSize().padding(8.dp)) {
+        state.error?.let { Text(it, color = MaterialTheme.colorScheme.error) }
+        if (noGps) Text("未获得定位权限：巡查照常记录，但没有轨迹", color = MaterialTheme.colorScheme.error)
+        Text("网格：${state.grids.firstOrNull { it.id == state.gridId }?.name ?: "无"}")
+        val current = state.current
+        if (current == null) {
+            Button(onClick = { permission.launch(Manifest.permission.ACCESS_FINE_LOCATION) }) { Text("开始巡查") }
+        } else {
+            Text("巡查中：已走 ${current.distanceM.toInt()} 米，${state.unsaved} 个定位点待保存")
+            Button(onClick = { scope.launch { vm.end() } }) { Text("结束巡查") }
+        }
+        LazyColumn {
+            items(state.history, key = { it.id }) { p ->
+                ListItem(
+                    headlineContent = { Text(if (p.endedAt == null) "进行中" else "${p.distanceM.toInt()} 米") },
+                    supportingContent = { Text(p.note) },
                 )
             }
         }
