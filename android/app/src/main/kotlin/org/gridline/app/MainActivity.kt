@@ -23,9 +23,9 @@ import androidx.compose.material3.ListItem
 import androidx.compose.material3.MaterialTheme
 import androidx.compose.material3.OutlinedTextField
 import androidx.compose.material3.Scaffold
+import androidx.compose.material3.ScrollableTabRow
 import androidx.compose.material3.Switch
 import androidx.compose.material3.Tab
-import androidx.compose.material3.TabRow
 import androidx.compose.material3.Text
 import androidx.compose.runtime.Composable
 import androidx.compose.runtime.DisposableEffect
@@ -86,7 +86,7 @@ private fun Home(
     val scope = rememberCoroutineScope()
     Scaffold(topBar = { SyncBar(sync) }) { padding ->
         Column(Modifier.padding(padding)) {
-            TabRow(selectedTabIndex = tab) {
+            ScrollableTabRow(selectedTabIndex = tab) {
                 Tab(selected = tab == 0, onClick = { tab = 0 }, text = { Text("户籍查询") })
                 Tab(selected = tab == 1, onClick = { tab = 1 }, text = { Text("入户走访") })
                 Tab(selected = tab == 2, onClick = { tab = 2 }, text = { Text("事件上报") })
