@@ -95,17 +95,24 @@ impl ScopeArgs {
     }
 }
 
+/// The data directory and login name every one-user command takes.
+#[derive(Debug, Args)]
+pub struct UserArgs {
+    /// Data directory.
+    #[arg(long, default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Login name.
+    #[arg(long)]
+    pub username: String,
+}
+
 /// User sub-commands.
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// Create a user.
     Add {
-        /// Data directory.
-        #[arg(long, default_value = "./data")]
-        data_dir: PathBuf,
-        /// Login name.
-        #[arg(long)]
-        username: String,
+        #[command(flatten)]
+        user: UserArgs,
         /// Password.
         #[arg(long)]
         password: String,
@@ -127,43 +134,27 @@ pub enum UserCommand {
     },
     /// Disable a user (their devices stop syncing).
     Disable {
-        /// Data directory.
-        #[arg(long, default_value = "./data")]
-        data_dir: PathBuf,
-        /// Login name.
-        #[arg(long)]
-        username: String,
+        #[command(flatten)]
+        user: UserArgs,
     },
     /// Enable a disabled user.
     Enable {
-        /// Data directory.
-        #[arg(long, default_value = "./data")]
-        data_dir: PathBuf,
-        /// Login name.
-        #[arg(long)]
-        username: String,
+        #[command(flatten)]
+        user: UserArgs,
     },
     /// Give a user a new password; the old one stops working and their console sessions end
     /// (their devices keep syncing: revoke a device separately).
     SetPassword {
-        /// Data directory.
-        #[arg(long, default_value = "./data")]
-        data_dir: PathBuf,
-        /// Login name.
-        #[arg(long)]
-        username: String,
+        #[command(flatten)]
+        user: UserArgs,
         /// New password.
         #[arg(long)]
         password: String,
     },
     /// Replace a user's role and scope; their devices purge and re-pull on next sync.
     SetScope {
-        /// Data directory.
-        #[arg(long, default_value = "./data")]
-        data_dir: PathBuf,
-        /// Login name.
-        #[arg(long)]
-        username: String,
+        #[command(flatten)]
+        user: UserArgs,
         /// New role (default: unchanged).
         #[arg(long, value_parser = parse_role)]
         role: Option<Role>,
@@ -240,7 +231,7 @@ pub async fn run(cli: Cli) -> CliResult {
 
 fn run_user(command: UserCommand) -> CliResult {
     match command {
-        UserCommand::Add { data_dir, username, password, role, scope, name } => {
+        UserCommand::Add { user: UserArgs { data_dir, username }, password, role, scope, name } => {
             let state = open_state(&data_dir, Config::default())?;
             let spec = UserSpec { username, password, role, scope: scope.scope(), display_name: name };
             let user = state.service.add_user(&spec)?;
@@ -252,19 +243,19 @@ fn run_user(command: UserCommand) -> CliResult {
             for u in storage.users()? {
                 let state = if u.disabled { "off" } else { "on" };
                 let scope = serde_json::to_string(&u.scope)?;
-                println!("{:<20} {:<20} {:<8} {:<6} {scope}", u.username, u.role, u.scope_epoch, state);
+                println!("{:<20} {:<20} {:<8} {:<6} {scope}", u.username, u.role.as_str(), u.scope_epoch, state);
             }
         }
-        UserCommand::SetPassword { data_dir, username, password } => {
+        UserCommand::SetPassword { user: UserArgs { data_dir, username }, password } => {
             let state = open_state(&data_dir, Config::default())?;
             if !state.service.set_password(&username, &password)? {
                 return Err("no such user".into());
             }
             println!("password of {username} replaced; their console sessions ended");
         }
-        UserCommand::Disable { data_dir, username } => set_disabled(&data_dir, &username, true)?,
-        UserCommand::Enable { data_dir, username } => set_disabled(&data_dir, &username, false)?,
-        UserCommand::SetScope { data_dir, username, role, scope } => {
+        UserCommand::Disable { user } => set_disabled(&user.data_dir, &user.username, true)?,
+        UserCommand::Enable { user } => set_disabled(&user.data_dir, &user.username, false)?,
+        UserCommand::SetScope { user: UserArgs { data_dir, username }, role, scope } => {
             let storage = SqliteStorage::open(&data_dir)?;
             let user = storage.user_by_name(&username)?.ok_or("no such user")?;
             let epoch = storage.set_scope(&username, role.unwrap_or(user.role), &scope.scope(), gridline_core::clock::Clock::now_ms(&gridline_core::clock::SystemClock))?;
