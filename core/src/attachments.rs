@@ -155,7 +155,7 @@ impl Store {
             return Err(Error::invalid("sha256", "应为64位小写十六进制"));
         }
         self.write(|tx| {
-            let mut refs: Vec<String> = [EntityKind::Incident, EntityKind::TaskAssignment]
+            let mut refs: Vec<String> = EntityKind::ALL
                 .into_iter()
                 .filter_map(|kind| photo_field(kind).map(|field| format!("SELECT 1 FROM {} WHERE instr({field}, ?1) > 0", kind.table())))
                 .collect();

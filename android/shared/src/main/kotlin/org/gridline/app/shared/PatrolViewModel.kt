@@ -76,10 +76,10 @@ class PatrolViewModel(
     suspend fun end() = guarded {
         val patrol = _state.value.current ?: return@guarded
         flush()
-        val ended = withContext(io) { store.endPatrol(patrol.id) }
+        withContext(io) { store.endPatrol(patrol.id) }
         _state.update { it.copy(current = null) }
+        // The history read back holds the ended patrol with its final distance.
         refreshHistory()
-        _state.update { s -> s.copy(history = s.history.map { if (it.id == ended.id) ended else it }) }
     }
 
     /** Stores the buffered fixes; throws (keeping them) when that fails. */
