@@ -249,22 +249,31 @@ fn resident_doc(name: &str, phone: &str) -> String {
 /// Empties both search tables and indexes every household and resident in the register again
 /// (a migration that remade the tables; a store whose index must be made whole).
 pub(crate) fn rebuild(conn: &Connection) -> Result<()> {
-    conn.execute("DELETE FROM household_fts", [])?;
-    conn.execute("DELETE FROM resident_fts", [])?;
-    let mut insert = conn.prepare("INSERT INTO household_fts (rowid, grams) VALUES (?1, ?2)")?;
-    let mut rows = conn.prepare("SELECT rowid, head_name, room, address, coalesce(phone, '') FROM households")?;
-    let mut rows = rows.query([])?;
+    clear(conn)?;
+    reindex(conn, "SELECT rowid, head_name, room, address, coalesce(phone, '') FROM households", "household_fts", |t| {
+        household_doc(&t[0], &t[1], &t[2], &t[3])
+    })?;
+    reindex(conn, "SELECT rowid, name, coalesce(phone, '') FROM residents", "resident_fts", |t| resident_doc(&t[0], &t[1]))
+}
+
+/// Indexes every row `select` returns (rowid, then the text columns `doc` is built from) into
+/// `table`.
+fn reindex(conn: &Connection, select: &str, table: &str, doc: fn(&[String]) -> String) -> Result<()> {
+    let mut insert = conn.prepare(&format!("INSERT INTO {table} (rowid, grams) VALUES (?1, ?2)"))?;
+    let mut stmt = conn.prepare(select)?;
+    let texts = stmt.column_count() - 1;
+    let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
-        let text = |i| r.get::<_, String>(i);
-        let doc = household_doc(&text(1)?, &text(2)?, &text(3)?, &text(4)?);
-        insert.execute(params![r.get::<_, i64>(0)?, doc])?;
+        let t = (1..=texts).map(|i| r.get::<_, String>(i)).collect::<rusqlite::Result<Vec<_>>>()?;
+        insert.execute(params![r.get::<_, i64>(0)?, doc(&t)])?;
     }
-    let mut insert = conn.prepare("INSERT INTO resident_fts (rowid, grams) VALUES (?1, ?2)")?;
-    let mut rows = conn.prepare("SELECT rowid, name, coalesce(phone, '') FROM residents")?;
-    let mut rows = rows.query([])?;
-    while let Some(r) = rows.next()? {
-        let text = |i| r.get::<_, String>(i);
-        insert.execute(params![r.get::<_, i64>(0)?, resident_doc(&text(1)?, &text(2)?)])?;
+    Ok(())
+}
+
+/// Empties both search tables at once (FTS5's `delete-all`: no per-row tombstones).
+pub(crate) fn clear(conn: &Connection) -> Result<()> {
+    for table in ["household_fts", "resident_fts"] {
+        conn.execute(&format!("INSERT INTO {table} ({table}) VALUES ('delete-all')"), [])?;
     }
     Ok(())
 }

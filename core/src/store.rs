@@ -59,10 +59,16 @@ impl Store {
         Self::build(db::open_memory(db::latest_version())?, None, None, clock)
     }
 
-    fn build(writer: Connection, reader: Option<Connection>, path: Option<PathBuf>, clock: Arc<dyn Clock>) -> Result<Store> {
+    fn build(mut writer: Connection, reader: Option<Connection>, path: Option<PathBuf>, clock: Arc<dyn Clock>) -> Result<Store> {
         let principal: Option<String> =
             writer.query_row("SELECT value FROM meta WHERE key = 'principal'", [], |r| r.get(0)).optional()?;
         let principal = principal.map(|s| serde_json::from_str(&s)).transpose()?;
+        // Killed during a first pull: make the search index whole before anyone searches.
+        if crate::sync::merge::index_deferred(&writer)? {
+            let tx = writer.transaction()?;
+            crate::sync::merge::finish_deferred_index(&tx)?;
+            tx.commit()?;
+        }
         Ok(Store {
             writer: Mutex::new(writer),
             reader: reader.map(Mutex::new),

@@ -198,6 +198,12 @@ impl Store {
         cancel: &CancelToken,
     ) -> Result<SyncReport> {
         let result = Run { store: self, transport, opts, progress, cancel, report: SyncReport::default() }.run();
+        if result.is_err() {
+            // A first pull stopped halfway: what it brought must be searchable now (the next
+            // sync goes on from its cursor, indexing page by page). Should this fail too, the
+            // mark stays and the next open or sync rebuilds.
+            let _ = self.write_bulk(|tx| merge::finish_deferred_index(tx));
+        }
         if result.is_ok() {
             // Pulled pages grew the WAL; fold it now rather than on the user's next edit.
             let _ = self.checkpoint();
@@ -333,11 +339,14 @@ impl Run<'_> {
             let mut done = 0;
             let mut prefetched = None;
             loop {
-                let (cursor, epoch) = self.store.read(|c| {
+                let (cursor, epoch, deferred) = self.store.read(|c| {
                     let cursor = meta_get(c, CURSOR)?.and_then(|s| s.parse().ok()).unwrap_or(0i64);
                     let epoch = meta_get(c, SCOPE_EPOCH)?.and_then(|s| s.parse().ok());
-                    Ok((cursor, epoch))
+                    Ok((cursor, epoch, merge::index_deferred(c)?))
                 })?;
+                // A pull from the start (a new device, a re-pull after a purge) brings the
+                // whole register: it is indexed in one go at its end, not page by page.
+                let defer = cursor == 0 || deferred;
                 let req = PullRequest {
                     protocol: PROTOCOL_VERSION,
                     cursor,
@@ -397,8 +406,15 @@ impl Run<'_> {
                 }
                 let n = page.changes.len() as u64;
                 let areas_changed = self.store.write_bulk(|tx| {
-                    let changed = merge::apply_page(tx, &page.changes, page.next_cursor)?;
+                    if defer {
+                        merge::defer_index(tx)?;
+                    }
+                    let changed = merge::apply_page(tx, &page.changes, page.next_cursor, !defer)?;
                     meta_set(tx, SCOPE_EPOCH, &page.scope_epoch.to_string())?;
+                    if !page.has_more {
+                        // Caught up: the index is whole again with the last page.
+                        merge::finish_deferred_index(tx)?;
+                    }
                     Ok(changed)
                 })?;
                 if areas_changed {

@@ -7,27 +7,33 @@ use crate::entities::EntityKind;
 use crate::error::Result;
 use crate::outbox::PendingRecords;
 use crate::protocol::{Change, Op, OpKind};
-use crate::store::meta_set;
+use crate::store::{meta_get, meta_set};
 use crate::{mutate, outbox, record, search};
 
 /// Meta key of the pull cursor.
 pub(crate) const CURSOR: &str = "pull_cursor";
 /// Meta key of the scope epoch the rows were pulled under.
 pub(crate) const SCOPE_EPOCH: &str = "scope_epoch";
+/// Meta key set while a pull from cursor 0 (a first pull, or a re-pull after a purge) leaves
+/// the search index to one rebuild at its end: see [`finish_deferred_index`].
+pub(crate) const INDEX_DEFERRED: &str = "search_index_deferred";
 
 /// Applies one page and its cursor. Returns whether areas changed (the area cache is stale).
 ///
 /// The bulk path of a pull: each row is upserted with the fields the page carries (no re-read),
 /// a row new on this device gets its search entry without a delete first, and the outbox is
 /// consulted once per page (only records with pending ops re-apply them).
-pub(crate) fn apply_page(conn: &Connection, changes: &[Change], next_cursor: i64) -> Result<bool> {
+///
+/// With `index` false the page's rows get no search entries: the caller has marked the index
+/// deferred ([`defer_index`]) and rebuilds it whole when the pull ends.
+pub(crate) fn apply_page(conn: &Connection, changes: &[Change], next_cursor: i64, index: bool) -> Result<bool> {
     let mut areas_changed = false;
     let pending = outbox::pending_records(conn)?;
     for c in changes {
         areas_changed |= c.entity == EntityKind::Area;
         // A row re-sent to new readers keeps its version (an incident's earlier events).
         let version = c.version.unwrap_or(c.seq);
-        let indexed = search::indexes(c.entity);
+        let indexed = index && search::indexes(c.entity);
         if c.deleted {
             if indexed {
                 search::on_write(conn, c.entity, &c.id, None, false)?;
@@ -82,6 +88,32 @@ fn reapply_pending(conn: &Connection, c: &Change, pending: &PendingRecords) -> R
         crate::incidents::recompute(conn, &id)?;
     }
     Ok(())
+}
+
+/// Marks the search index as deferred (in the transaction of the page that starts it): until
+/// [`finish_deferred_index`] runs, rows pulled meanwhile are not searchable.
+pub(crate) fn defer_index(conn: &Connection) -> Result<()> {
+    meta_set(conn, INDEX_DEFERRED, "1")
+}
+
+/// Whether a pull has left the search index to a rebuild that has not run yet.
+pub(crate) fn index_deferred(conn: &Connection) -> Result<bool> {
+    Ok(meta_get(conn, INDEX_DEFERRED)?.is_some())
+}
+
+/// Rebuilds the search index from the register if a pull deferred it, and clears the mark;
+/// returns whether it did. Run at the end of that pull, when a sync stops before its end, and
+/// when a store opens with the mark still set (the app was killed during its first pull).
+///
+/// One rebuild of a whole first pull costs less than indexing it page by page (no look-up of
+/// each row's old entry, no segment flush and merge at every page's commit).
+pub(crate) fn finish_deferred_index(conn: &Connection) -> Result<bool> {
+    if !index_deferred(conn)? {
+        return Ok(false);
+    }
+    search::rebuild(conn)?;
+    conn.execute("DELETE FROM meta WHERE key = ?1", [INDEX_DEFERRED])?;
+    Ok(true)
 }
 
 /// Undoes the local effect of an op the server rejected, so the device comes back to the
@@ -153,9 +185,7 @@ pub(crate) fn purge_synced(conn: &Connection) -> Result<()> {
     for kind in EntityKind::ALL {
         conn.execute(&format!("DELETE FROM {}", kind.table()), [])?;
     }
-    for fts in ["household_fts", "resident_fts"] {
-        conn.execute(&format!("DELETE FROM {fts}"), [])?;
-    }
+    search::clear(conn)?;
     meta_set(conn, CURSOR, "0")?;
     Ok(())
 }
@@ -183,20 +213,54 @@ mod tests {
     #[test]
     fn a_pulled_row_is_reindexed_only_when_its_indexed_text_changes() {
         let store = Store::open_in_memory().unwrap();
-        store.write(|tx| apply_page(tx, &[household(1, "王芳", "")], 1)).unwrap();
+        store.write(|tx| apply_page(tx, &[household(1, "王芳", "")], 1, true)).unwrap();
         assert_eq!(found(&store, "王芳"), 1);
         // Same text, new notes and version: the entry is kept, still one hit.
-        store.write(|tx| apply_page(tx, &[household(2, "王芳", "走访过")], 2)).unwrap();
+        store.write(|tx| apply_page(tx, &[household(2, "王芳", "走访过")], 2, true)).unwrap();
         assert_eq!(found(&store, "王芳"), 1);
         assert_eq!(found(&store, "5678"), 1);
         // The name changes: the old name no longer finds the row, the new one does.
-        store.write(|tx| apply_page(tx, &[household(3, "李明华", "走访过")], 3)).unwrap();
+        store.write(|tx| apply_page(tx, &[household(3, "李明华", "走访过")], 3, true)).unwrap();
         assert_eq!(found(&store, "王芳"), 0);
         assert_eq!(found(&store, "明华"), 1);
         // Deleted: nothing finds it.
         let tombstone = Change { deleted: true, fields: Fields::new(), ..household(4, "", "") };
-        store.write(|tx| apply_page(tx, &[tombstone], 4)).unwrap();
+        store.write(|tx| apply_page(tx, &[tombstone], 4, true)).unwrap();
         assert_eq!(found(&store, "明华"), 0);
         assert_eq!(found(&store, "5678"), 0);
+    }
+
+    #[test]
+    fn a_deferred_index_is_rebuilt_when_its_pull_ends_or_when_the_store_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("device.db");
+        let store = Store::open(&path).unwrap();
+        let second = Change { id: "h2".into(), ..household(2, "李明华", "") };
+        // A first pull's page: rows stored, no search entries yet.
+        store
+            .write(|tx| {
+                defer_index(tx)?;
+                apply_page(tx, &[household(1, "王芳", "")], 1, false)
+            })
+            .unwrap();
+        assert!(store.read(index_deferred).unwrap());
+        assert_eq!(found(&store, "王芳"), 0, "not indexed until the pull ends");
+        // The app dies here; the store opened again makes the index whole before any search.
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert!(!store.read(index_deferred).unwrap());
+        assert_eq!(found(&store, "王芳"), 1);
+        // A pull that ends: its last page's transaction rebuilds.
+        store
+            .write(|tx| {
+                defer_index(tx)?;
+                apply_page(tx, &[second], 2, false)?;
+                finish_deferred_index(tx)
+            })
+            .unwrap();
+        assert_eq!((found(&store, "王芳"), found(&store, "明华"), found(&store, "5678")), (1, 1, 2));
+        assert!(!store.read(index_deferred).unwrap());
+        // Nothing deferred: finishing is a no-op.
+        assert!(!store.write(|tx| finish_deferred_index(tx)).unwrap());
     }
 }

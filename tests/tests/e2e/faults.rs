@@ -1,9 +1,12 @@
-//! Idempotent pushes and a server that crashes mid-sync (DESIGN.md sync rule 3).
+//! Idempotent pushes, a server that crashes mid-sync (DESIGN.md sync rule 3), a first pull
+//! cut off halfway.
 
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use gridline_core::sync::{SyncOptions, Transport};
+use gridline_core::protocol::{PullRequest, PullResponse, PushRequest, PushResponse};
+use gridline_core::record::Row;
+use gridline_core::sync::{SyncOptions, Transport, TransportError};
 use gridline_core::{EntityKind, EventKind, HouseholdPatch, NewEvent, NewHousehold, NewIncident};
 use gridline_e2e::*;
 
@@ -155,4 +158,60 @@ fn server_crash_mid_sync_then_restart_finishes_without_loss_or_duplicates() {
     let b2 = city.max_seq();
     c.sync().expect("control");
     assert_eq!(grown, city.max_seq() - b2, "nothing applied twice across the crash");
+}
+
+/// Loses the network for good once a pulled page has brought households.
+struct CutAfterHouseholds<'a> {
+    inner: &'a dyn Transport,
+    cut: AtomicBool,
+}
+
+impl Transport for CutAfterHouseholds<'_> {
+    fn push(&self, req: &PushRequest) -> Result<PushResponse, TransportError> {
+        self.inner.push(req)
+    }
+    fn pull(&self, req: &PullRequest) -> Result<PullResponse, TransportError> {
+        if self.cut.load(Ordering::SeqCst) {
+            return Err(TransportError::Network("signal lost".into()));
+        }
+        let page = self.inner.pull(req)?;
+        if page.changes.iter().any(|c| c.entity == EntityKind::Household) {
+            self.cut.store(true, Ordering::SeqCst);
+        }
+        Ok(page)
+    }
+}
+
+/// Every household row on the device is found by its head's name and by its phone's last four
+/// digits.
+fn assert_searchable(d: &Device, rows: &[Row]) {
+    for r in rows {
+        let name = field(r, "head_name").as_str().expect("name");
+        let phone = field(r, "phone").as_str().expect("phone");
+        for q in [name, &phone[phone.len() - 4..]] {
+            let hits = d.store.search(q, 50).expect("search");
+            assert!(hits.iter().any(|h| h.id == r.id), "household {} not found by one of its fields", r.id);
+        }
+    }
+}
+
+#[test]
+fn a_first_pull_cut_off_halfway_leaves_what_it_brought_searchable() {
+    // A first pull indexes the register once at its end; one that never reaches its end must
+    // still leave every row it stored searchable, and the next sync goes on from its cursor.
+    let city = start_city();
+    let d = city.device("gw1");
+    let small = SyncOptions { page_size: 3, ..opts() };
+    let t = CutAfterHouseholds { inner: &d.transport, cut: AtomicBool::new(false) };
+    d.sync_via(&t, &small).expect_err("the network is gone");
+    let part = d.rows(EntityKind::Household);
+    assert!(!part.is_empty() && part.len() < 6, "part of G1's six households arrived: {}", part.len());
+    assert_searchable(&d, &part);
+
+    let r = d.sync_via(&d.transport, &small).expect("the rest");
+    assert!(r.pulled > 0);
+    let all = d.rows(EntityKind::Household);
+    assert_eq!(all.len(), 6);
+    assert_searchable(&d, &all);
+    assert_eq!(d.dump(), city.fresh_dump("gw1"), "device equals the server's view");
 }
