@@ -106,6 +106,53 @@ pub struct UserArgs {
     pub username: String,
 }
 
+/// Where a new password comes from: asked for on the terminal (not echoed, twice) unless one
+/// of these is given.
+#[derive(Debug, clap::Args)]
+#[group(multiple = false)]
+pub struct PasswordArgs {
+    /// The password itself. Other users of the machine can read it in the process list and it
+    /// stays in the shell's history: prefer --password-stdin or the prompt.
+    #[arg(long)]
+    pub password: Option<String>,
+    /// Read the password from the first line of standard input (for scripts).
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+impl PasswordArgs {
+    /// The password, from the flag, standard input or the terminal.
+    fn read(self) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+        let stdin = std::io::stdin();
+        let terminal = std::io::IsTerminal::is_terminal(&stdin);
+        self.read_from(stdin.lock(), terminal, &|prompt| rpassword::prompt_password(prompt))
+    }
+
+    fn read_from(
+        self,
+        mut input: impl std::io::BufRead,
+        terminal: bool,
+        prompt: &dyn Fn(&str) -> std::io::Result<String>,
+    ) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+        // An empty password is refused by the service, like any other caller's.
+        if let Some(p) = self.password {
+            Ok(p)
+        } else if self.password_stdin {
+            let mut line = String::new();
+            input.read_line(&mut line)?;
+            Ok(line.trim_end_matches(['\n', '\r']).to_owned())
+        } else if terminal {
+            let first = prompt("password: ")?;
+            if prompt("same password again: ")? != first {
+                return Err("the two passwords differ; nothing changed".into());
+            }
+            Ok(first)
+        } else {
+            Err("no password given: pass it on standard input with --password-stdin".into())
+        }
+    }
+}
+
 /// User sub-commands.
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -114,8 +161,8 @@ pub enum UserCommand {
         #[command(flatten)]
         user: UserArgs,
         /// Password.
-        #[arg(long)]
-        password: String,
+        #[command(flatten)]
+        password: PasswordArgs,
         /// grid_worker | building_head | supervisor | department_handler | admin.
         #[arg(long, value_parser = parse_role)]
         role: Role,
@@ -148,8 +195,8 @@ pub enum UserCommand {
         #[command(flatten)]
         user: UserArgs,
         /// New password.
-        #[arg(long)]
-        password: String,
+        #[command(flatten)]
+        password: PasswordArgs,
     },
     /// Replace a user's role and scope; their devices purge and re-pull on next sync.
     SetScope {
@@ -232,6 +279,7 @@ pub async fn run(cli: Cli) -> CliResult {
 fn run_user(command: UserCommand) -> CliResult {
     match command {
         UserCommand::Add { user: UserArgs { data_dir, username }, password, role, scope, name } => {
+            let password = password.read()?;
             let state = open_state(&data_dir, Config::default())?;
             let spec = UserSpec { username, password, role, scope: scope.scope(), display_name: name };
             let user = state.service.add_user(&spec)?;
@@ -247,6 +295,7 @@ fn run_user(command: UserCommand) -> CliResult {
             }
         }
         UserCommand::SetPassword { user: UserArgs { data_dir, username }, password } => {
+            let password = password.read()?;
             let state = open_state(&data_dir, Config::default())?;
             if !state.service.set_password(&username, &password)? {
                 return Err("no such user".into());
@@ -272,4 +321,50 @@ fn set_disabled(data_dir: &Path, username: &str, disabled: bool) -> CliResult {
     }
     println!("user {username} {}", if disabled { "disabled" } else { "enabled" });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(password: Option<&str>, password_stdin: bool) -> PasswordArgs {
+        PasswordArgs { password: password.map(str::to_owned), password_stdin }
+    }
+
+    fn no_prompt(_: &str) -> std::io::Result<String> {
+        panic!("not a terminal: nobody is asked")
+    }
+
+    #[test]
+    fn a_password_comes_from_the_flag_stdin_or_the_terminal_prompt() {
+        let read = |a: PasswordArgs, input: &str, terminal: bool, prompt: &dyn Fn(&str) -> std::io::Result<String>| {
+            a.read_from(input.as_bytes(), terminal, prompt).map_err(|e| e.to_string())
+        };
+        assert_eq!(read(args(Some("Flag#1"), false), "", false, &no_prompt).unwrap(), "Flag#1");
+        // Only the first line, without its line ending; spaces inside are the password's own.
+        assert_eq!(read(args(None, true), "Std in#2\r\nsecond line\n", false, &no_prompt).unwrap(), "Std in#2");
+        assert_eq!(read(args(None, true), "", false, &no_prompt).unwrap(), "", "an empty one goes on to be refused");
+        // Neither flag: asked twice on a terminal; refused elsewhere.
+        let same = |_: &str| Ok("Typed#3".to_owned());
+        assert_eq!(read(args(None, false), "", true, &same).unwrap(), "Typed#3");
+        let asked = std::cell::Cell::new(0);
+        let differ = |_: &str| {
+            asked.set(asked.get() + 1);
+            Ok(format!("Typed#{}", asked.get()))
+        };
+        assert!(read(args(None, false), "", true, &differ).unwrap_err().contains("differ"));
+        assert!(read(args(None, false), "ignored\n", false, &no_prompt).unwrap_err().contains("--password-stdin"));
+    }
+
+    #[test]
+    fn the_password_flags_exclude_each_other() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["gridline-server", "user", "set-password", "--username", "wang"];
+            argv.extend_from_slice(extra);
+            Cli::try_parse_from(argv)
+        };
+        assert!(parse(&["--password", "x", "--password-stdin"]).is_err());
+        assert!(parse(&["--password-stdin"]).is_ok());
+        assert!(parse(&[]).is_ok(), "neither: the terminal prompt");
+    }
 }
