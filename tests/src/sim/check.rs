@@ -2,7 +2,8 @@
 //! 1. every committed op has left the outbox only with a result: applied on the server exactly
 //!    once, or in the device's rejected list with a reason (and the server agrees which);
 //! 2. no change applied twice;
-//! 3. synced devices equal the server's view for their user (a fresh device's canonical dump);
+//! 3. synced devices equal the server's view for their user (a fresh device's canonical dump),
+//!    and their search finds every household and resident they hold by its name;
 //! 4. every row a device created or changed lies in its user's scope as it was at that time.
 //!
 //! Invariant 5 (after a crash: sound database, outbox = committed mutations) is checked where
@@ -198,6 +199,7 @@ pub fn converged(world: &World, devices: &[&SimDevice]) -> Found {
             continue;
         }
         let got = dump(d.store());
+        bad.extend(unsearchable(d, &got));
         if &got != want {
             let msg = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| assert_dumps_eq(&format!("device {} ({})", d.idx, d.user), &got, want)))
                 .err()
@@ -211,6 +213,30 @@ pub fn converged(world: &World, devices: &[&SimDevice]) -> Found {
                 .map(|r| format!("{:?} {:?} {} {}: {}", r.op.kind, r.op.entity, r.op.entity_id, r.code, r.reason))
                 .collect();
             bad.push(format!("inv3: {msg}\nrejected ops of the device: {rejected:#?}"));
+        }
+    }
+    bad
+}
+
+/// Households and residents of a device's dump that its search does not find by name (a
+/// search index out of step with the register: a first pull's deferred rebuild not run).
+/// A resident whose household is not on the device (deleted while another device added the
+/// resident offline) is left out: search shows residents with their household.
+fn unsearchable(d: &SimDevice, got: &Dump) -> Found {
+    let households: HashSet<&str> = got.get(&EntityKind::Household).into_iter().flatten().map(|r| r.id.as_str()).collect();
+    let text = |row: &'_ gridline_core::record::Row, f: &str| row.fields.get(f).and_then(|v| v.as_str()).map(str::to_owned);
+    let mut bad = Vec::new();
+    for (kind, name_field) in [(EntityKind::Household, "head_name"), (EntityKind::Resident, "name")] {
+        for row in got.get(&kind).into_iter().flatten() {
+            if kind == EntityKind::Resident && !text(row, "household_id").is_some_and(|h| households.contains(h.as_str())) {
+                continue;
+            }
+            let Some(name) = text(row, name_field) else { continue };
+            match d.store().search(&name, 1_000) {
+                Ok(hits) if hits.iter().any(|h| h.id == row.id) => {}
+                Ok(_) => bad.push(format!("inv3: device {} ({}): search by name misses {kind:?} {}", d.idx, d.user, row.id)),
+                Err(e) => bad.push(format!("inv3: device {} ({}): search failed: {e}", d.idx, d.user)),
+            }
         }
     }
     bad
