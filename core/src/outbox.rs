@@ -177,7 +177,6 @@ pub fn record_results(tx: &Transaction<'_>, results: &[OpResult], now: i64) -> R
                         continue;
                     }
                 };
-                crate::sync::merge::revert_rejected(tx, &op, res.code.as_deref().unwrap_or_default())?;
                 tx.prepare_cached(
                     "INSERT OR REPLACE INTO rejected_ops (op_id, device_seq, entity, entity_id, kind, fields, \
                      base_version, device_time, code, reason, rejected_at) \
@@ -197,6 +196,9 @@ pub fn record_results(tx: &Transaction<'_>, results: &[OpResult], now: i64) -> R
                     now
                 ])?;
                 tx.prepare_cached("DELETE FROM outbox WHERE op_id = ?1")?.execute([&res.op_id])?;
+                // Out of the outbox first: putting the record back re-applies what is still
+                // pending on it, and this op no longer is.
+                crate::sync::merge::revert_rejected(tx, &op, res.code.as_deref().unwrap_or_default(), res.current.as_deref())?;
                 rec.rejected += 1;
             }
         }

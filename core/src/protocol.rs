@@ -114,6 +114,11 @@ pub struct OpResult {
     /// Fields whose concurrent value was overwritten (for `merged`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conflicts: Vec<String>,
+    /// With a rejection: the server's copy of the record the op was about (an event op: its
+    /// incident) as the user would pull it, or a tombstone if it was deleted; absent when there
+    /// is none or the user may not read it. The device puts its row back from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<Box<Change>>,
 }
 
 /// `POST /v1/push` response.

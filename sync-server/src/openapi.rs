@@ -90,7 +90,9 @@ fn schemas() -> Value {
             "code": {"type": "string", "description":
                 "out_of_scope, role_not_allowed, field_protected, invalid, not_found, already_exists, transition_refused"},
             "reason": {"type": "string", "description": "Simplified Chinese"},
-            "conflicts": {"type": "array", "items": {"type": "string"}}}},
+            "conflicts": {"type": "array", "items": {"type": "string"}},
+            "current": {"$ref": "#/components/schemas/Change", "description":
+                "With a rejection: the server's copy of the record the op was about (an event op: its incident) as the user would pull it, or a tombstone; absent when there is none or the user may not read it"}}},
         "PushResponse": {"type": "object", "required": ["results", "server_time"], "properties": {
             "results": {"type": "array", "items": {"$ref": "#/components/schemas/OpResult"}},
             "server_time": {"type": "integer"},

@@ -321,6 +321,10 @@ impl Run<'_> {
                 // The server answered without a result for any op of the batch: do not spin.
                 return Err(Error::Transport("push answered without results".into()));
             }
+            if rec.rejected > 0 {
+                // A rejected op's record was put back as the server has it (maybe an area).
+                self.store.invalidate_areas();
+            }
             self.report.pushed += rec.acknowledged as u64;
             self.report.rejected += rec.rejected as u64;
             done += (rec.acknowledged + rec.rejected) as u64;

@@ -27,6 +27,13 @@ pub(crate) const INDEX_DEFERRED: &str = "search_index_deferred";
 /// With `index` false the page's rows get no search entries: the caller has marked the index
 /// deferred ([`defer_index`]) and rebuilds it whole when the pull ends.
 pub(crate) fn apply_page(conn: &Connection, changes: &[Change], next_cursor: i64, index: bool) -> Result<bool> {
+    let areas_changed = apply_changes(conn, changes, index)?;
+    meta_set(conn, CURSOR, &next_cursor.to_string())?;
+    Ok(areas_changed)
+}
+
+/// [`apply_page`] without a cursor (also a rejected op's record as the server sent it back).
+fn apply_changes(conn: &Connection, changes: &[Change], index: bool) -> Result<bool> {
     let mut areas_changed = false;
     let pending = outbox::pending_records(conn)?;
     for c in changes {
@@ -55,7 +62,6 @@ pub(crate) fn apply_page(conn: &Connection, changes: &[Change], next_cursor: i64
             reapply_pending(conn, c, &pending)?;
         }
     }
-    meta_set(conn, CURSOR, &next_cursor.to_string())?;
     Ok(areas_changed)
 }
 
@@ -118,9 +124,13 @@ pub(crate) fn finish_deferred_index(conn: &Connection) -> Result<bool> {
 
 /// Undoes the local effect of an op the server rejected, so the device comes back to the
 /// server's state (DESIGN.md sync rules 3 and 6): a row or event that exists only here (version
-/// 0) is removed, and the pull cursor is moved back so the next pull brings the server's copy
-/// of a record the op changed (its feed entry is at or after the version the device knew).
-pub(crate) fn revert_rejected(conn: &Connection, op: &Op, code: &str) -> Result<()> {
+/// 0) is removed, and the record the op changed is put back from `current`, the server's copy
+/// sent with the rejection (the op has already left the outbox; edits still pending on the
+/// record are applied over it, as over a pulled row). Without a copy, or with one older than
+/// the row here (a rejection stored before this device pulled newer changes), the pull cursor
+/// is moved back instead so the next pull brings the record again (its feed entry is at or
+/// after the version the device knew).
+pub(crate) fn revert_rejected(conn: &Connection, op: &Op, code: &str, current: Option<&Change>) -> Result<()> {
     let local_only = |kind: EntityKind, id: &str| -> Result<Option<record::Row>> {
         Ok(record::get(conn, kind, id)?.filter(|r| r.version == 0))
     };
@@ -167,6 +177,13 @@ pub(crate) fn revert_rejected(conn: &Connection, op: &Op, code: &str) -> Result<
                 (0, v) | (v, 0) => Some(v),
                 (b, v) => Some(b.min(v)),
             };
+        }
+    }
+    if let Some(c) = current {
+        let here = record::get(conn, c.entity, &c.id)?.map_or(0, |r| r.version);
+        if c.version.unwrap_or(c.seq) >= here {
+            apply_changes(conn, std::slice::from_ref(c), true)?;
+            return Ok(());
         }
     }
     if let Some(v) = refetch_from {

@@ -2,14 +2,14 @@
 //! acknowledged ops leave), bounded batches, per-op results, nothing ever lost.
 
 use gridline_core::outbox::{self, Recorded};
-use gridline_core::protocol::{Op, OpKind, OpResult, OpStatus};
+use gridline_core::protocol::{Change, Op, OpKind, OpResult, OpStatus};
 use gridline_core::record;
 use gridline_core::{EntityKind, EventKind, HouseholdPatch};
 
 use crate::support::*;
 
 fn result(op: &Op, status: OpStatus, version: Option<i64>) -> OpResult {
-    OpResult { op_id: op.op_id.clone(), status, version, code: None, reason: None, conflicts: vec![] }
+    OpResult { op_id: op.op_id.clone(), status, version, code: None, reason: None, conflicts: vec![], current: None }
 }
 
 fn rejected(op: &Op, code: &str, reason: &str) -> OpResult {
@@ -20,11 +20,20 @@ fn rejected(op: &Op, code: &str, reason: &str) -> OpResult {
         code: Some(code.into()),
         reason: Some(reason.into()),
         conflicts: vec![],
+        current: None,
     }
 }
 
 fn record(fx: &Fx, results: &[OpResult]) -> Recorded {
     fx.store.write(|tx| outbox::record_results(tx, results, fx.store.now_ms())).unwrap()
+}
+
+fn set_cursor(fx: &Fx, c: i64) {
+    fx.store.write(|tx| Ok(tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('pull_cursor', ?1)", [c.to_string()])?)).unwrap();
+}
+
+fn cursor(fx: &Fx) -> i64 {
+    fx.store.meta("pull_cursor").unwrap().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0)
 }
 
 fn assert_strictly_increasing(ops: &[Op]) {
@@ -215,8 +224,8 @@ fn each_mutation_writes_its_row_and_op_together() {
 #[test]
 fn a_rejection_undoes_the_op_locally_and_rewinds_the_pull_cursor_for_what_it_changed() {
     let fx = fx();
-    let set_cursor = |c: i64| fx.store.write(|tx| Ok(tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('pull_cursor', ?1)", [c.to_string()])?)).unwrap();
-    let cursor = || fx.store.meta("pull_cursor").unwrap().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
+    let set_cursor = |c: i64| set_cursor(&fx, c);
+    let cursor = || cursor(&fx);
     let h = fx.household(&fx.b1, "101", "张伟", None);
     let i = fx.store.report_incident(crate::incidents::new_incident(GRID1, "dispute")).unwrap();
     let all = fx.pending();
@@ -250,4 +259,54 @@ fn a_rejection_undoes_the_op_locally_and_rewinds_the_pull_cursor_for_what_it_cha
     assert!(fx.store.household(&h2.id).is_err());
     assert_eq!(cursor(), 0);
     assert_eq!(fx.store.rejected_ops().unwrap().len(), 3, "every refusal is in the list");
+}
+
+#[test]
+fn a_rejection_with_the_servers_copy_puts_the_record_back_and_keeps_the_cursor() {
+    let fx = fx();
+    let set_cursor = |c: i64| set_cursor(&fx, c);
+    let cursor = || cursor(&fx);
+    let h = fx.household(&fx.b1, "101", "张伟", None);
+    let acks: Vec<OpResult> = fx.pending().iter().map(|op| result(op, OpStatus::Applied, Some(40))).collect();
+    record(&fx, &acks);
+    set_cursor(100);
+
+    // Two edits offline; the server refuses the first and sends its copy, newer than the
+    // device's (another phone renamed the head meanwhile).
+    fx.store.update_household(&h.id, HouseholdPatch { notes: Some("本地修改".into()), ..Default::default() }).unwrap();
+    fx.store.update_household(&h.id, HouseholdPatch { member_count: Some(5), ..Default::default() }).unwrap();
+    let refused = fx.pending()[0].clone();
+    let mut fields = fx.store.read(|c| record::get(c, EntityKind::Household, &h.id)).unwrap().unwrap().fields;
+    fields.insert("notes".into(), "服务器上的备注".into());
+    fields.insert("head_name".into(), "张伟明".into());
+    fields.insert("member_count".into(), 3.into());
+    let copy = |seq: i64, deleted: bool, fields| Box::new(Change { seq, entity: EntityKind::Household, id: h.id.clone(), deleted, version: None, fields });
+    record(&fx, &[OpResult { current: Some(copy(90, false, fields.clone())), ..rejected(&refused, "invalid", "内容不合规") }]);
+    let now = fx.store.household(&h.id).unwrap();
+    assert_eq!((now.notes.as_str(), now.head_name.as_str(), now.version), ("服务器上的备注", "张伟明", 90), "the server's copy");
+    assert_eq!(now.member_count, 5, "the edit still pending is applied over it");
+    assert_eq!(fx.pending().len(), 1);
+    assert_eq!(cursor(), 100, "nothing to pull again");
+    assert!(fx.store.search("张伟明", 10).unwrap().iter().any(|hit| hit.id == h.id), "the search entry follows the copy");
+
+    // A copy older than the row here (a rejection stored before this device pulled newer
+    // changes) is not used: the cursor goes back to the version the edit was based on.
+    fx.store.update_household(&h.id, HouseholdPatch { notes: Some("再次修改".into()), ..Default::default() }).unwrap();
+    let refused = fx.pending().pop().unwrap();
+    assert_eq!(refused.base_version, 90);
+    record(&fx, &[OpResult { current: Some(copy(60, false, fields)), ..rejected(&refused, "invalid", "内容不合规") }]);
+    assert_eq!(fx.store.household(&h.id).unwrap().version, 90);
+    assert_eq!(cursor(), 89, "the next pull brings the record again");
+
+    // A tombstone: deleted on the server, so deleted here, with its search entry.
+    set_cursor(100);
+    fx.store.update_household(&h.id, HouseholdPatch { notes: Some("第三次".into()), ..Default::default() }).unwrap();
+    let pending: Vec<Op> = fx.pending();
+    let results: Vec<OpResult> =
+        pending.iter().map(|op| OpResult { current: Some(copy(95, true, Default::default())), ..rejected(op, "not_found", "记录已被删除") }).collect();
+    record(&fx, &results);
+    assert!(fx.store.household(&h.id).is_err(), "gone here too");
+    assert!(fx.store.search("张伟明", 10).unwrap().is_empty());
+    assert_eq!(cursor(), 100);
+    assert_eq!(fx.pending().len(), 0);
 }

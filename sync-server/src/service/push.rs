@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use gridline_core::access::{Action, Principal, ScopeKeys};
+use gridline_core::access::{self, Action, Principal, ScopeKeys};
 use gridline_core::incident_flow::{self, EventKind, IncidentStatus};
-use gridline_core::protocol::{Op, OpKind, OpResult, OpStatus, PushRequest, PushResponse};
+use gridline_core::protocol::{Change, Op, OpKind, OpResult, OpStatus, PushRequest, PushResponse};
 use gridline_core::record::{self, Fields};
 use gridline_core::EntityKind;
 
@@ -177,12 +177,19 @@ struct Areas<'s> {
 }
 
 impl Areas<'_> {
+    /// The jurisdiction tree as this batch has it (re-read after the batch wrote areas).
+    fn tree(&mut self, tx: &mut dyn BatchTx) -> Result<Arc<AreaParents>, StoreError> {
+        if let Some(t) = &self.current {
+            return Ok(t.clone());
+        }
+        let t = if self.dirty { Arc::new(tx.area_parents()?) } else { self.service.area_parents()? };
+        self.current = Some(t.clone());
+        Ok(t)
+    }
+
     fn path(&mut self, tx: &mut dyn BatchTx, area: Option<&str>) -> Result<Vec<String>, StoreError> {
         let Some(area) = area else { return Ok(Vec::new()) };
-        if self.current.is_none() {
-            self.current = Some(if self.dirty { Arc::new(tx.area_parents()?) } else { self.service.area_parents()? });
-        }
-        Ok(area_path(self.current.as_ref().map(|a| a.as_ref()).unwrap_or(&Default::default()), area))
+        Ok(area_path(&*self.tree(tx)?, area))
     }
 }
 
@@ -213,6 +220,20 @@ impl Ctx<'_, '_> {
         if matches!(self.origin, Origin::Server) {
             return Ok(Ok(()));
         }
+        let keys = self.keys(tx, entity, id, fields)?;
+        let path = self.areas.path(tx, keys.area_id.as_deref())?;
+        let target = keys.target(&path);
+        // An op the current scope refuses is judged again by the scope it was written under;
+        // when both refuse, the old scope's reason is the one that explains it to its writer.
+        let verdict = match (self.who.check_write(entity, action, &target, names), self.prior) {
+            (Err(_), Some(prior)) => prior.check_write(entity, action, &target, names),
+            (v, _) => v,
+        };
+        Ok(verdict.map_err(|d| Refusal { code: d.code.as_str(), reason: d.reason_zh }))
+    }
+
+    /// A record's scope keys, completed by its parent's (a household's building).
+    fn keys(&mut self, tx: &mut dyn BatchTx, entity: EntityKind, id: &str, fields: &Fields) -> Result<ScopeKeys, StoreError> {
         let mut keys = ScopeKeys::of(entity, id, fields);
         if let Some((pk, pid)) = ScopeKeys::parent(entity, fields) {
             let parent = match self.parents.get(&(pk, pid.clone())) {
@@ -227,15 +248,30 @@ impl Ctx<'_, '_> {
                 keys.inherit(entity, &parent);
             }
         }
-        let path = self.areas.path(tx, keys.area_id.as_deref())?;
-        let target = keys.target(&path);
-        // An op the current scope refuses is judged again by the scope it was written under;
-        // when both refuse, the old scope's reason is the one that explains it to its writer.
-        let verdict = match (self.who.check_write(entity, action, &target, names), self.prior) {
-            (Err(_), Some(prior)) => prior.check_write(entity, action, &target, names),
-            (v, _) => v,
-        };
-        Ok(verdict.map_err(|d| Refusal { code: d.code.as_str(), reason: d.reason_zh }))
+        Ok(keys)
+    }
+
+    /// The server's copy of the record a rejected op was about (an event op: its incident), as
+    /// the op's user would pull it: masked for the role, a tombstone if it was deleted. None
+    /// when there is no such record or the user may not read it. The device puts its row back
+    /// from it instead of pulling again from the version it knew.
+    fn current(&mut self, tx: &mut dyn BatchTx, op: &Op) -> Result<Option<Box<Change>>, StoreError> {
+        let (entity, id) = (op.entity, op.entity_id.as_str());
+        if matches!(self.origin, Origin::Server) || entity == EntityKind::IncidentEvent {
+            return Ok(None);
+        }
+        let Some(stored) = tx.load(entity, id)? else { return Ok(None) };
+        let change = |deleted, fields| Change { seq: stored.seq, entity, id: id.to_owned(), deleted, version: None, fields };
+        // Only that the record is gone: the device named it itself.
+        let Some(mut fields) = stored.fields.clone() else { return Ok(Some(Box::new(change(true, Fields::new())))) };
+        let keys = self.keys(tx, entity, id, &fields)?;
+        if !self.who.can_read_keys(entity, &keys, &*self.areas.tree(tx)?) {
+            return Ok(None);
+        }
+        if !self.who.sees_personal_data() {
+            access::mask_fields(entity, &mut fields);
+        }
+        Ok(Some(Box::new(change(false, fields))))
     }
 }
 
@@ -305,8 +341,13 @@ impl Service {
                 if !op_id.is_empty() {
                     if let Some(prev) = tx.stored_result(&device, op_id)? {
                         // A retry gets the same answer; what was applied is reported as a duplicate.
-                        let status = if prev.status == OpStatus::Rejected { OpStatus::Rejected } else { OpStatus::Duplicate };
-                        results.push(OpResult { status, ..prev });
+                        // A rejection comes with the record as it is now.
+                        let (status, current) = match (prev.status, incoming) {
+                            (OpStatus::Rejected, Incoming::Op(op)) => (OpStatus::Rejected, ctx.current(tx, op)?),
+                            (OpStatus::Rejected, Incoming::Malformed(_)) => (OpStatus::Rejected, None),
+                            _ => (OpStatus::Duplicate, None),
+                        };
+                        results.push(OpResult { status, current, ..prev });
                         continue;
                     }
                 }
@@ -322,6 +363,7 @@ impl Service {
                             code: Some("invalid".into()),
                             reason: Some(m.reason_zh.clone()),
                             conflicts: Vec::new(),
+                            current: None,
                         };
                         if !m.op_id.is_empty() {
                             let rec =
@@ -351,7 +393,15 @@ impl Service {
                             wrote_areas = true;
                         }
                         let status = if conflicts.is_empty() { OpStatus::Applied } else { OpStatus::Merged };
-                        OpResult { op_id: op.op_id.clone(), status, version: Some(version), code: None, reason: None, conflicts }
+                        OpResult {
+                            op_id: op.op_id.clone(),
+                            status,
+                            version: Some(version),
+                            code: None,
+                            reason: None,
+                            conflicts,
+                            current: None,
+                        }
                     }
                     Err(r) => {
                         tx.end_op(false)?;
@@ -362,14 +412,17 @@ impl Service {
                             code: Some(r.code.to_owned()),
                             reason: Some(r.reason),
                             conflicts: Vec::new(),
+                            current: None,
                         }
                     }
                 };
                 // Whatever the op did to its record (or undid), a later op reads it afresh.
                 ctx.parents.remove(&(op.entity, op.entity_id.clone()));
+                // Stored without the record's copy: a retry is sent the record as it is then.
                 let rec = AppliedOp { device_id: &device, result: &result, device_time: op.device_time, received_at: now, skew_flagged: skew };
                 tx.save_result(&op.op_id, &rec)?;
-                results.push(result);
+                let current = if result.status == OpStatus::Rejected { ctx.current(tx, op)? } else { None };
+                results.push(OpResult { current, ..result });
             }
             if let Origin::Device(d) = origin {
                 let rejected = results.iter().filter(|r| r.status == OpStatus::Rejected).count() as i64;

@@ -236,3 +236,40 @@ async fn a_birth_date_or_id_number_sent_alone_must_agree_with_the_stored_other_h
     let r = w.push(&token, &[upd(json!({"notes": "复核过"}))]).await;
     assert_eq!(r.results[0].status, OpStatus::Applied);
 }
+
+#[tokio::test]
+async fn a_rejection_carries_the_record_as_its_user_would_pull_it() {
+    let w = World::new();
+    let bh = w.enroll("bh").await;
+    let upd = |id: &str, entity, f: serde_json::Value| op(entity, id, OpKind::Update, f, w.version(id));
+    let ops = [
+        // Refused (a building head may not write a birth date): R1 comes back, masked for them.
+        upd("R1", EntityKind::Resident, json!({"birth_date": "1990-01-01"})),
+        // Refused outside their building: nothing of H3 is sent.
+        upd("H3", EntityKind::Household, json!({"notes": "越界"})),
+        // Refused, no such record.
+        op(EntityKind::Household, "HX", OpKind::Update, json!({"notes": "无此户"}), 1),
+    ];
+    let r = w.push(&bh, &ops).await;
+    assert!(r.results.iter().all(|x| x.status == OpStatus::Rejected), "{r:?}");
+    let copy = r.results[0].current.as_deref().expect("R1's copy");
+    assert_eq!((copy.entity, copy.id.as_str(), copy.deleted, copy.seq), (EntityKind::Resident, "R1", false, w.version("R1")));
+    let pulled = w.pull_all(&bh).await.into_iter().find(|c| c.id == "R1").expect("bh pulls R1");
+    assert_eq!(copy.fields, pulled.fields, "as the building head pulls it");
+    assert_ne!(copy.fields["id_number"], json!("440703199001011239"), "masked");
+    assert!(r.results[1].current.is_none() && r.results[2].current.is_none(), "{r:?}");
+    // The same batch again: the stored answers, R1 as it is now.
+    let again = w.push(&bh, &ops).await;
+    assert_eq!(again.results[0].status, OpStatus::Rejected);
+    assert_eq!(again.results[0].current.as_deref(), Some(copy));
+    assert!(again.results[1].current.is_none());
+
+    // Deleted meanwhile: a tombstone.
+    let gw = w.enroll("gw").await;
+    let edit = upd("H2", EntityKind::Household, json!({"notes": "已走访"}));
+    w.server_push(vec![op(EntityKind::Household, "H2", OpKind::Delete, json!({}), 0)]);
+    let r = w.push(&gw, &[edit]).await;
+    assert_eq!(r.results[0].code.as_deref(), Some("not_found"));
+    let gone = r.results[0].current.as_deref().expect("a tombstone");
+    assert!(gone.deleted && gone.fields.is_empty() && gone.id == "H2", "{gone:?}");
+}
