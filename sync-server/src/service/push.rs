@@ -454,6 +454,20 @@ fn readable(tx: &mut dyn BatchTx, entity: EntityKind, id: &str, seq: i64) -> Res
     }))
 }
 
+/// A resident is registered in a household that exists: one created (or moved) into a
+/// household deleted meanwhile — another phone removed it while this one was offline — is
+/// refused, so no resident is left without its household (a deleted household's residents go
+/// with it, see `BatchTx::delete`).
+fn household_live(tx: &mut dyn BatchTx, entity: EntityKind, fields: &Fields) -> Result<Result<(), Refusal>, StoreError> {
+    let Some(household) = fields.get("household_id").and_then(Value::as_str).filter(|_| entity == EntityKind::Resident) else {
+        return Ok(Ok(()));
+    };
+    Ok(match tx.load(EntityKind::Household, household)? {
+        Some(stored) if stored.fields.is_some() => Ok(()),
+        _ => Err(refuse("not_found", "所属住户不存在或已被删除")),
+    })
+}
+
 fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op) -> Result<Applied, StoreError> {
     let (entity, id) = (op.entity, op.entity_id.as_str());
     if entity == EntityKind::IncidentEvent {
@@ -475,6 +489,9 @@ fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op) -> Result<App
             if let Err(r) = ctx.check(tx, entity, id, &fields, Action::Create, &names)? {
                 return Ok(Err(r));
             }
+            if let Err(r) = household_live(tx, entity, &fields)? {
+                return Ok(Err(r));
+            }
             let seq = tx.create(entity, id, &fields, &writer)?;
             if let Err(r) = readable(tx, entity, id, seq)? {
                 return Ok(Err(r));
@@ -490,6 +507,9 @@ fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op) -> Result<App
             let mut after = before.clone();
             after.extend(op.fields.clone());
             if let Err(r) = ctx.check(tx, entity, id, &after, Action::Update, &names)? {
+                return Ok(Err(r));
+            }
+            if let Err(r) = household_live(tx, entity, &op.fields)? {
                 return Ok(Err(r));
             }
             if entity == EntityKind::Resident && (op.fields.contains_key("id_number") || op.fields.contains_key("birth_date")) {

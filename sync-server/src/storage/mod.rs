@@ -396,7 +396,8 @@ pub trait BatchTx {
     fn create(&mut self, entity: EntityKind, id: &str, fields: &Fields, writer: &str) -> StoreResult<i64>;
     /// Changes fields of a live record and records their field versions. Returns the sequence.
     fn update(&mut self, entity: EntityKind, id: &str, fields: &Fields, writer: &str) -> StoreResult<i64>;
-    /// Deletes a record, leaving a tombstone. Returns the sequence.
+    /// Deletes a record, leaving a tombstone (a household: its residents first, each with its
+    /// own). Returns the record's sequence.
     fn delete(&mut self, entity: EntityKind, id: &str) -> StoreResult<i64>;
     /// Appends an event to an incident's timeline and re-derives the incident. Returns the
     /// incident's new sequence.

@@ -310,6 +310,18 @@ impl BatchTx for SqliteBatch<'_> {
     }
 
     fn delete(&mut self, entity: EntityKind, id: &str) -> StoreResult<i64> {
+        if entity == EntityKind::Household {
+            // Its residents go with it, each with its own tombstone, as on the device that
+            // deleted it — including any another device added that this one never saw.
+            let residents: Vec<String> = self
+                .tx
+                .prepare_cached("SELECT id FROM residents WHERE household_id = ?1 ORDER BY id")?
+                .query_map([id], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            for r in residents {
+                self.delete(EntityKind::Resident, &r)?;
+            }
+        }
         self.dirty = true;
         let seq = self.next_seq();
         if !record::delete(self.tx, entity, id)? {

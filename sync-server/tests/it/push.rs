@@ -273,3 +273,29 @@ async fn a_rejection_carries_the_record_as_its_user_would_pull_it() {
     let gone = r.results[0].current.as_deref().expect("a tombstone");
     assert!(gone.deleted && gone.fields.is_empty() && gone.id == "H2", "{gone:?}");
 }
+
+#[tokio::test]
+async fn a_household_goes_with_its_residents_and_none_is_added_to_one_that_is_gone() {
+    let w = World::new();
+    let gw = w.enroll("gw").await;
+    let resident = |id: &str, household: &str| {
+        op(EntityKind::Resident, id, OpKind::Create, json!({"household_id": household, "building_id": "B1", "grid_id": "G1",
+            "name": "新登记居民", "id_number": null, "phone": null, "birth_date": null, "relation": "子女", "tags": [], "notes": ""}), 0)
+    };
+    // A phone that knows only H1 deletes it; R1 and R2 (added by another phone) go with it.
+    assert_eq!(w.push(&gw, &[resident("R2", "H1")]).await.results[0].status, OpStatus::Applied);
+    let r = w.push(&gw, &[op(EntityKind::Household, "H1", OpKind::Delete, json!({}), w.version("H1"))]).await;
+    assert_eq!(r.results[0].status, OpStatus::Applied);
+    let feed = w.pull_all(&gw).await;
+    for id in ["H1", "R1", "R2"] {
+        assert!(feed.iter().any(|c| c.id == id && c.deleted), "{id} has a tombstone");
+    }
+    // A resident added offline to the household deleted meanwhile is refused, with a reason.
+    let r = w.push(&gw, &[resident("R3", "H1"), resident("R4", "NOPE"), resident("R5", "H2")]).await;
+    let codes: Vec<_> = r.results.iter().map(|x| (x.status, x.code.as_deref())).collect();
+    assert_eq!(codes, [(OpStatus::Rejected, Some("not_found")), (OpStatus::Rejected, Some("not_found")), (OpStatus::Applied, None)]);
+    assert!(r.results[0].reason.as_deref().unwrap().contains("住户"));
+    // Nor moved into one.
+    let r = w.push(&gw, &[op(EntityKind::Resident, "R5", OpKind::Update, json!({"household_id": "H1"}), w.version("R5"))]).await;
+    assert_eq!(r.results[0].code.as_deref(), Some("not_found"));
+}

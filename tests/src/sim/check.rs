@@ -219,9 +219,9 @@ pub fn converged(world: &World, devices: &[&SimDevice]) -> Found {
 }
 
 /// Households and residents of a device's dump that its search does not find by name (a
-/// search index out of step with the register: a first pull's deferred rebuild not run).
-/// A resident whose household is not on the device (deleted while another device added the
-/// resident offline) is left out: search shows residents with their household.
+/// search index out of step with the register: a first pull's deferred rebuild not run), and
+/// residents whose household is not on the device (search shows residents with their
+/// household; the server deletes a household's residents with it and refuses new ones).
 fn unsearchable(d: &SimDevice, got: &Dump) -> Found {
     let households: HashSet<&str> = got.get(&EntityKind::Household).into_iter().flatten().map(|r| r.id.as_str()).collect();
     let text = |row: &'_ gridline_core::record::Row, f: &str| row.fields.get(f).and_then(|v| v.as_str()).map(str::to_owned);
@@ -229,6 +229,7 @@ fn unsearchable(d: &SimDevice, got: &Dump) -> Found {
     for (kind, name_field) in [(EntityKind::Household, "head_name"), (EntityKind::Resident, "name")] {
         for row in got.get(&kind).into_iter().flatten() {
             if kind == EntityKind::Resident && !text(row, "household_id").is_some_and(|h| households.contains(h.as_str())) {
+                bad.push(format!("inv3: device {} ({}): resident {} without its household", d.idx, d.user, row.id));
                 continue;
             }
             let Some(name) = text(row, name_field) else { continue };
