@@ -52,6 +52,15 @@ impl AppError {
     pub fn too_large(message: impl Into<String>) -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message, "请求内容过大，请分批发送")
     }
+    /// 429: too many failed logins for this username from this address.
+    pub fn too_many_logins() -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            "too many failed logins; try again in 15 minutes",
+            "登录失败次数过多，请15分钟后再试",
+        )
+    }
     /// 415.
     pub fn unsupported_media(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message, "不支持的内容类型或压缩方式")

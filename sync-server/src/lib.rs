@@ -12,6 +12,7 @@ pub mod demo;
 pub mod demo_history;
 pub mod error;
 pub mod fuzzing;
+pub mod logins;
 pub mod openapi;
 pub mod routes;
 pub mod service;
@@ -33,8 +34,8 @@ pub use storage::{SqliteStorage, Storage, StoreError};
 pub struct AppState {
     /// The rules over the storage.
     pub service: Arc<Service>,
-    /// The web console's sessions and login limits.
-    pub console: Arc<console::Console>,
+    /// Failed-login limits of enrollment and the console's login form.
+    pub logins: Arc<logins::LoginLimiter>,
 }
 
 impl AppState {
@@ -45,7 +46,7 @@ impl AppState {
 
     /// State over a storage and a clock (tests drive time).
     pub fn with_clock(storage: Arc<dyn Storage>, clock: Arc<dyn Clock>, config: Config) -> Self {
-        AppState { service: Arc::new(Service::new(storage, clock, config)), console: Arc::default() }
+        AppState { service: Arc::new(Service::new(storage, clock, config)), logins: Arc::default() }
     }
 
     /// State over the SQLite storage in `data_dir` (created if needed).

@@ -14,6 +14,7 @@ fn error_responses(codes: &[&str]) -> Value {
             "413" => "Body or batch too large (`too_large`)",
             "415" => "Unsupported Content-Type or Content-Encoding",
             "422" => "Unsupported protocol version (`unsupported_protocol`) or JSON not matching the schema (`invalid_body`)",
+            "429" => "Too many failed logins for this username from this address (`too_many_attempts`)",
             _ => "Internal error (`internal`)",
         };
         m.insert(
@@ -149,8 +150,9 @@ pub fn document() -> Value {
             "/v1/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI document"}}}},
             "/v1/enroll": {"post": {"summary": "Log a user in on a device and get its token",
                 "parameters": [version_header.clone()],
+                "description": "Five failed attempts for one username from one address within 15 minutes refuse further ones from there (429) until the window has passed.",
                 "requestBody": body("EnrollRequest"),
-                "responses": with_ok("EnrollResponse", &["400", "401", "413", "415", "422", "500"])}},
+                "responses": with_ok("EnrollResponse", &["400", "401", "413", "415", "422", "429", "500"])}},
             "/v1/push": {"post": {"summary": "Push a batch of ops; one result per op",
                 "description": "The envelope is decoded strictly (a body that is not a push request is a 4xx); each op on its own: a malformed op (unknown field, wrong type, unknown entity) gets the result `rejected` with code `invalid` and does not stop the others.",
                 "security": [{"bearer": []}], "parameters": [version_header.clone()],

@@ -12,6 +12,7 @@ use gridline_core::protocol::{EnrollRequest, PullRequest};
 
 use crate::auth::Authed;
 use crate::error::AppError;
+use crate::logins::ClientIp;
 use crate::service::{decode_op, Incoming};
 use crate::wire::{Coding, PushEnvelope, Reply, Wire};
 use crate::AppState;
@@ -40,10 +41,28 @@ async fn openapi() -> impl IntoResponse {
     axum::Json(crate::openapi::document())
 }
 
-async fn enroll(State(st): State<AppState>, Wire { value, accept }: Wire<EnrollRequest>) -> Result<Reply, AppError> {
+/// Enrollment checks a password, so it counts failures like the console's login form
+/// (`logins.rs`): past the limit the password is not even checked.
+async fn enroll(State(st): State<AppState>, ClientIp(ip): ClientIp, Wire { value, accept }: Wire<EnrollRequest>) -> Result<Reply, AppError> {
+    let key = (value.username.trim().to_owned(), ip);
+    let now = st.service.now_ms();
+    if st.logins.limited(&key, now) {
+        tracing::info!("enrollment rate-limited");
+        return Err(AppError::too_many_logins());
+    }
     let service = st.service.clone();
-    let resp = tokio::task::spawn_blocking(move || service.enroll(&value)).await??;
-    Reply::json(&resp, accept)
+    match tokio::task::spawn_blocking(move || service.enroll(&value)).await? {
+        Ok(resp) => {
+            st.logins.succeeded(&key);
+            Reply::json(&resp, accept)
+        }
+        Err(e) => {
+            if e.status == axum::http::StatusCode::UNAUTHORIZED {
+                st.logins.failed(key, now);
+            }
+            Err(e)
+        }
+    }
 }
 
 /// Push and pull read the body before acting on a failed authentication: answering 401 while a

@@ -14,11 +14,9 @@ pub mod html;
 mod pages;
 mod pages_log;
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -30,16 +28,13 @@ use gridline_core::{EntityKind, Role};
 
 use crate::auth::{new_token, token_hash};
 use crate::error::AppError;
+use crate::logins::ClientIp;
 use crate::service::area_path;
 use crate::storage::{AreaParents, ConsoleSession, NewDevice, UserRecord};
 use crate::AppState;
 
 /// Session lifetime (idle), ms.
 const SESSION_TTL_MS: i64 = 8 * 3_600_000;
-/// Failed logins allowed per username and address within the window.
-const MAX_FAILED_LOGINS: usize = 5;
-/// The rate-limit window, ms.
-const LOGIN_WINDOW_MS: i64 = 15 * 60_000;
 /// Name of the server-side device each console user acts through.
 pub const CONSOLE_DEVICE_NAME: &str = "网页控制台";
 const SESSION_COOKIE: &str = "gl_session";
@@ -48,36 +43,6 @@ const LOGIN_COOKIE: &str = "gl_login_csrf";
 /// A session's stored expiry is moved forward only when it is this much older than a fresh
 /// one (one write per session a minute at most, not one per page).
 const SESSION_TOUCH_MS: i64 = 60_000;
-
-/// In-memory console state: failed-login counters (sessions are in the storage).
-#[derive(Default)]
-pub struct Console {
-    failures: Mutex<HashMap<(String, String), Vec<i64>>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-impl Console {
-    fn limited(&self, key: &(String, String), now: i64) -> bool {
-        let mut f = lock(&self.failures);
-        let list = f.entry(key.clone()).or_default();
-        list.retain(|t| now - t < LOGIN_WINDOW_MS);
-        list.len() >= MAX_FAILED_LOGINS
-    }
-    fn failed(&self, key: (String, String), now: i64) {
-        let mut f = lock(&self.failures);
-        if f.len() > 10_000 {
-            // Forget counters whose window has passed, so guessing names cannot grow the map.
-            f.retain(|_, list| list.last().is_some_and(|t| now - t < LOGIN_WINDOW_MS));
-        }
-        f.entry(key).or_default().push(now);
-    }
-    fn succeeded(&self, key: &(String, String)) {
-        lock(&self.failures).remove(key);
-    }
-}
 
 /// A console failure, rendered as a page.
 #[derive(Debug)]
@@ -260,19 +225,6 @@ impl FromRequestParts<AppState> for Sess {
     }
 }
 
-/// The client address (for the login rate limit); `unknown` when not served over TCP.
-pub struct ClientIp(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(
-            parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_else(|| "unknown".into()),
-        ))
-    }
-}
-
 /// A console cookie; `Secure` when the request came over HTTPS through a reverse proxy
 /// (`X-Forwarded-Proto: https`), so the browser never sends it over plain HTTP there.
 fn set_cookie(headers: &HeaderMap, name: &str, value: &str, max_age_s: i64) -> (header::HeaderName, String) {
@@ -318,7 +270,7 @@ async fn login(
     }
     let now = st.service.now_ms();
     let key = (username.clone(), ip);
-    if st.console.limited(&key, now) {
+    if st.logins.limited(&key, now) {
         tracing::info!("console login rate-limited");
         return Err(ConsoleError::TooMany);
     }
@@ -332,11 +284,11 @@ async fn login(
     })
     .await??;
     let Some((user, device_id)) = user else {
-        st.console.failed(key, now);
+        st.logins.failed(key, now);
         let body = "<div class=\"login\"><h1>登录失败</h1><p class=\"err\">用户名或密码错误，或账号已停用</p><p><a href=\"/console/login\">重新登录</a></p></div>";
         return Ok((StatusCode::UNAUTHORIZED, axum::response::Html(html::page("登录失败", None, body))).into_response());
     };
-    st.console.succeeded(&key);
+    st.logins.succeeded(&key);
     let id = new_token();
     let session = ConsoleSession {
         token_hash: token_hash(&id),

@@ -45,6 +45,32 @@ async fn enroll_refuses_bad_password_unknown_user_and_disabled_user() {
 }
 
 #[tokio::test]
+async fn repeated_wrong_passwords_at_enrollment_are_rate_limited() {
+    let clock = gridline_core::ManualClock::new(now_ms());
+    let w = World::with_clock(&clock);
+    let attempt = |user: &'static str, pw: &'static str| {
+        w.call("/v1/enroll", None, json!({"protocol": PROTOCOL_VERSION, "username": user, "password": pw, "device_name": "x"}))
+    };
+    // Four failures, then a success: the count starts again.
+    for _ in 0..4 {
+        assert_eq!(attempt("bh", "wrong").await.0, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(attempt("bh", PASSWORD).await.0, StatusCode::OK);
+    for _ in 0..5 {
+        assert_eq!(attempt("bh", "wrong").await.0, StatusCode::UNAUTHORIZED);
+    }
+    // Now even the right password is refused (not checked), with the API's error body.
+    let (status, body) = attempt("bh", PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(body["code"], "too_many_attempts");
+    assert!(body["message_zh"].as_str().unwrap().contains("15分钟"), "{body}");
+    // Others are not affected; the window passes.
+    assert_eq!(attempt("gw", PASSWORD).await.0, StatusCode::OK);
+    clock.advance(15 * 60_000);
+    assert_eq!(attempt("bh", PASSWORD).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn missing_unknown_revoked_and_expired_tokens_are_refused_and_change_nothing() {
     let w = World::new();
     let token = w.enroll("gw").await;
