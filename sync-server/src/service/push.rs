@@ -236,19 +236,36 @@ impl Ctx<'_, '_> {
     fn keys(&mut self, tx: &mut dyn BatchTx, entity: EntityKind, id: &str, fields: &Fields) -> Result<ScopeKeys, StoreError> {
         let mut keys = ScopeKeys::of(entity, id, fields);
         if let Some((pk, pid)) = ScopeKeys::parent(entity, fields) {
-            let parent = match self.parents.get(&(pk, pid.clone())) {
-                Some(known) => known.clone(),
-                None => {
-                    let read = tx.load(pk, &pid)?.and_then(|r| r.fields).map(|f| ScopeKeys::of(pk, &pid, &f));
-                    self.parents.insert((pk, pid), read.clone());
-                    read
-                }
-            };
-            if let Some(parent) = parent {
+            if let Some(parent) = self.parent(tx, pk, pid)? {
                 keys.inherit(entity, &parent);
             }
         }
         Ok(keys)
+    }
+
+    /// The scope keys of a live parent record, None when it does not exist or was deleted; read
+    /// once per batch (the entry of a record an op writes is dropped after that op).
+    fn parent(&mut self, tx: &mut dyn BatchTx, pk: EntityKind, pid: String) -> Result<Option<ScopeKeys>, StoreError> {
+        if let Some(known) = self.parents.get(&(pk, pid.clone())) {
+            return Ok(known.clone());
+        }
+        let read = tx.load(pk, &pid)?.and_then(|r| r.fields).map(|f| ScopeKeys::of(pk, &pid, &f));
+        self.parents.insert((pk, pid), read.clone());
+        Ok(read)
+    }
+
+    /// A resident is registered in a household that exists: one created (or moved) into a
+    /// household deleted meanwhile — another phone removed it while this one was offline — is
+    /// refused, so no resident is left without its household (a deleted household's residents
+    /// go with it, see `BatchTx::delete`).
+    fn household_live(&mut self, tx: &mut dyn BatchTx, entity: EntityKind, fields: &Fields) -> Result<Result<(), Refusal>, StoreError> {
+        let Some(household) = fields.get("household_id").and_then(Value::as_str).filter(|_| entity == EntityKind::Resident) else {
+            return Ok(Ok(()));
+        };
+        Ok(match self.parent(tx, EntityKind::Household, household.to_owned())? {
+            Some(_) => Ok(()),
+            None => Err(refuse("not_found", "所属住户不存在或已被删除")),
+        })
     }
 
     /// The server's copy of the record a rejected op was about (an event op: its incident), as
@@ -263,7 +280,7 @@ impl Ctx<'_, '_> {
         let Some(stored) = tx.load(entity, id)? else { return Ok(None) };
         let change = |deleted, fields| Change { seq: stored.seq, entity, id: id.to_owned(), deleted, version: None, fields };
         // Only that the record is gone: the device named it itself.
-        let Some(mut fields) = stored.fields.clone() else { return Ok(Some(Box::new(change(true, Fields::new())))) };
+        let Some(mut fields) = stored.fields else { return Ok(Some(Box::new(change(true, Fields::new())))) };
         let keys = self.keys(tx, entity, id, &fields)?;
         if !self.who.can_read_keys(entity, &keys, &*self.areas.tree(tx)?) {
             return Ok(None);
@@ -454,20 +471,6 @@ fn readable(tx: &mut dyn BatchTx, entity: EntityKind, id: &str, seq: i64) -> Res
     }))
 }
 
-/// A resident is registered in a household that exists: one created (or moved) into a
-/// household deleted meanwhile — another phone removed it while this one was offline — is
-/// refused, so no resident is left without its household (a deleted household's residents go
-/// with it, see `BatchTx::delete`).
-fn household_live(tx: &mut dyn BatchTx, entity: EntityKind, fields: &Fields) -> Result<Result<(), Refusal>, StoreError> {
-    let Some(household) = fields.get("household_id").and_then(Value::as_str).filter(|_| entity == EntityKind::Resident) else {
-        return Ok(Ok(()));
-    };
-    Ok(match tx.load(EntityKind::Household, household)? {
-        Some(stored) if stored.fields.is_some() => Ok(()),
-        _ => Err(refuse("not_found", "所属住户不存在或已被删除")),
-    })
-}
-
 fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op) -> Result<Applied, StoreError> {
     let (entity, id) = (op.entity, op.entity_id.as_str());
     if entity == EntityKind::IncidentEvent {
@@ -489,7 +492,7 @@ fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op) -> Result<App
             if let Err(r) = ctx.check(tx, entity, id, &fields, Action::Create, &names)? {
                 return Ok(Err(r));
             }
-            if let Err(r) = household_live(tx, entity, &fields)? {
+            if let Err(r) = ctx.household_live(tx, entity, &fields)? {
                 return Ok(Err(r));
             }
             let seq = tx.create(entity, id, &fields, &writer)?;
@@ -509,7 +512,7 @@ fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op) -> Result<App
             if let Err(r) = ctx.check(tx, entity, id, &after, Action::Update, &names)? {
                 return Ok(Err(r));
             }
-            if let Err(r) = household_live(tx, entity, &op.fields)? {
+            if let Err(r) = ctx.household_live(tx, entity, &op.fields)? {
                 return Ok(Err(r));
             }
             if entity == EntityKind::Resident && (op.fields.contains_key("id_number") || op.fields.contains_key("birth_date")) {
