@@ -19,14 +19,17 @@ data class ReportUiState(
     val description: String = "",
     val householdId: String? = null,
     /** Photos taken or picked for the report (hashes; kept on the device, uploaded by sync). */
-    val photos: List<String> = emptyList(),
+    override val photos: List<String> = emptyList(),
     /** Error text by field, shown under the field ("photos" for a refused photo). */
-    val fieldErrors: Map<String, String> = emptyMap(),
+    override val fieldErrors: Map<String, String> = emptyMap(),
     /** An error not tied to a field. */
-    val error: String? = null,
+    override val error: String? = null,
     /** Set once the report is stored (it syncs later). */
     val reportedId: String? = null,
-)
+) : PhotoForm<ReportUiState> {
+    override fun withPhotos(photos: List<String>, fieldErrors: Map<String, String>, error: String?) =
+        copy(photos = photos, fieldErrors = fieldErrors, error = error)
+}
 
 /** The incident report screen: works offline; the report is sent with the next sync. */
 class IncidentReportViewModel(
@@ -51,17 +54,10 @@ class IncidentReportViewModel(
      * Keeps a photo for the report. A file that is not a JPEG, PNG or WebP image, or is over
      * 10 MB, is refused under "photos" and nothing is kept.
      */
-    suspend fun onPhoto(mime: String, bytes: ByteArray) {
-        store.keepPhoto(mime, bytes, io).applyTo(_state.value.photos, _state.value.fieldErrors) { photos, errors, error ->
-            _state.update { it.copy(photos = photos, fieldErrors = errors, error = error ?: it.error) }
-        }
-    }
+    suspend fun onPhoto(mime: String, bytes: ByteArray) = _state.keepPhoto(store, mime, bytes, io)
 
     /** Takes a photo off the report; the device forgets it, so it never reaches the server. */
-    suspend fun removePhoto(hash: String) {
-        _state.update { it.copy(photos = it.photos - hash) }
-        store.forgetPhoto(hash, io)?.let { message -> _state.update { it.copy(error = message) } }
-    }
+    suspend fun removePhoto(hash: String) = _state.removePhoto(store, hash, io)
 
     /** Stores the report; on bad input the fields' errors are set and nothing is stored. */
     suspend fun submit() {

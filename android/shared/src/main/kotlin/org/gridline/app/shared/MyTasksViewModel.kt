@@ -32,13 +32,16 @@ data class TasksUiState(
     val items: List<TaskItem> = emptyList(),
     val selectedId: String? = null,
     val evidenceText: String = "",
-    val photos: List<String> = emptyList(),
+    override val photos: List<String> = emptyList(),
     /** Error text by field ("evidence_text", "photos"). */
-    val fieldErrors: Map<String, String> = emptyMap(),
-    val error: String? = null,
+    override val fieldErrors: Map<String, String> = emptyMap(),
+    override val error: String? = null,
     /** Set once evidence is stored (it syncs later). */
     val submittedId: String? = null,
-)
+) : PhotoForm<TasksUiState> {
+    override fun withPhotos(photos: List<String>, fieldErrors: Map<String, String>, error: String?) =
+        copy(photos = photos, fieldErrors = fieldErrors, error = error)
+}
 
 /** The task screen: the worker's assignments, open ones first; evidence works offline. */
 class MyTasksViewModel(
@@ -79,17 +82,10 @@ class MyTasksViewModel(
     fun onEvidenceText(text: String) = _state.update { it.copy(evidenceText = text, fieldErrors = it.fieldErrors - "evidence_text") }
 
     /** Keeps a photo for the evidence; a refused file shows its reason under the photos. */
-    suspend fun onPhoto(mime: String, bytes: ByteArray) {
-        store.keepPhoto(mime, bytes, io).applyTo(_state.value.photos, _state.value.fieldErrors) { photos, errors, error ->
-            _state.update { it.copy(photos = photos, fieldErrors = errors, error = error ?: it.error) }
-        }
-    }
+    suspend fun onPhoto(mime: String, bytes: ByteArray) = _state.keepPhoto(store, mime, bytes, io)
 
     /** Takes a photo off the evidence; one not used elsewhere is forgotten by the device. */
-    suspend fun removePhoto(hash: String) {
-        _state.update { it.copy(photos = it.photos - hash) }
-        store.forgetPhoto(hash, io)?.let { message -> _state.update { it.copy(error = message) } }
-    }
+    suspend fun removePhoto(hash: String) = _state.removePhoto(store, hash, io)
 
     /** Stores the evidence of the selected task; on bad input the field's error is set and nothing is stored. */
     suspend fun submit() {

@@ -1,6 +1,8 @@
 package org.gridline.app.shared
 
 import kotlinx.coroutines.CoroutineDispatcher
+import kotlinx.coroutines.flow.MutableStateFlow
+import kotlinx.coroutines.flow.update
 import kotlinx.coroutines.withContext
 import org.gridline.ffi.ApiException
 import org.gridline.ffi.GridlineStore
@@ -34,13 +36,39 @@ suspend fun GridlineStore.forgetPhoto(hash: String, io: CoroutineDispatcher): St
     e.userMessage()
 }
 
-/** [photos] with the outcome of keeping one more: the new hash appended once, or the refusal under "photos". */
-fun PhotoOutcome.applyTo(
-    photos: List<String>,
-    fieldErrors: Map<String, String>,
-    apply: (photos: List<String>, fieldErrors: Map<String, String>, error: String?) -> Unit,
-) = when (this) {
-    is PhotoOutcome.Kept -> apply(if (hash in photos) photos else photos + hash, fieldErrors - "photos", null)
-    is PhotoOutcome.Refused -> apply(photos, fieldErrors + ("photos" to reason), null)
-    is PhotoOutcome.Failed -> apply(photos, fieldErrors, message)
+/** A form's state that holds photos: what the shared photo handling below reads and sets. */
+interface PhotoForm<T : PhotoForm<T>> {
+    /** Photo hashes on the form, in the order taken. */
+    val photos: List<String>
+
+    /** Error text by field ("photos" for a refused photo). */
+    val fieldErrors: Map<String, String>
+
+    /** An error not tied to a field. */
+    val error: String?
+
+    /** This state with the photo fields replaced. */
+    fun withPhotos(photos: List<String>, fieldErrors: Map<String, String>, error: String?): T
+}
+
+/**
+ * Keeps a photo on the form: the new hash appended once, or the refusal under "photos", or
+ * the error text; nothing else on the form changes.
+ */
+suspend fun <T : PhotoForm<T>> MutableStateFlow<T>.keepPhoto(store: GridlineStore, mime: String, bytes: ByteArray, io: CoroutineDispatcher) {
+    val outcome = store.keepPhoto(mime, bytes, io)
+    update { s ->
+        when (outcome) {
+            is PhotoOutcome.Kept ->
+                s.withPhotos(if (outcome.hash in s.photos) s.photos else s.photos + outcome.hash, s.fieldErrors - "photos", s.error)
+            is PhotoOutcome.Refused -> s.withPhotos(s.photos, s.fieldErrors + ("photos" to outcome.reason), s.error)
+            is PhotoOutcome.Failed -> s.withPhotos(s.photos, s.fieldErrors, outcome.message)
+        }
+    }
+}
+
+/** Takes a photo off the form; the device forgets it unless something saved uses it. */
+suspend fun <T : PhotoForm<T>> MutableStateFlow<T>.removePhoto(store: GridlineStore, hash: String, io: CoroutineDispatcher) {
+    update { it.withPhotos(it.photos - hash, it.fieldErrors, it.error) }
+    store.forgetPhoto(hash, io)?.let { message -> update { it.withPhotos(it.photos, it.fieldErrors, message) } }
 }
