@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use rusqlite::types::Value as SqlValue;
+use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 use rusqlite::{params_from_iter, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -27,25 +27,26 @@ pub struct Row {
     pub fields: Fields,
 }
 
-/// Converts one JSON value into the SQLite value for `spec`, checking its type.
-pub fn to_sql(spec: &FieldSpec, v: &Value) -> Result<SqlValue> {
+/// Converts one JSON value into the SQLite value for `spec`, checking its type. Text is bound
+/// by reference (no copy per field and row); JSON fields are serialized.
+pub fn to_sql<'v>(spec: &FieldSpec, v: &'v Value) -> Result<ToSqlOutput<'v>> {
     let wrong = |what: &str| Error::invalid(spec.name, format!("类型错误：应为{what}"));
     Ok(match (spec.ty, v) {
-        (_, Value::Null) if spec.nullable => SqlValue::Null,
+        (_, Value::Null) if spec.nullable => ToSqlOutput::Borrowed(ValueRef::Null),
         (_, Value::Null) => return Err(Error::invalid(spec.name, "不能为空")),
-        (FieldType::Text, Value::String(s)) => SqlValue::Text(s.clone()),
+        (FieldType::Text, Value::String(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
         (FieldType::Text, _) => return Err(wrong("文本")),
         (FieldType::Int, Value::Number(n)) => match n.as_i64() {
-            Some(i) => SqlValue::Integer(i),
+            Some(i) => ToSqlOutput::Owned(SqlValue::Integer(i)),
             None => return Err(wrong("整数")),
         },
         (FieldType::Int, _) => return Err(wrong("整数")),
         (FieldType::Real, Value::Number(n)) => match n.as_f64() {
-            Some(x) if x.is_finite() => SqlValue::Real(x),
+            Some(x) if x.is_finite() => ToSqlOutput::Owned(SqlValue::Real(x)),
             _ => return Err(wrong("数字")),
         },
         (FieldType::Real, _) => return Err(wrong("数字")),
-        (FieldType::Json, Value::Array(_) | Value::Object(_)) => SqlValue::Text(v.to_string()),
+        (FieldType::Json, Value::Array(_) | Value::Object(_)) => ToSqlOutput::Owned(SqlValue::Text(v.to_string())),
         (FieldType::Json, _) => return Err(wrong("数组或对象")),
     })
 }
@@ -72,15 +73,19 @@ pub fn check_fields(kind: EntityKind, fields: &Fields) -> Result<()> {
         let spec = kind
             .field(name)
             .ok_or_else(|| Error::invalid(name.as_str(), format!("「{}」没有这个字段", kind.label_zh())))?;
-        to_sql(spec, v)?;
-        match (spec.ty, v) {
-            (FieldType::Text, Value::String(s)) if s.chars().count() > MAX_TEXT_CHARS => {
-                return Err(Error::invalid(spec.name, format!("内容过长（最多{MAX_TEXT_CHARS}字）")));
+        let too_large = match to_sql(spec, v)? {
+            ToSqlOutput::Borrowed(ValueRef::Text(text)) => {
+                // Bytes first: a text within the limit in bytes is within it in characters.
+                text.len() > MAX_TEXT_CHARS && v.as_str().is_some_and(|s| s.chars().count() > MAX_TEXT_CHARS)
             }
-            (FieldType::Json, _) if json_depth(v) > MAX_JSON_DEPTH || v.to_string().len() > MAX_JSON_BYTES => {
-                return Err(Error::invalid(spec.name, "内容过大或层级过深"));
-            }
-            _ => {}
+            ToSqlOutput::Owned(SqlValue::Text(json)) => json.len() > MAX_JSON_BYTES || json_depth(v) > MAX_JSON_DEPTH,
+            _ => false,
+        };
+        if too_large {
+            return Err(match spec.ty {
+                FieldType::Json => Error::invalid(spec.name, "内容过大或层级过深"),
+                _ => Error::invalid(spec.name, format!("内容过长（最多{MAX_TEXT_CHARS}字）")),
+            });
         }
     }
     Ok(())
@@ -168,10 +173,10 @@ fn sql(kind: EntityKind) -> &'static Sql {
     &all[EntityKind::ALL.iter().position(|k| *k == kind).unwrap_or(0)]
 }
 
-fn full_params(kind: EntityKind, id: &str, version: i64, fields: &Fields) -> Result<Vec<SqlValue>> {
+fn full_params<'a>(kind: EntityKind, id: &'a str, version: i64, fields: &'a Fields) -> Result<Vec<ToSqlOutput<'a>>> {
     let mut params = Vec::with_capacity(kind.fields().len() + 2);
-    params.push(SqlValue::Text(id.to_owned()));
-    params.push(SqlValue::Integer(version));
+    params.push(ToSqlOutput::Borrowed(ValueRef::Text(id.as_bytes())));
+    params.push(ToSqlOutput::Owned(SqlValue::Integer(version)));
     for spec in kind.fields() {
         params.push(to_sql(spec, fields.get(spec.name).unwrap_or(&Value::Null))?);
     }
@@ -189,8 +194,8 @@ pub fn insert(conn: &Connection, kind: EntityKind, id: &str, version: i64, field
         return Ok(());
     }
     let mut params = Vec::with_capacity(kind.fields().len() + 2);
-    params.push(SqlValue::Text(id.to_owned()));
-    params.push(SqlValue::Integer(version));
+    params.push(ToSqlOutput::Borrowed(ValueRef::Text(id.as_bytes())));
+    params.push(ToSqlOutput::Owned(SqlValue::Integer(version)));
     for spec in kind.fields().iter().filter(|f| !f.derived) {
         params.push(to_sql(spec, fields.get(spec.name).unwrap_or(&Value::Null))?);
     }
@@ -219,7 +224,7 @@ pub fn update(conn: &Connection, kind: EntityKind, id: &str, fields: &Fields) ->
         sets.push(format!("{} = ?", spec.name));
         params.push(to_sql(spec, v)?);
     }
-    params.push(SqlValue::Text(id.to_owned()));
+    params.push(ToSqlOutput::Borrowed(ValueRef::Text(id.as_bytes())));
     let q = format!("UPDATE {} SET {} WHERE id = ?", kind.table(), sets.join(", "));
     Ok(conn.prepare_cached(&q)?.execute(params_from_iter(params))? > 0)
 }
