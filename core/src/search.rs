@@ -90,38 +90,38 @@ const ROOM: char = 'r';
 const ADDRESS: char = 'a';
 const PHONE: char = 'p';
 
-/// Byte offsets of a string's characters, and its length last.
-fn char_bounds(s: &str) -> Vec<usize> {
-    s.char_indices().map(|(i, _)| i).chain(std::iter::once(s.len())).collect()
+/// Byte offsets of a string's characters from the `k`-th on, then its length: the end of
+/// the gram that starts at each character.
+fn gram_ends(s: &str, k: usize) -> impl Iterator<Item = usize> + '_ {
+    s.char_indices().map(|(i, _)| i).chain(std::iter::once(s.len())).skip(k)
 }
 
 /// Truncated suffix grams of a normalised string, tagged, appended to `out` space separated.
 fn grams(out: &mut String, tag: char, s: &str, k: usize) {
-    let at = char_bounds(s);
-    let n = at.len() - 1;
-    for i in 0..n {
+    let mut ends = gram_ends(s, k);
+    for (start, _) in s.char_indices() {
+        // Past the last full gram the grams shorten to the end of the string.
+        let end = ends.next().unwrap_or(s.len());
         out.push(' ');
         out.push(tag);
-        out.push_str(&s[at[i]..at[(i + k).min(n)]]);
+        out.push_str(&s[start..end]);
     }
 }
 
-/// Only the full-length grams, tagged (phones: 4 digits is the shortest useful query).
+/// Only the full-length grams, tagged (phones: 4 digits is the shortest useful query); a
+/// string shorter than a gram is one gram.
 fn full_grams(out: &mut String, tag: char, s: &str, k: usize) {
-    let at = char_bounds(s);
-    let n = at.len() - 1;
-    if n <= k {
-        if n > 0 {
-            out.push(' ');
-            out.push(tag);
-            out.push_str(s);
-        }
-        return;
-    }
-    for i in 0..=n - k {
+    let mut any = false;
+    for (start, end) in s.char_indices().map(|(i, _)| i).zip(gram_ends(s, k)) {
+        any = true;
         out.push(' ');
         out.push(tag);
-        out.push_str(&s[at[i]..at[i + k]]);
+        out.push_str(&s[start..end]);
+    }
+    if !any && !s.is_empty() {
+        out.push(' ');
+        out.push(tag);
+        out.push_str(s);
     }
 }
 
@@ -497,6 +497,33 @@ mod tests {
         let mut doc = String::new();
         grams(&mut doc, NAME, "", 2);
         assert_eq!(doc, "");
+    }
+
+    #[test]
+    fn grams_agree_with_a_char_by_char_reference() {
+        let reference = |s: &str, k: usize, full: bool| -> String {
+            let chars: Vec<char> = s.chars().collect();
+            let n = chars.len();
+            let mut out = String::new();
+            let starts = if !full { n } else if n <= k { usize::from(n > 0) } else { n - k + 1 };
+            for i in 0..starts {
+                let end = if full && n <= k { n } else { (i + k).min(n) };
+                out.push(' ');
+                out.push('t');
+                out.extend(&chars[i..end]);
+            }
+            out
+        };
+        for s in ["", "a", "王", "王芳", "王小芳", "ab3栋502室", "13812345678", "0750-3123456", "𠀀a𪚥王"] {
+            let s = normalize(s);
+            for k in 1..=5 {
+                let (mut g, mut f) = (String::new(), String::new());
+                grams(&mut g, 't', &s, k);
+                full_grams(&mut f, 't', &s, k);
+                assert_eq!(g, reference(&s, k, false), "grams of {s:?}, k = {k}");
+                assert_eq!(f, reference(&s, k, true), "full grams of {s:?}, k = {k}");
+            }
+        }
     }
 
     #[test]
