@@ -378,6 +378,12 @@ async fn incident_detail(State(st): State<AppState>, sess: Sess, Path(id): Path<
         (Some(la), Some(ln)) => format!("{la:.5}, {ln:.5}"),
         _ => "未定位".into(),
     };
+    // The place as the reporter described it, then the coordinates; without a description,
+    // the coordinates alone (no empty first line).
+    let place = match s(f, "location_text").trim() {
+        "" => format!("<span class=\"muted\">{}</span>", esc(&location)),
+        text => format!("{}<br><span class=\"muted\">{}</span>", esc(text), esc(&location)),
+    };
     let photos = photo_hashes(f);
     let photo_cell = |h: &String| {
         if uploaded.contains(h) {
@@ -392,7 +398,7 @@ async fn incident_detail(State(st): State<AppState>, sess: Sess, Path(id): Path<
         vec!["描述".into(), esc(s(f, "description"))],
         vec!["紧急程度".into(), esc(sev)],
         vec!["网格".into(), esc(&names.area(s(f, "grid_id")))],
-        vec!["位置".into(), format!("{}<br><span class=\"muted\">{}</span>", esc(s(f, "location_text")), esc(&location))],
+        vec!["位置".into(), place],
         vec!["上报时间（设备）".into(), html::opt_datetime(i(f, "reported_at"))],
         vec!["受理时间（服务器）".into(), html::opt_datetime(received)],
         vec!["承办部门".into(), esc(&names.departments.get(s(f, "department_id")).cloned().unwrap_or_else(|| "—".into()))],

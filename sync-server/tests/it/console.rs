@@ -486,6 +486,25 @@ async fn incident_list_filters_and_patrol_day() {
 }
 
 #[tokio::test]
+async fn an_incident_shows_its_place_and_coordinates_without_an_empty_line() {
+    let w = World::new();
+    two_communities(&w);
+    let mut described = incident("G1", Some("B1"));
+    (described["lat"], described["lng"]) = (json!(22.57861), json!(113.05139));
+    let mut bare = described.clone();
+    bare["location_text"] = json!("  ");
+    w.server_push(vec![
+        op(EntityKind::Incident, "I6", OpKind::Create, described, 0),
+        op(EntityKind::Incident, "I7", OpKind::Create, bare, 0),
+    ]);
+    let sup = login(&w, "sup").await;
+    let (_, _, page) = get(&w, "/console/incidents/I6", &sup.cookie).await;
+    assert!(page.contains("<td>楼下<br><span class=\"muted\">22.57861, 113.05139</span></td>"), "{page}");
+    let (_, _, page) = get(&w, "/console/incidents/I7", &sup.cookie).await;
+    assert!(page.contains("<td><span class=\"muted\">22.57861, 113.05139</span></td>"), "{page}");
+}
+
+#[tokio::test]
 async fn incident_photos_show_for_those_who_may_read_the_incident() {
     let w = World::new();
     two_communities(&w);
