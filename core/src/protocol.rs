@@ -148,9 +148,10 @@ pub struct PullRequest {
     pub scope_epoch: Option<i64>,
 }
 
-/// One change of the feed.
+/// One change of the feed. `F` is how its fields are held: a field map (devices, tests), or
+/// the server's already-serialized JSON object, which it sends without building a map per row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Change {
+pub struct Change<F = Fields> {
     /// Global server sequence.
     pub seq: i64,
     /// Kind of the record.
@@ -166,14 +167,15 @@ pub struct Change {
     pub version: Option<i64>,
     /// The whole row as the caller may see it (personal fields masked by role); empty for tombstones.
     #[serde(default)]
-    pub fields: Fields,
+    pub fields: F,
 }
 
-/// `POST /v1/pull` response.
+/// `POST /v1/pull` response (`F` as in [`Change`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PullResponse {
+#[serde(bound(deserialize = "F: Deserialize<'de> + Default"))]
+pub struct PullResponse<F = Fields> {
     /// Changes with seq > cursor in the caller's scope, by seq.
-    pub changes: Vec<Change>,
+    pub changes: Vec<Change<F>>,
     /// Cursor to send next.
     pub next_cursor: i64,
     /// More pages follow.

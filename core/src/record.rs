@@ -266,6 +266,51 @@ pub fn get(conn: &Connection, kind: EntityKind, id: &str) -> Result<Option<Row>>
     }
 }
 
+/// Reads one row as its server version and its fields serialized as a JSON object, written
+/// straight from the stored values (no field map): what the server's change feed sends. Values
+/// read as [`get`] reads them (a JSON field must hold valid JSON); `None` when there is no row.
+pub fn get_json(conn: &Connection, kind: EntityKind, id: &str) -> Result<Option<(i64, String)>> {
+    let mut stmt = conn.prepare_cached(&sql(kind).select)?;
+    let mut rows = stmt.query([id])?;
+    let Some(r) = rows.next()? else { return Ok(None) };
+    let mut out = Vec::with_capacity(512);
+    out.push(b'{');
+    for (i, spec) in kind.fields().iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, spec.name)?;
+        out.push(b':');
+        write_json_value(&mut out, spec, r.get_ref(i + 2)?)?;
+    }
+    out.push(b'}');
+    // Every piece written is UTF-8 (checked text, serde's output, checked JSON).
+    let json = String::from_utf8(out).map_err(|e| Error::from(rusqlite::Error::Utf8Error(0, e.utf8_error())))?;
+    Ok(Some((r.get(1)?, json)))
+}
+
+/// One stored value as JSON, with [`from_sql`]'s types and errors.
+fn write_json_value(out: &mut Vec<u8>, spec: &FieldSpec, v: ValueRef<'_>) -> Result<()> {
+    let wrong = || Error::from(rusqlite::Error::InvalidColumnType(0, spec.name.to_owned(), v.data_type()));
+    match (spec.ty, v) {
+        (_, ValueRef::Null) => out.extend_from_slice(b"null"),
+        (FieldType::Text, ValueRef::Text(t)) => {
+            serde_json::to_writer(&mut *out, std::str::from_utf8(t).map_err(|_| wrong())?)?;
+        }
+        (FieldType::Int, ValueRef::Integer(n)) => serde_json::to_writer(&mut *out, &n)?,
+        // As `Value::from(f64)`: finite numbers as floats, others as null.
+        (FieldType::Real, ValueRef::Real(x)) => serde_json::to_writer(&mut *out, &x)?,
+        (FieldType::Real, ValueRef::Integer(n)) => serde_json::to_writer(&mut *out, &(n as f64))?,
+        (FieldType::Json, ValueRef::Text(t)) => {
+            // Checked, not rebuilt: stored JSON is spliced in as it is.
+            let raw: &serde_json::value::RawValue = serde_json::from_slice(t)?;
+            out.extend_from_slice(raw.get().as_bytes());
+        }
+        _ => return Err(wrong()),
+    }
+    Ok(())
+}
+
 /// Reads one row or fails with [`Error::NotFound`].
 pub fn require(conn: &Connection, kind: EntityKind, id: &str) -> Result<Row> {
     get(conn, kind, id)?.ok_or(Error::NotFound { entity: kind })

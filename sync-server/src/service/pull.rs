@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use gridline_core::access::{self, ScopeKeys};
 use gridline_core::protocol::{Change, PullRequest, PullResponse};
 use gridline_core::EntityKind;
+use serde_json::value::RawValue;
 
 use super::{area_path, Service};
 use crate::auth::Authed;
@@ -20,7 +21,7 @@ pub const MAX_PAGE: usize = 10_000;
 
 impl Service {
     /// One page of the caller's change feed after `req.cursor`.
-    pub fn pull(&self, who: &Authed, req: &PullRequest) -> Result<PullResponse, AppError> {
+    pub fn pull(&self, who: &Authed, req: &PullRequest) -> Result<PullResponse<Box<RawValue>>, AppError> {
         if req.cursor < 0 {
             return Err(AppError::invalid_body("cursor must not be negative", "同步游标不能为负数"));
         }
@@ -63,23 +64,28 @@ impl Service {
         };
         let page = self.storage.feed(req.cursor.max(0), limit, self.config.max_scan_per_pull, &visible)?;
         let mask = !principal.sees_personal_data();
-        let changes: Vec<Change> = page
+        let bad_row = |e: serde_json::Error| AppError::internal(&format_args!("feed row is not a JSON object: {e}"));
+        let changes = page
             .rows
             .into_iter()
-            .map(|mut r| {
-                if mask && !r.deleted {
-                    access::mask_fields(r.entity, &mut r.fields);
-                }
-                Change {
+            .map(|r| {
+                let json = if mask && !r.deleted {
+                    let mut fields = r.fields().map_err(bad_row)?;
+                    access::mask_fields(r.entity, &mut fields);
+                    serde_json::to_string(&fields).map_err(bad_row)?
+                } else {
+                    r.json
+                };
+                Ok(Change {
                     seq: r.seq,
                     entity: r.entity,
                     id: r.id,
                     deleted: r.deleted,
                     version: (r.version != r.seq).then_some(r.version),
-                    fields: r.fields,
-                }
+                    fields: RawValue::from_string(json).map_err(bad_row)?,
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>, AppError>>()?;
         if !page.has_more {
             // One log line per completed pull, not per page (pages are hot, log writes are not free).
             let entry =

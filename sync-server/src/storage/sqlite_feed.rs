@@ -5,7 +5,7 @@
 use rusqlite::{Connection, OptionalExtension};
 
 use gridline_core::access::ScopeKeys;
-use gridline_core::record::{self, Fields};
+use gridline_core::record;
 use gridline_core::EntityKind;
 
 use super::*;
@@ -13,14 +13,8 @@ use super::*;
 /// Rows of `row_meta` read per query while walking the feed.
 const CHUNK: usize = 2000;
 
-/// About how many bytes of JSON a row's fields make (string lengths plus a per-field overhead).
-fn approx_bytes(fields: &Fields) -> usize {
-    fields
-        .iter()
-        .map(|(k, v)| k.len() + 8 + if let serde_json::Value::String(s) = v { s.len() } else { 16 })
-        .sum::<usize>()
-        + 96
-}
+/// Bytes a change adds to a page besides its fields (seq, entity, id, version, keys).
+const ENVELOPE_BYTES: usize = 96;
 
 pub(super) fn page(
     c: &Connection,
@@ -71,16 +65,12 @@ pub(super) fn page(
             if let Some(entity) = EntityKind::parse(&entity) {
                 if !visible(entity, &keys) && prev.is_some_and(|p| visible(entity, &p)) {
                     // Moved out of the caller's scope: those who saw it drop it.
-                    out.rows.push(FeedRow { seq, entity, id, deleted: true, version: seq, fields: Fields::new() });
+                    out.rows.push(FeedRow { seq, entity, id, deleted: true, version: seq, json: "{}".into() });
                 } else if visible(entity, &keys) {
-                    let row = if deleted {
-                        Some((seq, Fields::new()))
-                    } else {
-                        record::get(c, entity, &id)?.map(|r| (r.version, r.fields))
-                    };
-                    if let Some((version, fields)) = row {
-                        bytes += approx_bytes(&fields);
-                        out.rows.push(FeedRow { seq, entity, id, deleted, version, fields });
+                    let row = if deleted { Some((seq, "{}".to_owned())) } else { record::get_json(c, entity, &id)? };
+                    if let Some((version, json)) = row {
+                        bytes += json.len() + ENVELOPE_BYTES;
+                        out.rows.push(FeedRow { seq, entity, id, deleted, version, json });
                     }
                 }
             }

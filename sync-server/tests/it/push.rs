@@ -213,7 +213,7 @@ async fn a_birth_date_or_id_number_sent_alone_must_agree_with_the_stored_other_h
     let upd = |f: serde_json::Value| op(EntityKind::Resident, "R1", OpKind::Update, f, w.version("R1"));
     let birth = |w: &World| {
         let page = w.state.service.storage().feed(0, usize::MAX, usize::MAX, &|_, _| true).expect("feed");
-        page.rows.iter().rev().find(|r| r.id == "R1").map(|r| r.fields["birth_date"].clone()).expect("R1")
+        page.rows.iter().rev().find(|r| r.id == "R1").map(|r| r.fields().expect("JSON")["birth_date"].clone()).expect("R1")
     };
     // R1's stored ID number 440703199001011239 carries 1990-01-01.
     let r = w.push(&token, &[upd(json!({"birth_date": "1991-01-01"})), upd(json!({"birth_date": "1990-01-01"}))]).await;

@@ -32,7 +32,7 @@ fn data_and_sequence_survive_reopen_and_migrations_are_idempotent() {
     assert_eq!(s.max_seq().unwrap(), 2);
     let page = s.feed(0, 10, 100, &|_, _| true).unwrap();
     assert_eq!(page.rows.len(), 2);
-    assert_eq!(page.rows[1].fields["grid_id"], "G1");
+    assert_eq!(page.rows[1].fields().expect("JSON")["grid_id"], "G1");
     assert!(!page.has_more);
 }
 
@@ -75,7 +75,7 @@ fn demo_city_seeds_every_role_and_serves_it() {
     assert!(count(EntityKind::Resident) >= 300);
     assert!(count(EntityKind::Area) >= 20);
     assert!(count(EntityKind::Incident) > 0);
-    let grids = all.rows.iter().filter(|r| r.entity == EntityKind::Area && r.fields["kind"] == "grid").count();
+    let grids = all.rows.iter().filter(|r| r.entity == EntityKind::Area && r.fields().expect("JSON")["kind"] == "grid").count();
     assert!(grids >= 20);
     // Seeding again leaves the data alone.
     gridline_server::demo::seed_if_empty(&state.service, 300).unwrap();
