@@ -423,13 +423,13 @@ proptest! {
             prop_assert_eq!(x, y);
         }
         // Every row read as the server's feed sends it (JSON written from the stored values)
-        // decodes on a device to what the row `record::get` reads, serialized, decodes to.
+        // decodes on a device to exactly the row `record::get` reads (floats included: JSON
+        // numbers are parsed to the nearest double, so they round-trip).
         for (kind, rows) in &a {
             for row in rows {
                 let (version, json) = s.fx.store.read(|c| record::get_json(c, *kind, &row.id)).unwrap().unwrap();
                 let sent: record::Fields = serde_json::from_str(&json).unwrap();
-                let expected: record::Fields = serde_json::from_str(&serde_json::to_string(&row.fields).unwrap()).unwrap();
-                prop_assert_eq!((version, &sent), (row.version, &expected), "{:?} {} as JSON: {}", kind, row.id, json);
+                prop_assert_eq!((version, &sent), (row.version, &row.fields), "{:?} {} as JSON: {}", kind, row.id, json);
             }
         }
         // Incidents reached statuses the state machine allows.
