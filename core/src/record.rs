@@ -281,7 +281,7 @@ pub fn get_json(conn: &Connection, kind: EntityKind, id: &str) -> Result<Option<
         }
         serde_json::to_writer(&mut out, spec.name)?;
         out.push(b':');
-        write_json_value(&mut out, spec, r.get_ref(i + 2)?)?;
+        write_json_value(&mut out, spec, i + 2, r.get_ref(i + 2)?)?;
     }
     out.push(b'}');
     // Every piece written is UTF-8 (checked text, serde's output, checked JSON).
@@ -290,8 +290,8 @@ pub fn get_json(conn: &Connection, kind: EntityKind, id: &str) -> Result<Option<
 }
 
 /// One stored value as JSON, with [`from_sql`]'s types and errors.
-fn write_json_value(out: &mut Vec<u8>, spec: &FieldSpec, v: ValueRef<'_>) -> Result<()> {
-    let wrong = || Error::from(rusqlite::Error::InvalidColumnType(0, spec.name.to_owned(), v.data_type()));
+fn write_json_value(out: &mut Vec<u8>, spec: &FieldSpec, column: usize, v: ValueRef<'_>) -> Result<()> {
+    let wrong = || Error::from(rusqlite::Error::InvalidColumnType(column, spec.name.to_owned(), v.data_type()));
     match (spec.ty, v) {
         (_, ValueRef::Null) => out.extend_from_slice(b"null"),
         (FieldType::Text, ValueRef::Text(t)) => {
