@@ -187,7 +187,7 @@ pub(crate) fn revert_rejected(conn: &Connection, op: &Op, code: &str, current: O
         }
     }
     if let Some(v) = refetch_from {
-        let cursor = crate::store::meta_get(conn, CURSOR)?.and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
+        let cursor = meta_get(conn, CURSOR)?.and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
         let back = (v - 1).max(0);
         if back < cursor {
             meta_set(conn, CURSOR, &back.to_string())?;
