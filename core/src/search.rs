@@ -250,24 +250,105 @@ fn resident_doc(name: &str, phone: &str) -> String {
 /// (a migration that remade the tables; a store whose index must be made whole).
 pub(crate) fn rebuild(conn: &Connection) -> Result<()> {
     clear(conn)?;
-    reindex(conn, "SELECT rowid, head_name, room, address, coalesce(phone, '') FROM households", "household_fts", |t| {
-        household_doc(&t[0], &t[1], &t[2], &t[3])
-    })?;
-    reindex(conn, "SELECT rowid, name, coalesce(phone, '') FROM residents", "resident_fts", |t| resident_doc(&t[0], &t[1]))
+    index_range(conn, conn, RowMarks { households: i64::MIN, residents: i64::MIN }, RowMarks { households: i64::MAX, residents: i64::MAX })
 }
 
-/// Indexes every row `select` returns (rowid, then the text columns `doc` is built from) into
-/// `table`.
-fn reindex(conn: &Connection, select: &str, table: &str, doc: fn(&[String]) -> String) -> Result<()> {
-    let mut insert = conn.prepare(&format!("INSERT INTO {table} (rowid, grams) VALUES (?1, ?2)"))?;
-    let mut stmt = conn.prepare(select)?;
+/// The two search tables as they are in a store (migration 004), for an index built apart from
+/// it (`sync::index_builder`): its tables' contents are copied into the store's as they are, so
+/// the definitions must be the same (a test compares them with the store's).
+pub(crate) const SEARCH_TABLES: &str = "
+CREATE VIRTUAL TABLE household_fts USING fts5(
+    grams,
+    content = '', contentless_delete = 1, detail = none, tokenize = 'ascii'
+);
+CREATE VIRTUAL TABLE resident_fts USING fts5(
+    grams,
+    content = '', contentless_delete = 1, detail = none, tokenize = 'ascii'
+);
+INSERT INTO household_fts (household_fts, rank) VALUES ('hashsize', 8388608);
+INSERT INTO resident_fts (resident_fts, rank) VALUES ('hashsize', 8388608);
+";
+
+/// Highest rowids of the two indexed tables (how far an index built beside a pull has got).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct RowMarks {
+    /// Households up to this rowid.
+    pub households: i64,
+    /// Residents up to this rowid.
+    pub residents: i64,
+}
+
+impl RowMarks {
+    /// The tables' highest rowids now.
+    pub(crate) fn current(conn: &Connection) -> Result<RowMarks> {
+        Ok(conn.query_row(
+            "SELECT (SELECT coalesce(max(rowid), 0) FROM households), (SELECT coalesce(max(rowid), 0) FROM residents)",
+            [],
+            |r| Ok(RowMarks { households: r.get(0)?, residents: r.get(1)? }),
+        )?)
+    }
+}
+
+const HOUSEHOLD_DOCS: &str =
+    "SELECT rowid, head_name, room, address, coalesce(phone, '') FROM households WHERE rowid > ?1 AND rowid <= ?2";
+const RESIDENT_DOCS: &str = "SELECT rowid, name, coalesce(phone, '') FROM residents WHERE rowid > ?1 AND rowid <= ?2";
+
+/// Builds a search document from the text columns a `*_DOCS` query returns after the rowid.
+type DocFn = fn(&[String]) -> String;
+
+/// How an indexed kind's rows are read and indexed: the range query, the FTS table, the document.
+fn doc_source(kind: EntityKind) -> (&'static str, &'static str, DocFn) {
+    if kind == EntityKind::Household {
+        (HOUSEHOLD_DOCS, "household_fts", |t| household_doc(&t[0], &t[1], &t[2], &t[3]))
+    } else {
+        (RESIDENT_DOCS, "resident_fts", |t| resident_doc(&t[0], &t[1]))
+    }
+}
+
+/// Indexes the rows of `src` with rowids above `from` and up to `to` into the search tables of
+/// `dst` (the same connection for a rebuild), as plain inserts: none of them may be there yet.
+pub(crate) fn index_range(src: &Connection, dst: &Connection, from: RowMarks, to: RowMarks) -> Result<()> {
+    reindex(src, dst, EntityKind::Household, (from.households, to.households))?;
+    reindex(src, dst, EntityKind::Resident, (from.residents, to.residents))
+}
+
+/// Indexes the rows of `kind` in `src` with rowids in `range` (above the first, up to the
+/// second) into the search table of `dst`.
+fn reindex(src: &Connection, dst: &Connection, kind: EntityKind, range: (i64, i64)) -> Result<()> {
+    if range.0 >= range.1 {
+        return Ok(());
+    }
+    let (select, table, doc) = doc_source(kind);
+    let mut insert = dst.prepare_cached(&format!("INSERT INTO {table} (rowid, grams) VALUES (?1, ?2)"))?;
+    let mut stmt = src.prepare_cached(select)?;
     let texts = stmt.column_count() - 1;
-    let mut rows = stmt.query([])?;
+    let mut rows = stmt.query(params![range.0, range.1])?;
     while let Some(r) = rows.next()? {
         let t = (1..=texts).map(|i| r.get::<_, String>(i)).collect::<rusqlite::Result<Vec<_>>>()?;
         insert.execute(params![r.get::<_, i64>(0)?, doc(&t)])?;
     }
     Ok(())
+}
+
+/// Every row's search document by rowid (tests compare an index with the rows it indexes).
+#[cfg(test)]
+pub(crate) fn documents(conn: &Connection, kind: EntityKind) -> Result<Vec<(i64, String)>> {
+    let (select, _, doc) = doc_source(kind);
+    let mut stmt = conn.prepare(select)?;
+    let texts = stmt.column_count() - 1;
+    let rows = stmt.query_map(params![i64::MIN, i64::MAX], |r| {
+        let t = (1..=texts).map(|i| r.get::<_, String>(i)).collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok((r.get(0)?, doc(&t)))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Makes one row's search entry match the row with this rowid now: its old entry (if any)
+/// removed, the row (if it still exists) indexed again.
+pub(crate) fn reindex_rowid(conn: &Connection, kind: EntityKind, rowid: i64) -> Result<()> {
+    let (_, table, _) = doc_source(kind);
+    conn.prepare_cached(&format!("DELETE FROM {table} WHERE rowid = ?1"))?.execute([rowid])?;
+    reindex(conn, conn, kind, (rowid - 1, rowid))
 }
 
 /// Empties both search tables at once (FTS5's `delete-all`: no per-row tombstones).

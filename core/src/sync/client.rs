@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::index_builder::IndexBuilder;
 use super::merge::{self, CURSOR, SCOPE_EPOCH};
 use super::transport::{Enroller, Transport, TransportError};
 use crate::error::{Error, Result};
@@ -342,6 +343,8 @@ impl Run<'_> {
         std::thread::scope(|scope| {
             let mut done = 0;
             let mut prefetched = None;
+            // Indexes a pull from the start beside it, on a file store (see index_builder.rs).
+            let mut builder: Option<IndexBuilder> = None;
             loop {
                 let (cursor, epoch, deferred) = self.store.read(|c| {
                     let cursor = meta_get(c, CURSOR)?.and_then(|s| s.parse().ok()).unwrap_or(0i64);
@@ -409,20 +412,32 @@ impl Run<'_> {
                     prefetched = Some((sent, scope.spawn(move || transport.pull(&next))));
                 }
                 let n = page.changes.len() as u64;
-                let areas_changed = self.store.write_bulk(|tx| {
+                if defer && builder.is_none() {
+                    builder = self.store.path().map(IndexBuilder::start);
+                }
+                let (areas_changed, marks) = self.store.write_bulk(|tx| {
                     if defer {
                         merge::defer_index(tx)?;
                     }
                     let changed = merge::apply_page(tx, &page.changes, page.next_cursor, !defer)?;
                     meta_set(tx, SCOPE_EPOCH, &page.scope_epoch.to_string())?;
-                    if !page.has_more {
+                    let marks = if builder.is_some() { Some(IndexBuilder::advance(tx)?) } else { None };
+                    if !page.has_more && builder.is_none() {
                         // Caught up: the index is whole again with the last page.
                         merge::finish_deferred_index(tx)?;
                     }
-                    Ok(changed)
+                    Ok((changed, marks))
                 })?;
+                if let (Some(b), Some(m)) = (&builder, marks) {
+                    b.committed(m);
+                }
                 if areas_changed {
                     self.store.invalidate_areas();
+                }
+                if !page.has_more {
+                    if let Some(b) = builder.take() {
+                        b.finish(self.store)?;
+                    }
                 }
                 done += n;
                 self.report.pulled += n;

@@ -15,7 +15,8 @@ pub(crate) const CURSOR: &str = "pull_cursor";
 /// Meta key of the scope epoch the rows were pulled under.
 pub(crate) const SCOPE_EPOCH: &str = "scope_epoch";
 /// Meta key set while a pull from cursor 0 (a first pull, or a re-pull after a purge) leaves
-/// the search index to one rebuild at its end: see [`finish_deferred_index`].
+/// the search index to its end: built beside the pull on a file store (`index_builder`),
+/// otherwise one rebuild ([`finish_deferred_index`]).
 pub(crate) const INDEX_DEFERRED: &str = "search_index_deferred";
 
 /// Applies one page and its cursor. Returns whether areas changed (the area cache is stale).
@@ -25,7 +26,7 @@ pub(crate) const INDEX_DEFERRED: &str = "search_index_deferred";
 /// consulted once per page (only records with pending ops re-apply them).
 ///
 /// With `index` false the page's rows get no search entries: the caller has marked the index
-/// deferred ([`defer_index`]) and rebuilds it whole when the pull ends.
+/// deferred ([`defer_index`]) and makes it whole when the pull ends.
 pub(crate) fn apply_page(conn: &Connection, changes: &[Change], next_cursor: i64, index: bool) -> Result<bool> {
     let areas_changed = apply_changes(conn, changes, index)?;
     meta_set(conn, CURSOR, &next_cursor.to_string())?;
@@ -108,7 +109,8 @@ pub(crate) fn index_deferred(conn: &Connection) -> Result<bool> {
 }
 
 /// Rebuilds the search index from the register if a pull deferred it, and clears the mark;
-/// returns whether it did. Run at the end of that pull, when a sync stops before its end, and
+/// returns whether it did. Run at the end of that pull on an in-memory store (a file store's
+/// pull builds the index beside it: `index_builder`), when a sync stops before its end, and
 /// when a store opens with the mark still set (the app was killed during its first pull).
 ///
 /// One rebuild of a whole first pull costs less than indexing it page by page (no look-up of
@@ -118,6 +120,7 @@ pub(crate) fn finish_deferred_index(conn: &Connection) -> Result<bool> {
         return Ok(false);
     }
     search::rebuild(conn)?;
+    super::index_builder::forget(conn)?;
     conn.execute("DELETE FROM meta WHERE key = ?1", [INDEX_DEFERRED])?;
     Ok(true)
 }

@@ -3,6 +3,7 @@
 mod client;
 #[cfg(feature = "http")]
 mod http;
+mod index_builder;
 pub(crate) mod merge;
 mod transport;
 
