@@ -12,6 +12,7 @@
 //! non-ASCII character is a token character) whose rowid is the indexed row's rowid; FTS5
 //! buffers and merges postings, which keeps bulk inserts cheap.
 
+use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
@@ -294,14 +295,14 @@ const HOUSEHOLD_DOCS: &str =
 const RESIDENT_DOCS: &str = "SELECT rowid, name, coalesce(phone, '') FROM residents WHERE rowid > ?1 AND rowid <= ?2";
 
 /// Builds a search document from the text columns a `*_DOCS` query returns after the rowid.
-type DocFn = fn(&[String]) -> String;
+type DocFn = fn(&[&str]) -> String;
 
 /// How an indexed kind's rows are read and indexed: the range query, the FTS table, the document.
 fn doc_source(kind: EntityKind) -> (&'static str, &'static str, DocFn) {
     if kind == EntityKind::Household {
-        (HOUSEHOLD_DOCS, "household_fts", |t| household_doc(&t[0], &t[1], &t[2], &t[3]))
+        (HOUSEHOLD_DOCS, "household_fts", |t| household_doc(t[0], t[1], t[2], t[3]))
     } else {
-        (RESIDENT_DOCS, "resident_fts", |t| resident_doc(&t[0], &t[1]))
+        (RESIDENT_DOCS, "resident_fts", |t| resident_doc(t[0], t[1]))
     }
 }
 
@@ -324,8 +325,12 @@ fn reindex(src: &Connection, dst: &Connection, kind: EntityKind, range: (i64, i6
     let texts = stmt.column_count() - 1;
     let mut rows = stmt.query(params![range.0, range.1])?;
     while let Some(r) = rows.next()? {
-        let t = (1..=texts).map(|i| r.get::<_, String>(i)).collect::<rusqlite::Result<Vec<_>>>()?;
-        insert.execute(params![r.get::<_, i64>(0)?, doc(&t)])?;
+        // The columns read in place (no copy of each before the document is built from them).
+        let mut t = [""; 4];
+        for (i, col) in t.iter_mut().enumerate().take(texts) {
+            *col = r.get_ref(i + 1)?.as_str().map_err(|e| rusqlite::Error::FromSqlConversionFailure(i + 1, Type::Text, Box::new(e)))?;
+        }
+        insert.execute(params![r.get::<_, i64>(0)?, doc(&t[..texts])])?;
     }
     Ok(())
 }
@@ -338,7 +343,7 @@ pub(crate) fn documents(conn: &Connection, kind: EntityKind) -> Result<Vec<(i64,
     let texts = stmt.column_count() - 1;
     let rows = stmt.query_map(params![i64::MIN, i64::MAX], |r| {
         let t = (1..=texts).map(|i| r.get::<_, String>(i)).collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok((r.get(0)?, doc(&t)))
+        Ok((r.get(0)?, doc(&t.iter().map(String::as_str).collect::<Vec<_>>())))
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
