@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::index_builder::IndexBuilder;
+use super::index_builder::{self, IndexBuilder};
 use super::merge::{self, CURSOR, SCOPE_EPOCH};
 use super::transport::{Enroller, Transport, TransportError};
 use crate::error::{Error, Result};
@@ -394,7 +394,11 @@ impl Run<'_> {
                         return Err(Error::Transport("outbox not empty before purge".into()));
                     }
                     (self.progress)(Progress { phase: super::SyncPhase::Purge, done: 0, total: 0 });
+                    // A builder beside this pull indexed rows the purge removes: it is given up,
+                    // and the re-pull from the start gets a new one.
+                    builder = None;
                     self.store.write(|tx| {
+                        index_builder::forget(tx)?;
                         merge::purge_synced(tx)?;
                         meta_set(tx, SCOPE_EPOCH, &page.scope_epoch.to_string())
                     })?;
@@ -413,7 +417,7 @@ impl Run<'_> {
                 }
                 let n = page.changes.len() as u64;
                 if defer && builder.is_none() {
-                    builder = self.store.path().map(IndexBuilder::start);
+                    builder = self.store.path().and_then(IndexBuilder::start);
                 }
                 let (areas_changed, marks) = self.store.write_bulk(|tx| {
                     if defer {

@@ -5,7 +5,7 @@
 //! core while the other idles (about 1 s for 100,000 households). So on a file store the
 //! builder indexes beside the pull: after each page commits, it reads the rows that page added
 //! (a rowid range, on its own read connection) and indexes them into search tables of the same
-//! definition in a private in-memory database, all in one transaction there. When the last page
+//! definition in a scratch database of its own, all in one transaction there. When the last page
 //! has committed, it copies its tables' contents over the store's search tables in one
 //! transaction of its own connection, and the writer then re-indexes the rows that changed
 //! after the builder read them.
@@ -115,12 +115,14 @@ pub(crate) struct IndexBuilder {
 }
 
 impl IndexBuilder {
-    /// Starts a builder for the store in the file at `path`.
-    pub(crate) fn start(path: &Path) -> IndexBuilder {
+    /// Starts a builder for the store in the file at `path` (None for a path SQLite could not
+    /// be given as text: that pull rebuilds at its end instead).
+    pub(crate) fn start(path: &Path) -> Option<IndexBuilder> {
+        path.to_str()?;
         let (to, from) = channel();
         let path = path.to_path_buf();
         let thread = std::thread::Builder::new().name("gridline-index".into()).spawn(move || build(path, from)).ok();
-        IndexBuilder { to: Some(to), thread }
+        Some(IndexBuilder { to: Some(to), thread })
     }
 
     /// In the transaction of a page: sets up the writer's bookkeeping (first page) and moves
@@ -197,8 +199,28 @@ impl Drop for IndexBuilder {
 /// The builder's thread: indexes each range it is sent; on `Finish`, copies its index into
 /// the store and returns true; when the channel closes first, gives up and returns false.
 fn build(path: PathBuf, from: Receiver<Msg>) -> Result<bool> {
-    let src = db::open_reader(&path)?;
-    let idx = Connection::open_in_memory()?;
+    let scratch = scratch_path(&path);
+    let built = build_in(&path, &scratch, from);
+    // The scratch file is the builder's alone; it goes whatever happened.
+    let _ = std::fs::remove_file(&scratch);
+    built
+}
+
+/// Where the builder keeps its tables: a file beside the store (the app's own directory, which
+/// a phone's temporary directory may not be), so a large register spills to disk instead of
+/// growing in memory. Not journaled or synced: it is thrown away after the copy.
+fn scratch_path(store: &Path) -> PathBuf {
+    let mut name = store.as_os_str().to_owned();
+    name.push("-index");
+    PathBuf::from(name)
+}
+
+fn build_in(path: &Path, scratch: &Path, from: Receiver<Msg>) -> Result<bool> {
+    let src = db::open_reader(path)?;
+    // A file left by a builder that was killed is of no use.
+    let _ = std::fs::remove_file(scratch);
+    let idx = Connection::open(scratch)?;
+    idx.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -32768;")?;
     idx.execute_batch(search::SEARCH_TABLES)?;
     idx.execute_batch("BEGIN")?;
     let mut done = RowMarks::default();
@@ -216,14 +238,14 @@ fn build(path: PathBuf, from: Receiver<Msg>) -> Result<bool> {
     }
     idx.execute_batch("COMMIT")?;
     drop(src);
-    copy_into(&idx, &path)?;
+    copy_into(&idx, path)?;
     Ok(true)
 }
 
 /// Replaces the store's search index with the one built in `idx`, in one transaction.
 fn copy_into(idx: &Connection, path: &Path) -> Result<()> {
     idx.busy_timeout(std::time::Duration::from_secs(5))?;
-    idx.execute("ATTACH DATABASE ?1 AS device", [path.to_string_lossy()])?;
+    idx.execute("ATTACH DATABASE ?1 AS device", [path.to_str()])?;
     // Derived data: a copy lost to power loss leaves the deferred mark set, and the store
     // rebuilds the index when it opens.
     idx.pragma_update(Some("device"), "synchronous", "NORMAL")?;
@@ -343,7 +365,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("device.db");
             let store = Store::open(&path).unwrap();
-            let builder = IndexBuilder::start(&path);
+            let builder = IndexBuilder::start(&path).unwrap();
             let first: Vec<Change> =
                 (1..=60).map(|i| household(i, i as i64, &name(i))).chain((1..=40).map(|i| resident(i, 100 + i as i64, &name(i + 3)))).collect();
             page(&store, &builder, &first, 140);
@@ -371,6 +393,7 @@ mod tests {
             builder.finish(&store).unwrap();
 
             assert!(!store.read(index_deferred).unwrap());
+            assert!(!scratch_path(&path).exists(), "the scratch database is removed");
             let temp: i64 = store.with_writer(|c| Ok(c.query_row("SELECT count(*) FROM sqlite_temp_master", [], |r| r.get(0))?)).unwrap();
             assert_eq!(temp, 0, "the writer's triggers and tables are gone");
             let reused: i64 =
@@ -412,7 +435,7 @@ mod tests {
         let gone: Vec<Change> = (3..=9).map(|i| tombstone(EntityKind::Household, format!("h{i}"), 10 + i as i64)).collect();
         store.write(|tx| apply_page(tx, &gone, 19, true)).unwrap();
         let old = store.read(|c| Ok(terms(c))).unwrap();
-        let builder = IndexBuilder::start(&path);
+        let builder = IndexBuilder::start(&path).unwrap();
         page(&store, &builder, &[household(100, 20, "吴首页")], 20);
         std::thread::sleep(std::time::Duration::from_millis(150));
         let last = [tombstone(EntityKind::Household, "h100".into(), 21), tombstone(EntityKind::Household, "h10".into(), 22), household(101, 23, "郑补位")];
@@ -441,9 +464,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("device.db");
         let store = Store::open(&path).unwrap();
-        let builder = IndexBuilder::start(&path);
+        let builder = IndexBuilder::start(&path).unwrap();
         page(&store, &builder, &(1..=30).map(|i| household(i, i as i64, &name(i))).collect::<Vec<_>>(), 30);
         drop(builder);
+        assert!(!scratch_path(&path).exists(), "the scratch database is removed");
         let found = |q: &str| store.read(|c| search::search(c, None, q, 100)).unwrap().len();
         assert_eq!(found(&name(1)), 0, "not searchable before the rebuild");
         assert!(store.write_bulk(|tx| finish_deferred_index(tx)).unwrap());
