@@ -68,6 +68,10 @@ impl Store {
             let tx = writer.transaction()?;
             crate::sync::merge::finish_deferred_index(&tx)?;
             tx.commit()?;
+            if let Some(p) = &path {
+                // What an index builder killed with the app left behind.
+                crate::sync::remove_index_scratch(p);
+            }
         }
         Ok(Store {
             writer: Mutex::new(writer),

@@ -215,6 +215,12 @@ fn scratch_path(store: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Removes the scratch database of the store at `store`, if a builder left one (the app was
+/// killed while it ran; the store found its index deferred when it opened).
+pub(crate) fn remove_scratch(store: &Path) {
+    let _ = std::fs::remove_file(scratch_path(store));
+}
+
 fn build_in(path: &Path, scratch: &Path, from: Receiver<Msg>) -> Result<bool> {
     let src = db::open_reader(path)?;
     // A file left by a builder that was killed is of no use.
@@ -479,6 +485,25 @@ mod tests {
             Ok(())
         })
         .unwrap();
+    }
+
+    /// A builder killed with the app leaves its scratch file and the deferred mark: the store
+    /// opened again rebuilds the index and removes the file.
+    #[test]
+    fn a_store_reopened_after_a_killed_builder_removes_its_scratch_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("device.db");
+        let store = Store::open(&path).unwrap();
+        store.write(|tx| {
+            defer_index(tx)?;
+            apply_page(tx, &[household(1, 1, "王芳")], 1, false)
+        })
+        .unwrap();
+        drop(store);
+        std::fs::write(scratch_path(&path), b"left over").unwrap();
+        let store = Store::open(&path).unwrap();
+        assert!(!scratch_path(&path).exists());
+        assert_eq!(store.read(|c| search::search(c, None, "王芳", 10)).unwrap().len(), 1);
     }
 
     /// The builder's tables are defined as the store's (their contents are copied across).

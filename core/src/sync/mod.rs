@@ -5,6 +5,7 @@ mod client;
 mod http;
 mod index_builder;
 pub(crate) mod merge;
+pub(crate) use index_builder::remove_scratch as remove_index_scratch;
 mod transport;
 
 pub use client::{CancelToken, Progress, SyncOptions, SyncPhase, SyncReport, SyncStatus, UPLOAD_CHUNK};
