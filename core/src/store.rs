@@ -136,12 +136,6 @@ impl Store {
         result
     }
 
-    /// Runs `f` on the writer connection outside any transaction, holding it so no other write
-    /// starts meanwhile (a step that must see every write committed so far, and no later one).
-    pub(crate) fn with_writer<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
-        f(&mut lock(&self.writer))
-    }
-
     /// The user this device acts for, if one is enrolled.
     pub fn principal(&self) -> Option<Principal> {
         self.principal.read().unwrap_or_else(|p| p.into_inner()).clone()

@@ -71,14 +71,16 @@ CREATE TEMP TRIGGER IF NOT EXISTS index_dirty_resident_delete AFTER DELETE ON ma
     END;
 ";
 
-/// Rows that took rowids at or below what the builder was sent (after the highest rows were
-/// deleted) are indexed by the writer at the end, like rows changed after the builder read them.
+/// Rows the builder will not read although they may be new to it: those that took rowids at or
+/// below what it was sent (after the highest rows were deleted), and with `all` (the builder
+/// has stopped) also those above. They join the dirty rows, which the writer indexes at the end.
 /// No trigger on inserts: it would run for every row of the pull.
-fn note_refilled(conn: &Connection) -> Result<()> {
+fn note_unread(conn: &Connection, all: bool) -> Result<()> {
+    let above = if all { "" } else { " AND rowid <= (SELECT upto FROM temp.index_sent WHERE kind = ?1)" };
     for (kind, table) in [(HOUSEHOLDS, "households"), (RESIDENTS, "residents")] {
         conn.prepare_cached(&format!(
             "INSERT OR IGNORE INTO temp.index_dirty (kind, row) SELECT ?1, rowid FROM main.{table} \
-             WHERE rowid > (SELECT low FROM temp.index_sent WHERE kind = ?1) AND rowid <= (SELECT upto FROM temp.index_sent WHERE kind = ?1)"
+             WHERE rowid > (SELECT low FROM temp.index_sent WHERE kind = ?1){above}"
         ))?
         .execute([kind])?;
     }
@@ -104,8 +106,8 @@ const SHADOWS: [&str; 3] = ["data", "idx", "docsize"];
 enum Msg {
     /// Rows up to these rowids are committed: index them.
     Upto(RowMarks),
-    /// The same, and then the pull is over: copy the index into the store.
-    Finish(RowMarks),
+    /// The pull is over: copy the index into the store.
+    Finish,
 }
 
 /// A running builder; dropping it without [`IndexBuilder::finish`] gives it up.
@@ -130,7 +132,7 @@ impl IndexBuilder {
     /// transaction has committed.
     pub(crate) fn advance(conn: &Connection) -> Result<RowMarks> {
         conn.execute_batch(TRACKING)?;
-        note_refilled(conn)?;
+        note_unread(conn, false)?;
         let marks = RowMarks::current(conn)?;
         let mut set = conn.prepare_cached("UPDATE temp.index_sent SET upto = max(upto, ?2), low = ?2 WHERE kind = ?1")?;
         set.execute([HOUSEHOLDS, marks.households])?;
@@ -146,32 +148,29 @@ impl IndexBuilder {
         }
     }
 
-    /// The pull is over: the builder indexes the last rows and puts its index in the store,
-    /// then the writer re-indexes what changed after the builder read it and clears the
-    /// deferred mark. Should the builder have failed, the index is rebuilt the usual way.
+    /// The pull is over: the builder puts its index in the store, then the writer indexes the
+    /// rows that changed after the builder read them or came after the last page, and clears
+    /// the deferred mark. Should the builder have failed, the index is rebuilt the usual way.
+    /// The store's writes go on meanwhile (a screen is not held up by the builder's last steps).
     pub(crate) fn finish(mut self, store: &Store) -> Result<()> {
-        store.with_writer(|conn| {
-            // Holding the writer: every write is committed, and none comes until this ends.
-            let marks = RowMarks::current(conn)?;
-            let built = self.stop(Some(Msg::Finish(marks)));
-            let tx = conn.transaction()?;
+        let built = self.stop(Some(Msg::Finish));
+        store.write(|tx| {
             if matches!(built, Ok(true)) {
-                note_refilled(&tx)?;
+                note_unread(tx, true)?;
                 let dirty: Vec<(i64, i64)> = tx
                     .prepare("SELECT kind, row FROM temp.index_dirty")?
                     .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                     .collect::<rusqlite::Result<_>>()?;
                 for (kind, rowid) in dirty {
                     let kind = if kind == HOUSEHOLDS { EntityKind::Household } else { EntityKind::Resident };
-                    search::reindex_rowid(&tx, kind, rowid)?;
+                    search::reindex_rowid(tx, kind, rowid)?;
                 }
             } else {
                 // The builder failed (its error is not the pull's: the rebuild makes it whole).
-                search::rebuild(&tx)?;
+                search::rebuild(tx)?;
             }
-            forget(&tx)?;
+            forget(tx)?;
             tx.execute("DELETE FROM meta WHERE key = ?1", [INDEX_DEFERRED])?;
-            tx.commit()?;
             Ok(())
         })
     }
@@ -231,16 +230,13 @@ fn build_in(path: &Path, scratch: &Path, from: Receiver<Msg>) -> Result<bool> {
     idx.execute_batch("BEGIN")?;
     let mut done = RowMarks::default();
     loop {
-        let (upto, last) = match from.recv() {
-            Ok(Msg::Upto(m)) => (m, false),
-            Ok(Msg::Finish(m)) => (m, true),
+        let upto = match from.recv() {
+            Ok(Msg::Upto(m)) => m,
+            Ok(Msg::Finish) => break,
             Err(_) => return Ok(false),
         };
         search::index_range(&src, &idx, done, upto)?;
         done = RowMarks { households: done.households.max(upto.households), residents: done.residents.max(upto.residents) };
-        if last {
-            break;
-        }
     }
     idx.execute_batch("COMMIT")?;
     drop(src);
@@ -396,23 +392,26 @@ mod tests {
             second.extend((41..=45).map(|i| resident(i, 500 + i as i64, &name(i))));
             page(&store, &builder, &second, 600);
             page(&store, &builder, &[household(71, 700, "钱末页"), resident(46, 701, "孙末页")], 701);
+            // Rows written after the last page, before the builder has finished, above its range.
+            store.write(|tx| apply_page(tx, &[household(72, 702, "卫最后"), resident(47, 703, "蒋最后")], 703, false)).unwrap();
             builder.finish(&store).unwrap();
 
             assert!(!store.read(index_deferred).unwrap());
             assert!(!scratch_path(&path).exists(), "the scratch database is removed");
-            let temp: i64 = store.with_writer(|c| Ok(c.query_row("SELECT count(*) FROM sqlite_temp_master", [], |r| r.get(0))?)).unwrap();
+            let temp: i64 = store.write(|c| Ok(c.query_row("SELECT count(*) FROM sqlite_temp_master", [], |r| r.get(0))?)).unwrap();
             assert_eq!(temp, 0, "the writer's triggers and tables are gone");
             let reused: i64 =
                 store.read(|c| Ok(c.query_row("SELECT rowid FROM households WHERE id = 'h61'", [], |r| r.get(0))?)).unwrap();
             assert_eq!(reused, 60, "the new household took the deleted highest row's rowid");
-            store.with_writer(|c| {
+            store.write(|c| {
                 assert_index_is_the_rows(c, &old);
                 Ok(())
             })
             .unwrap();
             // The store's own connections see the copied index, and keep it current afterwards.
             let found = |q: &str| store.read(|c| search::search(c, None, q, 100)).unwrap().len();
-            assert_eq!((found("欧阳"), found("赵本地"), found("司马光"), found("钱末页"), found("孙末页")), (10, 1, 5, 1, 1));
+            let hits = ["欧阳", "赵本地", "司马光", "钱末页", "孙末页", "卫最后", "蒋最后"].map(found);
+            assert_eq!(hits, [10, 1, 5, 1, 1, 1, 1]);
             store
                 .write(|tx| {
                     search::on_write(tx, EntityKind::Household, "h71", None, false)?;
@@ -420,7 +419,7 @@ mod tests {
                 })
                 .unwrap();
             assert_eq!(found("钱末页"), 0);
-            store.with_writer(|c| {
+            store.write(|c| {
                 assert_index_is_the_rows(c, &old);
                 Ok(())
             })
@@ -456,7 +455,7 @@ mod tests {
         builder.finish(&store).unwrap();
         let found = |q: &str| store.read(|c| search::search(c, None, q, 100)).unwrap().len();
         assert_eq!((found("冯最后"), found("郑补位"), found("吴首页")), (1, 1, 0));
-        store.with_writer(|c| {
+        store.write(|c| {
             assert_index_is_the_rows(c, &old);
             Ok(())
         })
@@ -478,9 +477,9 @@ mod tests {
         assert_eq!(found(&name(1)), 0, "not searchable before the rebuild");
         assert!(store.write_bulk(|tx| finish_deferred_index(tx)).unwrap());
         assert!(found(&name(1)) > 0);
-        let temp: i64 = store.with_writer(|c| Ok(c.query_row("SELECT count(*) FROM sqlite_temp_master", [], |r| r.get(0))?)).unwrap();
+        let temp: i64 = store.write(|c| Ok(c.query_row("SELECT count(*) FROM sqlite_temp_master", [], |r| r.get(0))?)).unwrap();
         assert_eq!(temp, 0);
-        store.with_writer(|c| {
+        store.write(|c| {
             assert_index_is_the_rows(c, &BTreeSet::new());
             Ok(())
         })
@@ -524,7 +523,7 @@ mod tests {
         };
         let built = Connection::open_in_memory().unwrap();
         built.execute_batch(search::SEARCH_TABLES).unwrap();
-        let (mine, theirs) = store.with_writer(|c| Ok((dump(c), config(c)))).unwrap();
+        let (mine, theirs) = store.write(|c| Ok((dump(c), config(c)))).unwrap();
         assert_eq!(dump(&built), mine);
         assert_eq!(config(&built), theirs);
         let shadows: BTreeSet<String> = mine.iter().map(|(n, _)| n.clone()).filter(|n| n.starts_with("household_fts_")).collect();
