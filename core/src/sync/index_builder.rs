@@ -8,7 +8,8 @@
 //! definition in a scratch database of its own, all in one transaction there. When the last page
 //! has committed, it copies its tables' contents over the store's search tables in one
 //! transaction of its own connection, and the writer then re-indexes the rows that changed
-//! after the builder read them.
+//! after the builder read them and those written after the last page (the store's writes go
+//! on while the builder finishes).
 //!
 //! Those rows are found by temporary triggers on the writer connection, which every write of
 //! the store goes through: an update of an indexed text field or a delete records the rowid in
