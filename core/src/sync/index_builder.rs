@@ -144,7 +144,7 @@ impl IndexBuilder {
     /// After the page's transaction committed: the builder may index up to `marks`.
     pub(crate) fn committed(&self, marks: RowMarks) {
         if let Some(to) = &self.to {
-            // A builder that has stopped says why when it is finished.
+            // A builder that has stopped is replaced by the rebuild when the pull ends.
             let _ = to.send(Msg::Upto(marks));
         }
     }
@@ -179,10 +179,10 @@ impl IndexBuilder {
     /// Sends `last` (if any), closes the channel and waits for the thread: whether it copied
     /// its index into the store.
     fn stop(&mut self, last: Option<Msg>) -> Result<bool> {
+        // Taking the sender closes the channel once `last` is in it.
         if let (Some(to), Some(msg)) = (self.to.take(), last) {
             let _ = to.send(msg);
         }
-        self.to = None;
         match self.thread.take() {
             Some(t) => t.join().unwrap_or(Ok(false)),
             None => Ok(false),
