@@ -254,22 +254,6 @@ pub(crate) fn rebuild(conn: &Connection) -> Result<()> {
     index_range(conn, conn, RowMarks { households: i64::MIN, residents: i64::MIN }, RowMarks { households: i64::MAX, residents: i64::MAX })
 }
 
-/// The two search tables as they are in a store (migration 004), for an index built apart from
-/// it (`sync::index_builder`): its tables' contents are copied into the store's as they are, so
-/// the definitions must be the same (a test compares them with the store's).
-pub(crate) const SEARCH_TABLES: &str = "
-CREATE VIRTUAL TABLE household_fts USING fts5(
-    grams,
-    content = '', contentless_delete = 1, detail = none, tokenize = 'ascii'
-);
-CREATE VIRTUAL TABLE resident_fts USING fts5(
-    grams,
-    content = '', contentless_delete = 1, detail = none, tokenize = 'ascii'
-);
-INSERT INTO household_fts (household_fts, rank) VALUES ('hashsize', 8388608);
-INSERT INTO resident_fts (resident_fts, rank) VALUES ('hashsize', 8388608);
-";
-
 /// Highest rowids of the two indexed tables (how far an index built beside a pull has got).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct RowMarks {

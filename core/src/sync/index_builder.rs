@@ -29,7 +29,8 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread::JoinHandle;
 
-use rusqlite::Connection;
+use rusqlite::types::Value;
+use rusqlite::{params, Connection};
 
 use crate::db;
 use crate::entities::EntityKind;
@@ -101,7 +102,10 @@ pub(crate) fn forget(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// The shadow tables of an FTS5 table that hold its index (`_config` is the same in both).
+/// The store's search tables.
+const INDEXED_TABLES: [&str; 2] = ["household_fts", "resident_fts"];
+
+/// The shadow tables of an FTS5 table that hold its index (`_config` is made the same in both).
 const SHADOWS: [&str; 3] = ["data", "idx", "docsize"];
 
 enum Msg {
@@ -227,7 +231,7 @@ fn build_in(path: &Path, scratch: &Path, from: Receiver<Msg>) -> Result<bool> {
     let _ = std::fs::remove_file(scratch);
     let idx = Connection::open(scratch)?;
     idx.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -32768;")?;
-    idx.execute_batch(search::SEARCH_TABLES)?;
+    make_tables(&src, &idx)?;
     idx.execute_batch("BEGIN")?;
     let mut done = RowMarks::default();
     loop {
@@ -245,6 +249,23 @@ fn build_in(path: &Path, scratch: &Path, from: Receiver<Msg>) -> Result<bool> {
     Ok(true)
 }
 
+/// Makes the store's two search tables in `idx` as the store has them: the definition read
+/// from its schema and its settings (`_config`, but for FTS5's own version row) applied through
+/// FTS5, so the contents copied back fit whatever migration made the store's tables.
+fn make_tables(src: &Connection, idx: &Connection) -> Result<()> {
+    for table in INDEXED_TABLES {
+        let sql: String = src.query_row("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1", [table], |r| r.get(0))?;
+        idx.execute_batch(&sql)?;
+        let mut settings = src.prepare(&format!("SELECT k, v FROM {table}_config WHERE k <> 'version'"))?;
+        let mut rows = settings.query([])?;
+        while let Some(r) = rows.next()? {
+            let (key, value): (Value, Value) = (r.get(0)?, r.get(1)?);
+            idx.execute(&format!("INSERT INTO {table} ({table}, rank) VALUES (?1, ?2)"), params![key, value])?;
+        }
+    }
+    Ok(())
+}
+
 /// Replaces the store's search index with the one built in `idx`, in one transaction.
 fn copy_into(idx: &Connection, path: &Path) -> Result<()> {
     idx.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -254,7 +275,7 @@ fn copy_into(idx: &Connection, path: &Path) -> Result<()> {
     idx.pragma_update(Some("device"), "synchronous", "NORMAL")?;
     idx.execute_batch("BEGIN IMMEDIATE")?;
     let copied = (|| -> Result<()> {
-        for table in ["household_fts", "resident_fts"] {
+        for table in INDEXED_TABLES {
             for shadow in SHADOWS {
                 let name = format!("{table}_{shadow}");
                 idx.execute(&format!("DELETE FROM device.{name}"), [])?;
@@ -506,7 +527,7 @@ mod tests {
         assert_eq!(store.read(|c| search::search(c, None, "王芳", 10)).unwrap().len(), 1);
     }
 
-    /// The builder's tables are defined as the store's (their contents are copied across).
+    /// The builder's tables are defined and set as the store's (their contents are copied across).
     #[test]
     fn the_builders_tables_are_the_stores() {
         let dir = tempfile::tempdir().unwrap();
@@ -523,7 +544,7 @@ mod tests {
                 .unwrap()
         };
         let built = Connection::open_in_memory().unwrap();
-        built.execute_batch(search::SEARCH_TABLES).unwrap();
+        store.read(|c| make_tables(c, &built)).unwrap();
         let (mine, theirs) = store.write(|c| Ok((dump(c), config(c)))).unwrap();
         assert_eq!(dump(&built), mine);
         assert_eq!(config(&built), theirs);
