@@ -303,9 +303,18 @@ fn reindex(src: &Connection, dst: &Connection, kind: EntityKind, range: (i64, i6
     if range.0 >= range.1 {
         return Ok(());
     }
-    let (select, table, doc) = doc_source(kind);
+    let (_, table, _) = doc_source(kind);
     let mut insert = dst.prepare_cached(&format!("INSERT INTO {table} (rowid, grams) VALUES (?1, ?2)"))?;
-    let mut stmt = src.prepare_cached(select)?;
+    for_each_doc(src, kind, range, |rowid, doc| {
+        insert.execute(params![rowid, doc])?;
+        Ok(())
+    })
+}
+
+/// Calls `f` with the rowid and search document of each row of `kind` in `range`.
+fn for_each_doc(conn: &Connection, kind: EntityKind, range: (i64, i64), mut f: impl FnMut(i64, String) -> Result<()>) -> Result<()> {
+    let (select, _, doc) = doc_source(kind);
+    let mut stmt = conn.prepare_cached(select)?;
     let texts = stmt.column_count() - 1;
     let mut rows = stmt.query(params![range.0, range.1])?;
     while let Some(r) = rows.next()? {
@@ -314,7 +323,7 @@ fn reindex(src: &Connection, dst: &Connection, kind: EntityKind, range: (i64, i6
         for (i, col) in t.iter_mut().enumerate().take(texts) {
             *col = r.get_ref(i + 1)?.as_str().map_err(|e| rusqlite::Error::FromSqlConversionFailure(i + 1, Type::Text, Box::new(e)))?;
         }
-        insert.execute(params![r.get::<_, i64>(0)?, doc(&t[..texts])])?;
+        f(r.get(0)?, doc(&t[..texts]))?;
     }
     Ok(())
 }
@@ -322,14 +331,12 @@ fn reindex(src: &Connection, dst: &Connection, kind: EntityKind, range: (i64, i6
 /// Every row's search document by rowid (tests compare an index with the rows it indexes).
 #[cfg(test)]
 pub(crate) fn documents(conn: &Connection, kind: EntityKind) -> Result<Vec<(i64, String)>> {
-    let (select, _, doc) = doc_source(kind);
-    let mut stmt = conn.prepare(select)?;
-    let texts = stmt.column_count() - 1;
-    let rows = stmt.query_map(params![i64::MIN, i64::MAX], |r| {
-        let t = (1..=texts).map(|i| r.get::<_, String>(i)).collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok((r.get(0)?, doc(&t.iter().map(String::as_str).collect::<Vec<_>>())))
+    let mut docs = Vec::new();
+    for_each_doc(conn, kind, (i64::MIN, i64::MAX), |rowid, doc| {
+        docs.push((rowid, doc));
+        Ok(())
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(docs)
 }
 
 /// Makes one row's search entry match the row with this rowid now: its old entry (if any)
