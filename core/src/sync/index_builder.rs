@@ -338,7 +338,15 @@ mod tests {
 
     /// Every term of every document (current, and `old` ones no row should still be found by)
     /// matches exactly the rows whose current document has it; FTS5's own check passes.
-    fn assert_index_is_the_rows(conn: &Connection, old: &BTreeSet<String>) {
+    fn assert_index_is_the_rows(store: &Store, old: &BTreeSet<String>) {
+        store.write(|c| {
+            index_is_the_rows(c, old);
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    fn index_is_the_rows(conn: &Connection, old: &BTreeSet<String>) {
         for (kind, table) in [(EntityKind::Household, "household_fts"), (EntityKind::Resident, "resident_fts")] {
             let docs = search::documents(conn, kind).unwrap();
             let mut want: BTreeMap<String, BTreeSet<i64>> = old.iter().map(|t| (t.clone(), BTreeSet::new())).collect();
@@ -367,6 +375,24 @@ mod tests {
         all
     }
 
+    /// A store in a file of a fresh directory (kept alive with it).
+    fn file_store() -> (tempfile::TempDir, std::path::PathBuf, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("device.db");
+        let store = Store::open(&path).unwrap();
+        (dir, path, store)
+    }
+
+    /// How many hits a search finds.
+    fn found(store: &Store, q: &str) -> usize {
+        store.read(|c| search::search(c, None, q, 100)).unwrap().len()
+    }
+
+    /// Temporary tables and triggers on the writer connection.
+    fn temp_objects(store: &Store) -> i64 {
+        store.write(|c| Ok(c.query_row("SELECT count(*) FROM sqlite_temp_master", [], |r| r.get(0))?)).unwrap()
+    }
+
     /// One page of a pull with a builder beside it.
     fn page(store: &Store, builder: &IndexBuilder, changes: &[Change], cursor: i64) {
         let marks = store
@@ -386,9 +412,7 @@ mod tests {
     #[test]
     fn an_index_built_beside_a_pull_is_exactly_the_index_of_its_rows() {
         for pause in [None, Some(std::time::Duration::from_millis(150))] {
-            let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().join("device.db");
-            let store = Store::open(&path).unwrap();
+            let (_dir, path, store) = file_store();
             let builder = IndexBuilder::start(&path).unwrap();
             let first: Vec<Change> =
                 (1..=60).map(|i| household(i, i as i64, &name(i))).chain((1..=40).map(|i| resident(i, 100 + i as i64, &name(i + 3)))).collect();
@@ -420,19 +444,13 @@ mod tests {
 
             assert!(!store.read(index_deferred).unwrap());
             assert!(!scratch_path(&path).exists(), "the scratch database is removed");
-            let temp: i64 = store.write(|c| Ok(c.query_row("SELECT count(*) FROM sqlite_temp_master", [], |r| r.get(0))?)).unwrap();
-            assert_eq!(temp, 0, "the writer's triggers and tables are gone");
+            assert_eq!(temp_objects(&store), 0, "the writer's triggers and tables are gone");
             let reused: i64 =
                 store.read(|c| Ok(c.query_row("SELECT rowid FROM households WHERE id = 'h61'", [], |r| r.get(0))?)).unwrap();
             assert_eq!(reused, 60, "the new household took the deleted highest row's rowid");
-            store.write(|c| {
-                assert_index_is_the_rows(c, &old);
-                Ok(())
-            })
-            .unwrap();
+            assert_index_is_the_rows(&store, &old);
             // The store's own connections see the copied index, and keep it current afterwards.
-            let found = |q: &str| store.read(|c| search::search(c, None, q, 100)).unwrap().len();
-            let hits = ["欧阳", "赵本地", "司马光", "钱末页", "孙末页", "卫最后", "蒋最后"].map(found);
+            let hits = ["欧阳", "赵本地", "司马光", "钱末页", "孙末页", "卫最后", "蒋最后"].map(|q| found(&store, q));
             assert_eq!(hits, [10, 1, 5, 1, 1, 1, 1]);
             store
                 .write(|tx| {
@@ -440,12 +458,8 @@ mod tests {
                     record::delete(tx, EntityKind::Household, "h71")
                 })
                 .unwrap();
-            assert_eq!(found("钱末页"), 0);
-            store.write(|c| {
-                assert_index_is_the_rows(c, &old);
-                Ok(())
-            })
-            .unwrap();
+            assert_eq!(found(&store, "钱末页"), 0);
+            assert_index_is_the_rows(&store, &old);
         }
     }
 
@@ -454,9 +468,7 @@ mod tests {
     /// Such rows are indexed too.
     #[test]
     fn a_row_inserted_into_an_old_gap_below_the_builders_range_is_indexed() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("device.db");
-        let store = Store::open(&path).unwrap();
+        let (_dir, path, store) = file_store();
         let before: Vec<Change> = (1..=10).map(|i| household(i, i as i64, &name(i))).collect();
         store.write(|tx| apply_page(tx, &before, 10, true)).unwrap();
         let gone: Vec<Change> = (3..=9).map(|i| tombstone(EntityKind::Household, format!("h{i}"), 10 + i as i64)).collect();
@@ -475,46 +487,31 @@ mod tests {
         store.write(|tx| apply_page(tx, &[household(102, 24, "冯最后")], 24, false)).unwrap();
         assert_eq!(rowid("h102"), 4);
         builder.finish(&store).unwrap();
-        let found = |q: &str| store.read(|c| search::search(c, None, q, 100)).unwrap().len();
-        assert_eq!((found("冯最后"), found("郑补位"), found("吴首页")), (1, 1, 0));
-        store.write(|c| {
-            assert_index_is_the_rows(c, &old);
-            Ok(())
-        })
-        .unwrap();
+        assert_eq!((found(&store, "冯最后"), found(&store, "郑补位"), found(&store, "吴首页")), (1, 1, 0));
+        assert_index_is_the_rows(&store, &old);
     }
 
     /// A pull that stops before its end gives the builder up: nothing is copied, and the usual
     /// rebuild makes the index whole and removes the writer's bookkeeping.
     #[test]
     fn a_builder_given_up_leaves_the_index_to_the_rebuild() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("device.db");
-        let store = Store::open(&path).unwrap();
+        let (_dir, path, store) = file_store();
         let builder = IndexBuilder::start(&path).unwrap();
         page(&store, &builder, &(1..=30).map(|i| household(i, i as i64, &name(i))).collect::<Vec<_>>(), 30);
         drop(builder);
         assert!(!scratch_path(&path).exists(), "the scratch database is removed");
-        let found = |q: &str| store.read(|c| search::search(c, None, q, 100)).unwrap().len();
-        assert_eq!(found(&name(1)), 0, "not searchable before the rebuild");
+        assert_eq!(found(&store, &name(1)), 0, "not searchable before the rebuild");
         assert!(store.write_bulk(|tx| finish_deferred_index(tx)).unwrap());
-        assert!(found(&name(1)) > 0);
-        let temp: i64 = store.write(|c| Ok(c.query_row("SELECT count(*) FROM sqlite_temp_master", [], |r| r.get(0))?)).unwrap();
-        assert_eq!(temp, 0);
-        store.write(|c| {
-            assert_index_is_the_rows(c, &BTreeSet::new());
-            Ok(())
-        })
-        .unwrap();
+        assert!(found(&store, &name(1)) > 0);
+        assert_eq!(temp_objects(&store), 0);
+        assert_index_is_the_rows(&store, &BTreeSet::new());
     }
 
     /// A builder killed with the app leaves its scratch file and the deferred mark: the store
     /// opened again rebuilds the index and removes the file.
     #[test]
     fn a_store_reopened_after_a_killed_builder_removes_its_scratch_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("device.db");
-        let store = Store::open(&path).unwrap();
+        let (_dir, path, store) = file_store();
         store.write(|tx| {
             defer_index(tx)?;
             apply_page(tx, &[household(1, 1, "王芳")], 1, false)
@@ -524,14 +521,13 @@ mod tests {
         std::fs::write(scratch_path(&path), b"left over").unwrap();
         let store = Store::open(&path).unwrap();
         assert!(!scratch_path(&path).exists());
-        assert_eq!(store.read(|c| search::search(c, None, "王芳", 10)).unwrap().len(), 1);
+        assert_eq!(found(&store, "王芳"), 1);
     }
 
     /// The builder's tables are defined and set as the store's (their contents are copied across).
     #[test]
     fn the_builders_tables_are_the_stores() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path().join("device.db")).unwrap();
+        let (_dir, _, store) = file_store();
         let dump = |c: &Connection| -> Vec<(String, String)> {
             let mut stmt = c.prepare("SELECT name, sql FROM sqlite_master WHERE name LIKE '%_fts%' ORDER BY name").unwrap();
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<rusqlite::Result<_>>().unwrap()
