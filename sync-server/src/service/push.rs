@@ -462,8 +462,24 @@ type Applied = Result<(i64, Vec<String>), Refusal>;
 
 /// Refuses a write whose row would not read back on a device (an unknown status, a JSON field
 /// of the wrong shape); the caller's savepoint undoes it.
-fn readable(tx: &mut dyn BatchTx, entity: EntityKind, id: &str, seq: i64) -> Result<Result<(), Refusal>, StoreError> {
-    let Some(fields) = tx.row(entity, id)? else { return Ok(Ok(())) };
+///
+/// `written` is the whole row as the op left it (every field the entity has, absent ones null).
+/// For an entity without derived fields that is exactly what reading the row back would give
+/// (values of a checked type come back from SQLite unchanged), so it is checked in memory; the
+/// rows with derived fields (incidents, patrol tracks) are read back.
+fn readable(
+    tx: &mut dyn BatchTx,
+    entity: EntityKind,
+    id: &str,
+    seq: i64,
+    written: &Fields,
+) -> Result<Result<(), Refusal>, StoreError> {
+    let fields = if entity.fields().iter().any(|f| f.derived) {
+        let Some(fields) = tx.row(entity, id)? else { return Ok(Ok(())) };
+        fields
+    } else {
+        entity.fields().iter().map(|f| (f.name.to_owned(), written.get(f.name).cloned().unwrap_or(Value::Null))).collect()
+    };
     let row = record::Row { id: id.to_owned(), version: seq, fields };
     Ok(record::check_readable(entity, row).map_err(|e| match e {
         gridline_core::Error::Invalid { reason, .. } => refuse("invalid", reason),
@@ -496,7 +512,7 @@ fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op) -> Result<App
                 return Ok(Err(r));
             }
             let seq = tx.create(entity, id, &fields, &writer)?;
-            if let Err(r) = readable(tx, entity, id, seq)? {
+            if let Err(r) = readable(tx, entity, id, seq, &fields)? {
                 return Ok(Err(r));
             }
             Ok(Ok((seq, Vec::new())))
@@ -535,7 +551,7 @@ fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op) -> Result<App
                 }
             }
             let seq = tx.update(entity, id, &op.fields, &writer)?;
-            if let Err(r) = readable(tx, entity, id, seq)? {
+            if let Err(r) = readable(tx, entity, id, seq, &after)? {
                 return Ok(Err(r));
             }
             let mut conflicts = Vec::with_capacity(lost.len());

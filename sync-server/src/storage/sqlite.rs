@@ -7,7 +7,10 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Mutex;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
@@ -37,11 +40,61 @@ pub struct SqliteStorage {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// Tells the checkpointer that a write committed (dropped with the storage, which ends it).
+    committed: SyncSender<()>,
+    checkpointer: Option<JoinHandle<()>>,
+}
+
+/// WAL pages at which the writer folds the WAL into the database itself: only reached when the
+/// checkpointer falls behind (64 MiB; the core's own stores use 4,000).
+const WRITER_CHECKPOINT_PAGES: i64 = 16_000;
+
+/// The checkpointer waits this long after each checkpoint, so that commits meanwhile are folded
+/// in together (a page written by many commits is copied once).
+const CHECKPOINT_PAUSE: Duration = Duration::from_millis(200);
+
+/// Folds the WAL into the database file on its own connection and thread, so that a push's
+/// commit does not also copy pages and sync the database file (SQLite's automatic checkpoint
+/// runs inside the commit that crosses the threshold). A passive checkpoint never blocks the
+/// writer or the readers; it stops at a page a reader still needs and goes on at the next one.
+/// Ends when the storage is dropped.
+fn checkpointer(conn: Connection, committed: Receiver<()>) {
+    let mut pending = false;
+    loop {
+        if !pending && committed.recv().is_err() {
+            return;
+        }
+        pending = false;
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "checkpoint failed; the writer's own checkpoint remains");
+        }
+        // Commits meanwhile are folded in by the next checkpoint, together.
+        let until = Instant::now() + CHECKPOINT_PAUSE;
+        loop {
+            match committed.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                Ok(()) => pending = true,
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding the lock leaves SQLite consistent (the transaction rolls back).
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Drop for SqliteStorage {
+    fn drop(&mut self) {
+        // The checkpointer's connection closes before the writer's, as it did before there was
+        // one: the last connection to close folds the WAL in.
+        let (tx, _) = sync_channel(1);
+        drop(std::mem::replace(&mut self.committed, tx));
+        if let Some(h) = self.checkpointer.take() {
+            let _ = h.join();
+        }
+    }
 }
 
 impl SqliteStorage {
@@ -58,7 +111,21 @@ impl SqliteStorage {
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.pragma_update(None, "cache_size", -65_536)?;
         conn.set_prepared_statement_cache_capacity(128);
-        Ok(SqliteStorage { path, writer: Mutex::new(conn), readers: Mutex::new(Vec::new()) })
+        conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
+        let (committed, rx) = sync_channel(1);
+        let cp = Connection::open(&path)?;
+        cp.busy_timeout(Duration::from_secs(5))?;
+        let checkpointer = std::thread::Builder::new()
+            .name("gridline-checkpoint".into())
+            .spawn(move || checkpointer(cp, rx))
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        Ok(SqliteStorage {
+            path,
+            writer: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
+            committed,
+            checkpointer: Some(checkpointer),
+        })
     }
 
     /// The database file.
@@ -94,7 +161,13 @@ impl SqliteStorage {
         let tx = conn.transaction()?;
         let out = f(&tx)?;
         tx.commit()?;
+        self.note_commit();
         Ok(out)
+    }
+
+    /// Wakes the checkpointer (a wake-up already pending covers this commit too).
+    fn note_commit(&self) {
+        let _ = self.committed.try_send(());
     }
 }
 
@@ -393,6 +466,7 @@ impl Storage for SqliteStorage {
                 Ok(()) => {
                     b.finish()?;
                     tx.commit()?;
+                    self.note_commit();
                     return Ok(());
                 }
                 // Dropping `tx` rolls the attempt back.

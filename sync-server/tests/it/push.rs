@@ -299,3 +299,44 @@ async fn a_household_goes_with_its_residents_and_none_is_added_to_one_that_is_go
     let r = w.push(&gw, &[op(EntityKind::Resident, "R5", OpKind::Update, json!({"household_id": "H1"}), w.version("R5"))]).await;
     assert_eq!(r.results[0].code.as_deref(), Some("not_found"));
 }
+
+#[tokio::test]
+async fn a_write_that_would_leave_a_row_no_device_can_read_is_refused_on_create_and_on_update() {
+    let w = World::new();
+    let admin = w.enroll("admin").await;
+    let assignment = |status: &str| {
+        json!({"task_id": "T1", "grid_id": "G1", "assignee_id": null, "status": status, "evidence_text": "",
+            "evidence_photos": [], "submitted_at": null, "review_note": "", "reviewed_at": null})
+    };
+    let r = w
+        .push(&admin, &[
+            op(EntityKind::TaskAssignment, "TA1", OpKind::Create, assignment("pending"), 0),
+            // A status no device knows.
+            op(EntityKind::TaskAssignment, "TA2", OpKind::Create, assignment("almost_done"), 0),
+        ])
+        .await;
+    let st: Vec<_> = r.results.iter().map(|r| (r.status, r.code.as_deref())).collect();
+    assert_eq!(st, [(OpStatus::Applied, None), (OpStatus::Rejected, Some("invalid"))], "{:?}", r.results);
+    let version = w.version("TA1");
+    let upd = |f: serde_json::Value| op(EntityKind::TaskAssignment, "TA1", OpKind::Update, f, version);
+    let r = w
+        .push(&admin, &[
+            upd(json!({"status": "almost_done"})),
+            // A JSON field of the wrong shape: an object where a list of photo hashes belongs.
+            upd(json!({"evidence_photos": {"photo": "p1"}})),
+            upd(json!({"evidence_text": "已核实"})),
+        ])
+        .await;
+    let st: Vec<_> = r.results.iter().map(|r| (r.status, r.code.as_deref())).collect();
+    assert_eq!(
+        st,
+        [(OpStatus::Rejected, Some("invalid")), (OpStatus::Rejected, Some("invalid")), (OpStatus::Applied, None)],
+        "{:?}",
+        r.results
+    );
+    let rows = w.pull_all(&admin).await;
+    assert!(!rows.iter().any(|c| c.id == "TA2"), "the refused create left nothing");
+    let ta1 = rows.iter().find(|c| c.id == "TA1").expect("TA1");
+    assert_eq!((ta1.fields["status"].clone(), ta1.fields["evidence_photos"].clone()), (json!("pending"), json!([])));
+    assert_eq!(ta1.fields["evidence_text"], "已核实");
+}

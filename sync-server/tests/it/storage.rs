@@ -163,3 +163,37 @@ fn console_sessions_are_kept_by_hash_outlive_a_reopen_and_expire() {
     assert_eq!(st.session("a", 4_000).unwrap(), None);
     assert_eq!(count("console_sessions"), 1);
 }
+
+#[test]
+fn the_wal_is_folded_into_the_database_beside_the_writer_and_gone_once_the_storage_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join(gridline_server::storage::sqlite::DB_FILE);
+    let wal = dir.path().join(format!("{}-wal", gridline_server::storage::sqlite::DB_FILE));
+    let s = SqliteStorage::open(dir.path()).unwrap();
+    let st = gridline_server::AppState::new(std::sync::Arc::new(s), gridline_server::Config::for_tests());
+    let admin = gridline_core::access::Principal { user_id: "server".into(), role: gridline_core::Role::Admin, scope: Default::default() };
+    let push = |ops| {
+        let req = gridline_core::protocol::PushRequest { protocol: 1, ops, sent_at: 0, scope_epoch: None };
+        st.service.push(&admin, gridline_server::service::Origin::Server, &req).unwrap();
+    };
+    push(vec![
+        op(EntityKind::Area, "G1", OpKind::Create, json!({"parent_id": null, "kind": "grid", "code": "G1", "name": "网格"}), 0),
+        op(EntityKind::Building, "B1", OpKind::Create, json!({"grid_id": "G1", "name": "1栋", "address": "路", "floors": null, "head_user_id": null}), 0),
+    ]);
+    let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let before = size(&db);
+    // Far below the writer's own checkpoint threshold: only the checkpointer moves these pages.
+    push((0..2000).map(|i| op(EntityKind::Household, &format!("H{i}"), OpKind::Create, household("B1", "G1", &format!("{i}"), "13800138000"), 0)).collect());
+    assert!(size(&wal) > 0, "the batch went to the WAL");
+    // The checkpointer runs on its own thread: wait for it (a generous bound, not a measure).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while size(&db) < before + 200_000 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(size(&db) >= before + 200_000, "the database file took the batch's pages: {} -> {}", before, size(&db));
+    // Closing joins the checkpointer; the writer's connection closes last and removes the WAL.
+    drop(st);
+    assert!(!wal.exists(), "the WAL is gone once the storage is closed");
+    let s = SqliteStorage::open(dir.path()).unwrap();
+    assert_eq!(s.max_seq().unwrap(), 2002);
+}
