@@ -143,18 +143,21 @@ pub fn record_results(tx: &Transaction<'_>, results: &[OpResult], now: i64) -> R
     for res in results {
         match res.status {
             OpStatus::Applied | OpStatus::Duplicate | OpStatus::Merged => {
-                // The op leaves the outbox; only what setting the row's version needs is read back.
-                let gone: Option<(String, String, String, Option<String>)> = tx
+                // The op leaves the outbox; only what setting the row's version needs is read.
+                // (A read, then a delete by rowid: `DELETE … RETURNING` keeps its row in a
+                // temporary table and journals the statement.)
+                let gone: Option<(i64, String, String, String, Option<String>)> = tx
                     .prepare_cached(
-                        "DELETE FROM outbox WHERE op_id = ?1 RETURNING entity, entity_id, kind, \
-                         CASE WHEN kind = 'event' THEN fields ->> '$.id' END",
+                        "SELECT device_seq, entity, entity_id, kind, CASE WHEN kind = 'event' THEN fields ->> '$.id' END \
+                         FROM outbox WHERE op_id = ?1",
                     )?
-                    .query_row([&res.op_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                    .query_row([&res.op_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
                     .optional()?;
-                let Some((entity, entity_id, kind, event_id)) = gone else {
+                let Some((device_seq, entity, entity_id, kind, event_id)) = gone else {
                     rec.unknown += 1;
                     continue;
                 };
+                tx.prepare_cached("DELETE FROM outbox WHERE device_seq = ?1")?.execute([device_seq])?;
                 if let Some(v) = res.version {
                     let bad = |what: &str| {
                         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, format!("bad outbox {what}").into())
