@@ -78,6 +78,7 @@ async fn push(
     if value.ops.len() > max {
         return Err(AppError::too_large(format!("at most {max} ops per batch")));
     }
+    value.check_nesting()?;
     let ops: Vec<Incoming> = value.ops.iter().enumerate().map(|(i, raw)| decode_op(i, raw)).collect();
     let service = st.service.clone();
     let resp = tokio::task::spawn_blocking(move || service.push_from_device(&who, value.scope_epoch, &ops)).await??;

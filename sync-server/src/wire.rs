@@ -50,13 +50,56 @@ impl Versioned for EnrollRequest {
 pub struct PushEnvelope {
     /// Protocol version of the client.
     pub protocol: u32,
-    /// The ops, undecoded.
-    pub ops: Vec<serde_json::Value>,
+    /// The ops, undecoded (each one's JSON text, checked for syntax only).
+    pub ops: Vec<Box<serde_json::value::RawValue>>,
     /// Device clock when the batch was sent.
     pub sent_at: i64,
     /// The scope epoch the device held when it wrote these ops.
     #[serde(default)]
     pub scope_epoch: Option<i64>,
+}
+
+/// How deep a request body may nest arrays and objects: serde_json's limit for a parsed value.
+const MAX_NESTING: usize = 128;
+
+impl PushEnvelope {
+    /// Refuses a body that nests deeper than a parsed body may. The ops are kept as text when
+    /// the envelope is read, which does not count their depth; this keeps the limit the body
+    /// had when it was read whole (the envelope and its op list are two of the levels).
+    pub fn check_nesting(&self) -> Result<(), AppError> {
+        match self.ops.iter().position(|op| nests_deeper(op.get(), MAX_NESTING - 2)) {
+            Some(i) => Err(AppError::bad_json(format!("malformed JSON: op {i} nests deeper than {MAX_NESTING} levels"))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Whether valid JSON text nests arrays and objects more than `limit` deep.
+fn nests_deeper(json: &str, limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for b in json.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Content codings this server reads and writes.
@@ -323,6 +366,23 @@ impl IntoResponse for Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nesting_is_counted_outside_strings_only() {
+        let nested = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+        assert!(!nests_deeper(&nested(3), 3));
+        assert!(nests_deeper(&nested(4), 3));
+        assert!(nests_deeper(r#"{"a":{"b":[[1]]}}"#, 3));
+        // Brackets and escaped quotes inside strings are text.
+        assert!(!nests_deeper(r#"{"a":"[[[[{{{{","b":"\"[[[[\\"}"#, 1));
+        assert!(nests_deeper(r#"{"a":"\\","b":[{}]}"#, 2));
+        let env: PushEnvelope =
+            serde_json::from_str(&format!(r#"{{"protocol":1,"ops":[{{}},{}],"sent_at":0}}"#, nested(127))).expect("envelope");
+        assert_eq!(env.check_nesting().map_err(|e| e.code), Err("bad_json"));
+        let env: PushEnvelope =
+            serde_json::from_str(&format!(r#"{{"protocol":1,"ops":[{}],"sent_at":0}}"#, nested(126))).expect("envelope");
+        assert!(env.check_nesting().is_ok());
+    }
 
     #[test]
     fn accept_encoding_prefers_zstd_then_gzip() {

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use gridline_core::access::{self, Action, Principal, ScopeKeys};
@@ -148,14 +149,16 @@ pub fn checked(op: Op) -> Incoming {
 }
 
 /// Decodes one op of a batch from its raw JSON, op by op, so that one malformed op is refused
-/// alone (its index `i` names it in the reason).
-pub fn decode_op(i: usize, raw: &Value) -> Incoming {
-    match serde_json::from_value::<Op>(raw.clone()) {
+/// alone (its index `i` names it in the reason). Decoded from the text straight into an [`Op`];
+/// only a refused op is read again as a JSON value, for the id and time its rejection keeps.
+pub fn decode_op(i: usize, raw: &RawValue) -> Incoming {
+    match serde_json::from_str::<Op>(raw.get()) {
         Ok(op) => match checked(op) {
             Incoming::Malformed(m) => Incoming::Malformed(MalformedOp { reason: format!("op {i}: {}", m.reason), ..m }),
             ok => ok,
         },
         Err(e) => {
+            let raw: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
             let op_id = raw.get("op_id").and_then(Value::as_str).filter(|s| id_ok(s)).unwrap_or_default().to_owned();
             let device_time = raw.get("device_time").and_then(Value::as_i64).unwrap_or(0);
             Incoming::Malformed(MalformedOp {
@@ -662,7 +665,7 @@ mod tests {
             Op { op_id: String::new(), ..ok.clone() },
         ];
         for b in bad {
-            let raw = serde_json::to_value(&b).unwrap();
+            let raw = serde_json::value::to_raw_value(&b).unwrap();
             match decode_op(1, &raw) {
                 Incoming::Malformed(m) => {
                     assert!(m.reason.starts_with("op 1:"), "{m:?}");
@@ -674,9 +677,9 @@ mod tests {
         let mut raw = serde_json::to_value(&ok).unwrap();
         raw["entity"] = json!("spaceship");
         raw["device_time"] = json!(7);
-        let Incoming::Malformed(m) = decode_op(0, &raw) else { panic!("unknown entity accepted") };
+        let Incoming::Malformed(m) = decode_op(0, &serde_json::value::to_raw_value(&raw).unwrap()) else { panic!("unknown entity accepted") };
         assert_eq!((m.op_id.as_str(), m.device_time), ("o1", 7));
         let event = op(EntityKind::Incident, OpKind::Event, json!({"id": "e1", "kind": "note", "note": "n"}));
-        assert!(matches!(decode_op(0, &serde_json::to_value(&event).unwrap()), Incoming::Op(_)));
+        assert!(matches!(decode_op(0, &serde_json::value::to_raw_value(&event).unwrap()), Incoming::Op(_)));
     }
 }
