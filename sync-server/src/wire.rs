@@ -76,6 +76,11 @@ impl PushEnvelope {
 
 /// Whether valid JSON text nests arrays and objects more than `limit` deep.
 fn nests_deeper(json: &str, limit: usize) -> bool {
+    // Fewer opening brackets than the limit, wherever they are, cannot nest deeper (an op has a
+    // handful); this count is a fast pass, the walk below only runs for a text that has more.
+    if json.bytes().filter(|&b| b == b'[' || b == b'{').count() <= limit {
+        return false;
+    }
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
     for b in json.bytes() {
         if in_string {

@@ -177,9 +177,23 @@ struct Areas<'s> {
     service: &'s Service,
     current: Option<Arc<AreaParents>>,
     dirty: bool,
+    /// Paths from an area up to the root, as the batch's ops asked for them (a batch is
+    /// mostly one grid's).
+    paths: HashMap<String, Vec<String>>,
 }
 
 impl Areas<'_> {
+    fn new(service: &Service) -> Areas<'_> {
+        Areas { service, current: None, dirty: false, paths: HashMap::new() }
+    }
+
+    /// The batch wrote an area: the tree and the paths are read again.
+    fn changed(&mut self) {
+        self.dirty = true;
+        self.current = None;
+        self.paths.clear();
+    }
+
     /// The jurisdiction tree as this batch has it (re-read after the batch wrote areas).
     fn tree(&mut self, tx: &mut dyn BatchTx) -> Result<Arc<AreaParents>, StoreError> {
         if let Some(t) = &self.current {
@@ -190,9 +204,13 @@ impl Areas<'_> {
         Ok(t)
     }
 
-    fn path(&mut self, tx: &mut dyn BatchTx, area: Option<&str>) -> Result<Vec<String>, StoreError> {
-        let Some(area) = area else { return Ok(Vec::new()) };
-        Ok(area_path(&*self.tree(tx)?, area))
+    fn path(&mut self, tx: &mut dyn BatchTx, area: Option<&str>) -> Result<&[String], StoreError> {
+        let Some(area) = area else { return Ok(&[]) };
+        if !self.paths.contains_key(area) {
+            let path = area_path(&*self.tree(tx)?, area);
+            self.paths.insert(area.to_owned(), path);
+        }
+        Ok(&self.paths[area])
     }
 }
 
@@ -225,7 +243,7 @@ impl Ctx<'_, '_> {
         }
         let keys = self.keys(tx, entity, id, fields)?;
         let path = self.areas.path(tx, keys.area_id.as_deref())?;
-        let target = keys.target(&path);
+        let target = keys.target(path);
         // An op the current scope refuses is judged again by the scope it was written under;
         // when both refuse, the old scope's reason is the one that explains it to its writer.
         let verdict = match (self.who.check_write(entity, action, &target, names), self.prior) {
@@ -355,7 +373,7 @@ impl Service {
             results.clear();
             skewed = false;
             let mut ctx =
-                Ctx { parents: HashMap::new(), who, prior, origin, areas: Areas { service: self, current: None, dirty: false }, now };
+                Ctx { parents: HashMap::new(), who, prior, origin, areas: Areas::new(self), now };
             for incoming in ops {
                 let op_id = incoming.op_id();
                 if !op_id.is_empty() {
@@ -408,8 +426,7 @@ impl Service {
                         tx.end_op(true)?;
                         self.fault_point_op_applied();
                         if op.entity == EntityKind::Area {
-                            ctx.areas.dirty = true;
-                            ctx.areas.current = None;
+                            ctx.areas.changed();
                             wrote_areas = true;
                         }
                         let status = if conflicts.is_empty() { OpStatus::Applied } else { OpStatus::Merged };
@@ -466,22 +483,25 @@ type Applied = Result<(i64, Vec<String>), Refusal>;
 /// Refuses a write whose row would not read back on a device (an unknown status, a JSON field
 /// of the wrong shape); the caller's savepoint undoes it.
 ///
-/// `written` is the whole row as the op left it (every field the entity has, absent ones null).
-/// For an entity without derived fields that is exactly what reading the row back would give
-/// (values of a checked type come back from SQLite unchanged), so it is checked in memory; the
-/// rows with derived fields (incidents, patrol tracks) are read back.
+/// `written` is the row's fields as the op left them (absent ones are null). For an entity
+/// without derived fields that is exactly what reading the row back would give (values of a
+/// checked type come back from SQLite unchanged), so it is checked in memory; the rows with
+/// derived fields (incidents, patrol tracks) are read back.
 fn readable(
     tx: &mut dyn BatchTx,
     entity: EntityKind,
     id: &str,
     seq: i64,
-    written: &Fields,
+    mut written: Fields,
 ) -> Result<Result<(), Refusal>, StoreError> {
     let fields = if entity.fields().iter().any(|f| f.derived) {
         let Some(fields) = tx.row(entity, id)? else { return Ok(Ok(())) };
         fields
     } else {
-        entity.fields().iter().map(|f| (f.name.to_owned(), written.get(f.name).cloned().unwrap_or(Value::Null))).collect()
+        for f in entity.fields() {
+            written.entry(f.name).or_insert(Value::Null);
+        }
+        written
     };
     let row = record::Row { id: id.to_owned(), version: seq, fields };
     Ok(record::check_readable(entity, row).map_err(|e| match e {
@@ -515,7 +535,7 @@ fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op) -> Result<App
                 return Ok(Err(r));
             }
             let seq = tx.create(entity, id, &fields, &writer)?;
-            if let Err(r) = readable(tx, entity, id, seq, &fields)? {
+            if let Err(r) = readable(tx, entity, id, seq, fields)? {
                 return Ok(Err(r));
             }
             Ok(Ok((seq, Vec::new())))
@@ -554,7 +574,7 @@ fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op) -> Result<App
                 }
             }
             let seq = tx.update(entity, id, &op.fields, &writer)?;
-            if let Err(r) = readable(tx, entity, id, seq, &after)? {
+            if let Err(r) = readable(tx, entity, id, seq, after)? {
                 return Ok(Err(r));
             }
             let mut conflicts = Vec::with_capacity(lost.len());
