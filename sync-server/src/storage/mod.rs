@@ -12,6 +12,7 @@ mod sqlite_attachments;
 mod sqlite_batch;
 mod sqlite_console;
 mod sqlite_feed;
+mod sqlite_writer;
 
 use std::collections::HashMap;
 

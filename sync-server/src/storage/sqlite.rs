@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
 use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -20,6 +20,7 @@ use gridline_core::access::Principal;
 use gridline_core::{EntityKind, Role};
 
 use super::sqlite_batch::SqliteBatch;
+use super::sqlite_writer::{in_savepoint, GroupWriter};
 use super::*;
 
 /// The server's own migrations; a shipped one is never edited, only appended to.
@@ -38,10 +39,10 @@ pub const DB_FILE: &str = "gridline.sqlite";
 /// SQLite storage.
 pub struct SqliteStorage {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    /// The writer connection, with group commit (it tells the checkpointer of each commit and
+    /// ends it when dropped).
+    writer: GroupWriter,
     readers: Mutex<Vec<Connection>>,
-    /// Tells the checkpointer that a write committed (dropped with the storage, which ends it).
-    committed: SyncSender<()>,
     checkpointer: Option<JoinHandle<()>>,
 }
 
@@ -87,10 +88,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Drop for SqliteStorage {
     fn drop(&mut self) {
-        // The checkpointer's connection closes before the writer's, as it did before there was
-        // one: the last connection to close folds the WAL in.
-        let (tx, _) = sync_channel(1);
-        drop(std::mem::replace(&mut self.committed, tx));
+        // The checkpointer ends and closes its connection before the writer's and the readers'
+        // close: the last connection to close folds the WAL in, as it did before there was one.
+        self.writer.close();
         if let Some(h) = self.checkpointer.take() {
             let _ = h.join();
         }
@@ -121,9 +121,8 @@ impl SqliteStorage {
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         Ok(SqliteStorage {
             path,
-            writer: Mutex::new(conn),
+            writer: GroupWriter::new(conn, committed),
             readers: Mutex::new(Vec::new()),
-            committed,
             checkpointer: Some(checkpointer),
         })
     }
@@ -156,18 +155,10 @@ impl SqliteStorage {
         out
     }
 
+    /// Runs `f` on the writer, atomically, and returns once it is committed (possibly in one
+    /// commit with concurrent writes: see `sqlite_writer`).
     pub(super) fn write<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
-        let mut conn = lock(&self.writer);
-        let tx = conn.transaction()?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        self.note_commit();
-        Ok(out)
-    }
-
-    /// Wakes the checkpointer (a wake-up already pending covers this commit too).
-    fn note_commit(&self) {
-        let _ = self.committed.try_send(());
+        self.writer.member(|conn| in_savepoint(conn, f))
     }
 }
 
@@ -456,24 +447,24 @@ impl Storage for SqliteStorage {
     }
 
     fn batch(&self, f: &mut dyn FnMut(&mut dyn BatchTx) -> StoreResult<()>) -> StoreResult<()> {
-        let mut conn = lock(&self.writer);
-        // First without per-op savepoints; again with them if an op had to be undone.
-        let mut savepoints = false;
-        loop {
-            let tx = conn.transaction()?;
-            let mut b = SqliteBatch::begin(&tx, savepoints)?;
-            match f(&mut b) {
-                Ok(()) => {
-                    b.finish()?;
-                    tx.commit()?;
-                    self.note_commit();
-                    return Ok(());
+        self.writer.member(|conn| {
+            // First without per-op savepoints; again with them if an op had to be undone.
+            let mut savepoints = false;
+            loop {
+                let sp = conn.savepoint()?;
+                let mut b = SqliteBatch::begin(&sp, savepoints)?;
+                match f(&mut b) {
+                    Ok(()) => {
+                        b.finish()?;
+                        sp.commit()?;
+                        return Ok(());
+                    }
+                    // Dropping `sp` rolls the attempt back.
+                    Err(_) if !savepoints && b.wants_savepoints() => savepoints = true,
+                    Err(e) => return Err(e),
                 }
-                // Dropping `tx` rolls the attempt back.
-                Err(_) if !savepoints && b.wants_savepoints() => savepoints = true,
-                Err(e) => return Err(e),
             }
-        }
+        })
     }
 
     fn feed(&self, cursor: i64, limit: usize, max_scan: usize, visible: &VisibleFn<'_>) -> StoreResult<FeedPage> {
@@ -559,12 +550,13 @@ impl Storage for SqliteStorage {
     }
 
     fn set_bulk_load(&self, on: bool) -> StoreResult<()> {
-        let conn = lock(&self.writer);
-        conn.pragma_update(None, "synchronous", if on { "OFF" } else { "FULL" })?;
-        if !on {
-            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
-        }
-        Ok(())
+        self.writer.exclusive(|conn| {
+            conn.pragma_update(None, "synchronous", if on { "OFF" } else { "FULL" })?;
+            if !on {
+                conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+            }
+            Ok(())
+        })
     }
 
     fn console(&self) -> &dyn ConsoleStore {
