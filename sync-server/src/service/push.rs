@@ -2,6 +2,7 @@
 //! op (DESIGN.md sync rules 3, 4, 5, 7): idempotency, scope and role from the token, field-level
 //! merge against `base_version`, incident events through the state machine, clock skew.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -104,6 +105,7 @@ pub(crate) fn check_op_shape(op: &Op) -> Result<(), (String, String)> {
     if op.base_version < 0 || op.device_seq < 0 {
         return Err(("base_version and device_seq must not be negative".into(), "版本号或序号不能为负数".into()));
     }
+    // Checked where they are; only an event's fields are copied (its `id` is not a field).
     let (kind, fields) = match op.kind {
         OpKind::Event => {
             if op.entity != EntityKind::Incident {
@@ -114,10 +116,10 @@ pub(crate) fn check_op_shape(op: &Op) -> Result<(), (String, String)> {
             }
             let mut f = op.fields.clone();
             f.remove("id");
-            (EntityKind::IncidentEvent, f)
+            (EntityKind::IncidentEvent, Cow::Owned(f))
         }
-        OpKind::Delete => (op.entity, Fields::new()),
-        _ => (op.entity, op.fields.clone()),
+        OpKind::Delete => (op.entity, Cow::Owned(Fields::new())),
+        _ => (op.entity, Cow::Borrowed(&op.fields)),
     };
     record::check_fields(kind, &fields).map_err(|e| match e {
         gridline_core::Error::Invalid { field, reason } => {
