@@ -139,34 +139,35 @@ pub struct Recorded {
 /// Records the server's per-op results: acknowledged ops leave the outbox, rejected ops move
 /// to the rejected list. Ops without a result stay, to be sent again.
 pub fn record_results(tx: &Transaction<'_>, results: &[OpResult], now: i64) -> Result<Recorded> {
+    record_results_of(tx, &[], results, now)
+}
+
+/// [`record_results`] for a batch whose ops are at hand (`sent`, as read by [`next_batch`]): an
+/// acknowledged op is removed by its `device_seq` without reading it back (outbox ops never
+/// change once written). A result for an op not in `sent` is looked up in the outbox.
+pub fn record_results_of(tx: &Transaction<'_>, sent: &[Op], results: &[OpResult], now: i64) -> Result<Recorded> {
+    let sent: std::collections::HashMap<&str, &Op> = sent.iter().map(|op| (op.op_id.as_str(), op)).collect();
     let mut rec = Recorded::default();
     for res in results {
         match res.status {
             OpStatus::Applied | OpStatus::Duplicate | OpStatus::Merged => {
-                // The op leaves the outbox; only what setting the row's version needs is read.
-                // (A read, then a delete by rowid: `DELETE … RETURNING` keeps its row in a
-                // temporary table and journals the statement.)
-                let gone: Option<(i64, String, String, String, Option<String>)> = tx
-                    .prepare_cached(
-                        "SELECT device_seq, entity, entity_id, kind, CASE WHEN kind = 'event' THEN fields ->> '$.id' END \
-                         FROM outbox WHERE op_id = ?1",
-                    )?
-                    .query_row([&res.op_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
-                    .optional()?;
-                let Some((device_seq, entity, entity_id, kind, event_id)) = gone else {
+                let gone = match sent.get(res.op_id.as_str()) {
+                    Some(op) => {
+                        let n = tx.prepare_cached("DELETE FROM outbox WHERE device_seq = ?1")?.execute([op.device_seq])?;
+                        let id = match op.kind {
+                            OpKind::Event => op.fields.get("id").and_then(serde_json::Value::as_str).unwrap_or(&op.entity_id).to_owned(),
+                            _ => op.entity_id.clone(),
+                        };
+                        let entity = if op.kind == OpKind::Event { EntityKind::IncidentEvent } else { op.entity };
+                        (n == 1).then_some((entity, id))
+                    }
+                    None => acknowledged_in_outbox(tx, &res.op_id)?,
+                };
+                let Some((entity, id)) = gone else {
                     rec.unknown += 1;
                     continue;
                 };
-                tx.prepare_cached("DELETE FROM outbox WHERE device_seq = ?1")?.execute([device_seq])?;
                 if let Some(v) = res.version {
-                    let bad = |what: &str| {
-                        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, format!("bad outbox {what}").into())
-                    };
-                    let entity = EntityKind::parse(&entity).ok_or_else(|| bad("entity"))?;
-                    let (entity, id) = match OpKind::parse(&kind).ok_or_else(|| bad("kind"))? {
-                        OpKind::Event => (EntityKind::IncidentEvent, event_id.unwrap_or(entity_id)),
-                        _ => (entity, entity_id),
-                    };
                     crate::record::set_version(tx, entity, &id, v)?;
                 }
                 rec.acknowledged += 1;
@@ -207,6 +208,27 @@ pub fn record_results(tx: &Transaction<'_>, results: &[OpResult], now: i64) -> R
         }
     }
     Ok(rec)
+}
+
+/// Removes an acknowledged op found by its id; what setting its record's version needs, or
+/// None when the outbox does not hold it. (A read, then a delete by rowid: `DELETE …
+/// RETURNING` keeps its row in a temporary table and journals the statement.)
+fn acknowledged_in_outbox(tx: &Transaction<'_>, op_id: &str) -> Result<Option<(EntityKind, String)>> {
+    let found: Option<(i64, String, String, String, Option<String>)> = tx
+        .prepare_cached(
+            "SELECT device_seq, entity, entity_id, kind, CASE WHEN kind = 'event' THEN fields ->> '$.id' END \
+             FROM outbox WHERE op_id = ?1",
+        )?
+        .query_row([op_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .optional()?;
+    let Some((device_seq, entity, entity_id, kind, event_id)) = found else { return Ok(None) };
+    tx.prepare_cached("DELETE FROM outbox WHERE device_seq = ?1")?.execute([device_seq])?;
+    let bad = |what: &str| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, format!("bad outbox {what}").into());
+    let entity = EntityKind::parse(&entity).ok_or_else(|| bad("entity"))?;
+    Ok(Some(match OpKind::parse(&kind).ok_or_else(|| bad("kind"))? {
+        OpKind::Event => (EntityKind::IncidentEvent, event_id.unwrap_or(entity_id)),
+        _ => (entity, entity_id),
+    }))
 }
 
 /// An op the server refused, kept for the user.

@@ -317,7 +317,7 @@ impl Run<'_> {
             let resp = self.retry(|| transport.push(&req))?;
             self.report.clock_skew_flagged |= resp.clock_skew_flagged;
             let now = self.store.now_ms();
-            let rec = self.store.write(|tx| outbox::record_results(tx, &resp.results, now))?;
+            let rec = self.store.write(|tx| outbox::record_results_of(tx, &req.ops, &resp.results, now))?;
             if rec.acknowledged + rec.rejected == 0 {
                 // The server answered without a result for any op of the batch: do not spin.
                 return Err(Error::Transport("push answered without results".into()));

@@ -123,6 +123,17 @@ fn next_batch_honours_count_and_byte_bounds_and_always_returns_one_op() {
 
 #[test]
 fn results_acknowledge_reject_or_keep_each_op_and_lose_nothing() {
+    results_scenario(false);
+}
+
+/// The same with the sent batch at hand, as the sync client records it: acknowledged ops are
+/// removed by their `device_seq`, with the same outcome.
+#[test]
+fn results_recorded_with_the_sent_batch_at_hand_do_the_same() {
+    results_scenario(true);
+}
+
+fn results_scenario(with_sent: bool) {
     let fx = fx();
     let h = fx.household(&fx.b1, "101", "张伟", None);
     let i = fx.store.report_incident(crate::incidents::new_incident(GRID1, "dispute")).unwrap();
@@ -133,6 +144,10 @@ fn results_acknowledge_reject_or_keep_each_op_and_lose_nothing() {
     let event_op = &all[5];
     assert_eq!(event_op.kind, OpKind::Event);
     let event_id = event_op.fields["id"].as_str().unwrap().to_owned();
+    let sent = if with_sent { all.clone() } else { Vec::new() };
+    let record = |fx: &Fx, results: &[OpResult]| -> Recorded {
+        fx.store.write(|tx| outbox::record_results_of(tx, &sent, results, fx.store.now_ms())).unwrap()
+    };
 
     let results = vec![
         result(&all[0], OpStatus::Applied, Some(101)),
