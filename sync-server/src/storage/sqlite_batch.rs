@@ -38,7 +38,7 @@ const PUT_META: &str = "INSERT INTO row_meta (entity, id, seq, deleted, area_id,
 /// touches): an op refused before it wrote anything needs no undo. Only when an op must be
 /// undone after it wrote (a constraint failure halfway) does the batch ask to be run again from
 /// the start with a savepoint per op ([`SqliteBatch::wants_savepoints`]); the caller rolls the
-/// transaction back and repeats it, so the results are the same either way.
+/// batch's own savepoint back and repeats it, so the results are the same either way.
 pub(super) struct SqliteBatch<'a> {
     tx: &'a Connection,
     /// The last sequence handed out (written back by `finish`).
