@@ -31,6 +31,7 @@ const SERVER_MIGRATIONS: &[(&str, &str)] = &[
     ("s004_scope_history", include_str!("migrations/s004_scope_history.sql")),
     ("s005_attachments", include_str!("migrations/s005_attachments.sql")),
     ("s006_console_sessions", include_str!("migrations/s006_console_sessions.sql")),
+    ("s007_change_log_time_index", include_str!("migrations/s007_change_log_time_index.sql")),
 ];
 
 /// The file name inside the data dir.
