@@ -164,7 +164,7 @@ const HOUSEHOLD_TEXT: [&str; 4] = ["head_name", "room", "address", "phone"];
 const RESIDENT_TEXT: [&str; 2] = ["name", "phone"];
 
 /// The text fields an indexed kind's search document is made of.
-fn indexed_fields(kind: EntityKind) -> &'static [&'static str] {
+pub(crate) fn indexed_fields(kind: EntityKind) -> &'static [&'static str] {
     if kind == EntityKind::Household {
         &HOUSEHOLD_TEXT
     } else {

@@ -44,34 +44,37 @@ use super::merge::INDEX_DEFERRED;
 const HOUSEHOLDS: i64 = 0;
 const RESIDENTS: i64 = 1;
 
+/// The indexed kinds with their numbers in the writer's bookkeeping.
+const TRACKED: [(i64, EntityKind); 2] = [(HOUSEHOLDS, EntityKind::Household), (RESIDENTS, EntityKind::Resident)];
+
 /// The writer's bookkeeping while a builder runs (temporary: this connection only). `upto` is
 /// how far the builder has been sent; `low` is the table's highest rowid when it was last sent,
 /// lowered by deletes of the highest rows: new rows take the rowids above it, and those up to
-/// `upto` the builder will not read.
-const TRACKING: &str = "
-CREATE TEMP TABLE IF NOT EXISTS index_sent (kind INTEGER PRIMARY KEY, upto INTEGER NOT NULL, low INTEGER NOT NULL);
-CREATE TEMP TABLE IF NOT EXISTS index_dirty (kind INTEGER NOT NULL, row INTEGER NOT NULL, PRIMARY KEY (kind, row)) WITHOUT ROWID;
-INSERT OR IGNORE INTO index_sent (kind, upto, low) VALUES (0, 0, 0), (1, 0, 0);
-CREATE TEMP TRIGGER IF NOT EXISTS index_dirty_household_update
-    AFTER UPDATE OF head_name, room, address, phone ON main.households
-    WHEN old.rowid <= (SELECT upto FROM index_sent WHERE kind = 0)
-    BEGIN INSERT OR IGNORE INTO index_dirty (kind, row) VALUES (0, old.rowid); END;
-CREATE TEMP TRIGGER IF NOT EXISTS index_dirty_household_delete AFTER DELETE ON main.households
-    WHEN old.rowid <= (SELECT upto FROM index_sent WHERE kind = 0)
-    BEGIN
-        INSERT OR IGNORE INTO index_dirty (kind, row) VALUES (0, old.rowid);
-        UPDATE index_sent SET low = min(low, (SELECT coalesce(max(rowid), 0) FROM main.households)) WHERE kind = 0;
-    END;
-CREATE TEMP TRIGGER IF NOT EXISTS index_dirty_resident_update AFTER UPDATE OF name, phone ON main.residents
-    WHEN old.rowid <= (SELECT upto FROM index_sent WHERE kind = 1)
-    BEGIN INSERT OR IGNORE INTO index_dirty (kind, row) VALUES (1, old.rowid); END;
-CREATE TEMP TRIGGER IF NOT EXISTS index_dirty_resident_delete AFTER DELETE ON main.residents
-    WHEN old.rowid <= (SELECT upto FROM index_sent WHERE kind = 1)
-    BEGIN
-        INSERT OR IGNORE INTO index_dirty (kind, row) VALUES (1, old.rowid);
-        UPDATE index_sent SET low = min(low, (SELECT coalesce(max(rowid), 0) FROM main.residents)) WHERE kind = 1;
-    END;
-";
+/// `upto` the builder will not read. Per indexed kind, a trigger notes a row the builder has
+/// read when a field of its search document changes (the fields `search` indexes), another
+/// when it is deleted.
+fn tracking_sql() -> String {
+    let mut sql = String::from(
+        "CREATE TEMP TABLE IF NOT EXISTS index_sent (kind INTEGER PRIMARY KEY, upto INTEGER NOT NULL, low INTEGER NOT NULL);
+         CREATE TEMP TABLE IF NOT EXISTS index_dirty (kind INTEGER NOT NULL, row INTEGER NOT NULL, PRIMARY KEY (kind, row)) WITHOUT ROWID;",
+    );
+    for (kind, entity) in TRACKED {
+        let (name, table, fields) = (entity.as_str(), entity.table(), search::indexed_fields(entity).join(", "));
+        let read = format!("old.rowid <= (SELECT upto FROM index_sent WHERE kind = {kind})");
+        sql += &format!(
+            "
+            INSERT OR IGNORE INTO index_sent (kind, upto, low) VALUES ({kind}, 0, 0);
+            CREATE TEMP TRIGGER IF NOT EXISTS index_dirty_{name}_update AFTER UPDATE OF {fields} ON main.{table} WHEN {read}
+                BEGIN INSERT OR IGNORE INTO index_dirty (kind, row) VALUES ({kind}, old.rowid); END;
+            CREATE TEMP TRIGGER IF NOT EXISTS index_dirty_{name}_delete AFTER DELETE ON main.{table} WHEN {read}
+                BEGIN
+                    INSERT OR IGNORE INTO index_dirty (kind, row) VALUES ({kind}, old.rowid);
+                    UPDATE index_sent SET low = min(low, (SELECT coalesce(max(rowid), 0) FROM main.{table})) WHERE kind = {kind};
+                END;"
+        );
+    }
+    sql
+}
 
 /// Rows the builder will not read although they may be new to it: those that took rowids at or
 /// below what it was sent (after the highest rows were deleted), and with `all` (the builder
@@ -79,7 +82,8 @@ CREATE TEMP TRIGGER IF NOT EXISTS index_dirty_resident_delete AFTER DELETE ON ma
 /// No trigger on inserts: it would run for every row of the pull.
 fn note_unread(conn: &Connection, all: bool) -> Result<()> {
     let above = if all { "" } else { " AND rowid <= (SELECT upto FROM temp.index_sent WHERE kind = ?1)" };
-    for (kind, table) in [(HOUSEHOLDS, "households"), (RESIDENTS, "residents")] {
+    for (kind, entity) in TRACKED {
+        let table = entity.table();
         conn.prepare_cached(&format!(
             "INSERT OR IGNORE INTO temp.index_dirty (kind, row) SELECT ?1, rowid FROM main.{table} \
              WHERE rowid > (SELECT low FROM temp.index_sent WHERE kind = ?1){above}"
@@ -91,14 +95,14 @@ fn note_unread(conn: &Connection, all: bool) -> Result<()> {
 
 /// Drops the writer's bookkeeping (after the builder's last step, or when it was given up).
 pub(crate) fn forget(conn: &Connection) -> Result<()> {
-    conn.execute_batch(
-        "DROP TRIGGER IF EXISTS temp.index_dirty_household_update;
-         DROP TRIGGER IF EXISTS temp.index_dirty_household_delete;
-         DROP TRIGGER IF EXISTS temp.index_dirty_resident_update;
-         DROP TRIGGER IF EXISTS temp.index_dirty_resident_delete;
-         DROP TABLE IF EXISTS temp.index_sent;
-         DROP TABLE IF EXISTS temp.index_dirty;",
-    )?;
+    let mut sql = String::new();
+    for (_, entity) in TRACKED {
+        let name = entity.as_str();
+        sql += &format!(
+            "DROP TRIGGER IF EXISTS temp.index_dirty_{name}_update; DROP TRIGGER IF EXISTS temp.index_dirty_{name}_delete;"
+        );
+    }
+    conn.execute_batch(&(sql + "DROP TABLE IF EXISTS temp.index_sent; DROP TABLE IF EXISTS temp.index_dirty;"))?;
     Ok(())
 }
 
@@ -136,7 +140,7 @@ impl IndexBuilder {
     /// the builder's range to the rows there are now. Returns the marks to send once the
     /// transaction has committed.
     pub(crate) fn advance(conn: &Connection) -> Result<RowMarks> {
-        conn.execute_batch(TRACKING)?;
+        conn.execute_batch(&tracking_sql())?;
         note_unread(conn, false)?;
         let marks = RowMarks::current(conn)?;
         let mut set = conn.prepare_cached("UPDATE temp.index_sent SET upto = max(upto, ?2), low = ?2 WHERE kind = ?1")?;
