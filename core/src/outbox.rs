@@ -1,6 +1,9 @@
 //! The outbox: one op per local mutation, written in the mutation's transaction, leaving only
 //! with a result from the server (DESIGN.md sync rules 1–3).
 
+use std::borrow::Cow;
+use std::collections::HashMap;
+
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
 
@@ -144,43 +147,39 @@ pub fn record_results(tx: &Transaction<'_>, results: &[OpResult], now: i64) -> R
 
 /// [`record_results`] for a batch whose ops are at hand (`sent`, as read by [`next_batch`]): an
 /// acknowledged op is removed by its `device_seq` without reading it back (outbox ops never
-/// change once written). A result for an op not in `sent` is looked up in the outbox.
+/// change once written). A result for an op not in `sent` is looked up in the outbox, as the
+/// rejected ones are.
 pub fn record_results_of(tx: &Transaction<'_>, sent: &[Op], results: &[OpResult], now: i64) -> Result<Recorded> {
-    let sent: std::collections::HashMap<&str, &Op> = sent.iter().map(|op| (op.op_id.as_str(), op)).collect();
+    let sent: HashMap<&str, &Op> = sent.iter().map(|op| (op.op_id.as_str(), op)).collect();
     let mut rec = Recorded::default();
     for res in results {
+        let Some(op) = op_of(tx, &sent, &res.op_id)? else {
+            rec.unknown += 1;
+            continue;
+        };
+        // Out of the outbox first: putting a rejected op's record back re-applies what is still
+        // pending on it, and this op no longer is.
+        if tx.prepare_cached("DELETE FROM outbox WHERE device_seq = ?1")?.execute([op.device_seq])? == 0 {
+            // Recorded already (a result repeated in the answer).
+            rec.unknown += 1;
+            continue;
+        }
         match res.status {
             OpStatus::Applied | OpStatus::Duplicate | OpStatus::Merged => {
-                let gone = match sent.get(res.op_id.as_str()) {
-                    Some(op) => {
-                        let n = tx.prepare_cached("DELETE FROM outbox WHERE device_seq = ?1")?.execute([op.device_seq])?;
-                        let id = match op.kind {
-                            OpKind::Event => op.fields.get("id").and_then(serde_json::Value::as_str).unwrap_or(&op.entity_id).to_owned(),
-                            _ => op.entity_id.clone(),
-                        };
-                        let entity = if op.kind == OpKind::Event { EntityKind::IncidentEvent } else { op.entity };
-                        (n == 1).then_some((entity, id))
-                    }
-                    None => acknowledged_in_outbox(tx, &res.op_id)?,
-                };
-                let Some((entity, id)) = gone else {
-                    rec.unknown += 1;
-                    continue;
-                };
                 if let Some(v) = res.version {
-                    crate::record::set_version(tx, entity, &id, v)?;
+                    // An event op's version is its event's.
+                    let (entity, id) = match op.kind {
+                        OpKind::Event => (
+                            EntityKind::IncidentEvent,
+                            op.fields.get("id").and_then(serde_json::Value::as_str).unwrap_or(&op.entity_id),
+                        ),
+                        _ => (op.entity, op.entity_id.as_str()),
+                    };
+                    crate::record::set_version(tx, entity, id, v)?;
                 }
                 rec.acknowledged += 1;
             }
             OpStatus::Rejected => {
-                let mut stmt = tx.prepare_cached(&format!("{SELECT} WHERE op_id = ?1"))?;
-                let op = match stmt.query_row([&res.op_id], |r| read_op(r).map(|(op, _)| op)).optional()? {
-                    Some(op) => op,
-                    None => {
-                        rec.unknown += 1;
-                        continue;
-                    }
-                };
                 tx.prepare_cached(
                     "INSERT OR REPLACE INTO rejected_ops (op_id, device_seq, entity, entity_id, kind, fields, \
                      base_version, device_time, code, reason, rejected_at) \
@@ -199,9 +198,6 @@ pub fn record_results_of(tx: &Transaction<'_>, sent: &[Op], results: &[OpResult]
                     res.reason.as_deref().unwrap_or(""),
                     now
                 ])?;
-                tx.prepare_cached("DELETE FROM outbox WHERE op_id = ?1")?.execute([&res.op_id])?;
-                // Out of the outbox first: putting the record back re-applies what is still
-                // pending on it, and this op no longer is.
                 crate::sync::merge::revert_rejected(tx, &op, res.code.as_deref().unwrap_or_default(), res.current.as_deref())?;
                 rec.rejected += 1;
             }
@@ -210,25 +206,14 @@ pub fn record_results_of(tx: &Transaction<'_>, sent: &[Op], results: &[OpResult]
     Ok(rec)
 }
 
-/// Removes an acknowledged op found by its id; what setting its record's version needs, or
-/// None when the outbox does not hold it. (A read, then a delete by rowid: `DELETE …
-/// RETURNING` keeps its row in a temporary table and journals the statement.)
-fn acknowledged_in_outbox(tx: &Transaction<'_>, op_id: &str) -> Result<Option<(EntityKind, String)>> {
-    let found: Option<(i64, String, String, String, Option<String>)> = tx
-        .prepare_cached(
-            "SELECT device_seq, entity, entity_id, kind, CASE WHEN kind = 'event' THEN fields ->> '$.id' END \
-             FROM outbox WHERE op_id = ?1",
-        )?
-        .query_row([op_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
-        .optional()?;
-    let Some((device_seq, entity, entity_id, kind, event_id)) = found else { return Ok(None) };
-    tx.prepare_cached("DELETE FROM outbox WHERE device_seq = ?1")?.execute([device_seq])?;
-    let bad = |what: &str| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, format!("bad outbox {what}").into());
-    let entity = EntityKind::parse(&entity).ok_or_else(|| bad("entity"))?;
-    Ok(Some(match OpKind::parse(&kind).ok_or_else(|| bad("kind"))? {
-        OpKind::Event => (EntityKind::IncidentEvent, event_id.unwrap_or(entity_id)),
-        _ => (entity, entity_id),
-    }))
+/// The op a result names: the one at hand in the batch sent, else as the outbox holds it (an op
+/// never changes once written); None when the outbox no longer holds it.
+fn op_of<'a>(tx: &Transaction<'_>, sent: &HashMap<&str, &'a Op>, op_id: &str) -> Result<Option<Cow<'a, Op>>> {
+    if let Some(op) = sent.get(op_id) {
+        return Ok(Some(Cow::Borrowed(*op)));
+    }
+    let mut stmt = tx.prepare_cached(&format!("{SELECT} WHERE op_id = ?1"))?;
+    Ok(stmt.query_row([op_id], |r| read_op(r).map(|(op, _)| op)).optional()?.map(Cow::Owned))
 }
 
 /// An op the server refused, kept for the user.

@@ -82,7 +82,7 @@ fn checkpointer(conn: Connection, committed: Receiver<()>) {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding the lock leaves SQLite consistent (the transaction rolls back).
     m.lock().unwrap_or_else(|p| p.into_inner())
 }

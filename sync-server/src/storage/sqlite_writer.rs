@@ -16,6 +16,9 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 
 use rusqlite::Connection;
 
+// A panic while holding the writer leaves SQLite consistent: its work is rolled back to its
+// savepoint and the group is finished by the guard (see `Member`).
+use super::sqlite::lock;
 use super::{StoreError, StoreResult};
 
 /// Most batches one commit carries: a bound on how long the first of a group waits.
@@ -23,12 +26,6 @@ const MAX_GROUP: usize = 8;
 
 /// Commit failures remembered for the groups' waiting members.
 const FAILURES_KEPT: usize = 64;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock leaves SQLite consistent: its work is rolled back to its
-    // savepoint and the group is finished by the guard (see `Member`).
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 struct Writer {
     conn: Connection,
