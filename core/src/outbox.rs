@@ -113,8 +113,13 @@ pub(crate) fn pending_records(conn: &Connection) -> Result<PendingRecords> {
 /// The next batch: the oldest ops, at most `max_ops` of them and about `max_bytes` on the wire.
 /// The first op is always included, however large, so one big op cannot block the queue.
 pub fn next_batch(conn: &Connection, max_ops: usize, max_bytes: usize) -> Result<Vec<Op>> {
-    let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY device_seq LIMIT ?1"))?;
-    let mut rows = stmt.query([max_ops.max(1) as i64])?;
+    batch_after(conn, 0, max_ops, max_bytes)
+}
+
+/// [`next_batch`] of the ops after `device_seq` `after` (the batch that follows one in flight).
+pub fn batch_after(conn: &Connection, after: i64, max_ops: usize, max_bytes: usize) -> Result<Vec<Op>> {
+    let mut stmt = conn.prepare_cached(&format!("{SELECT} WHERE device_seq > ?1 ORDER BY device_seq LIMIT ?2"))?;
+    let mut rows = stmt.query([after, max_ops.max(1) as i64])?;
     let mut out = Vec::new();
     let mut bytes = 0;
     while let Some(r) = rows.next()? {

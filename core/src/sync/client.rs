@@ -12,7 +12,7 @@ use super::merge::{self, CURSOR, SCOPE_EPOCH};
 use super::transport::{Enroller, Transport, TransportError};
 use crate::error::{Error, Result};
 use crate::outbox;
-use crate::protocol::{EnrollRequest, PullRequest, PushRequest, PROTOCOL_VERSION};
+use crate::protocol::{EnrollRequest, PullRequest, PushRequest, PushResponse, PROTOCOL_VERSION};
 use crate::store::{meta_get, meta_set, Store};
 
 /// Tuning of a sync run.
@@ -280,14 +280,23 @@ impl Run<'_> {
     }
 
     /// Calls `f` until it succeeds, a non-retryable error occurs, or attempts run out.
-    fn retry<T>(&mut self, mut f: impl FnMut() -> Result<T, TransportError>) -> Result<T> {
+    fn retry<T>(&mut self, f: impl FnMut() -> Result<T, TransportError>) -> Result<T> {
+        self.retry_after(None, f)
+    }
+
+    /// [`Run::retry`] when the first attempt was already made (its outcome is `first`).
+    fn retry_after<T>(
+        &mut self,
+        mut first: Option<Result<T, TransportError>>,
+        mut f: impl FnMut() -> Result<T, TransportError>,
+    ) -> Result<T> {
         let mut backoff = self.opts.base_backoff;
         let mut attempt = 1;
         loop {
-            if self.cancel.is_cancelled() {
+            if first.is_none() && self.cancel.is_cancelled() {
                 return Err(Error::Cancelled);
             }
-            match f() {
+            match first.take().unwrap_or_else(&mut f) {
                 Ok(v) => return Ok(v),
                 Err(e) if e.is_retryable() && attempt < self.opts.max_attempts => {
                     self.report.retries += 1;
@@ -302,35 +311,79 @@ impl Run<'_> {
         }
     }
 
+    /// Pushes batches until the outbox is empty. One request is in flight at a time (batches
+    /// reach the server in `device_seq` order, each after the previous one was answered), but
+    /// the device's own work overlaps it: while a batch is on its way, the previous batch's
+    /// results are recorded and the next batch is read from the outbox. The request makes its
+    /// first attempt on a second thread; if that fails, it is made again the usual way, with
+    /// retries.
     fn push_all(&mut self) -> Result<()> {
         let total = self.store.pending_ops()?;
+        let transport = self.transport;
         let mut done = 0;
         (self.progress)(Progress { phase: super::SyncPhase::Push, done, total });
-        loop {
-            let batch = self.store.read(|c| outbox::next_batch(c, self.opts.batch_ops, self.opts.batch_bytes))?;
-            if batch.is_empty() {
-                return Ok(());
+        let mut batch = self.store.read(|c| outbox::next_batch(c, self.opts.batch_ops, self.opts.batch_bytes))?;
+        // A batch answered whose results are not recorded yet.
+        let mut answered: Option<(Vec<crate::protocol::Op>, PushResponse)> = None;
+        std::thread::scope(|scope| loop {
+            if batch.is_empty() || self.cancel.is_cancelled() {
+                if let Some((ops, resp)) = answered.take() {
+                    done += self.record_pushed(&ops, &resp, total, done)?;
+                }
+                return if batch.is_empty() { Ok(()) } else { Err(Error::Cancelled) };
             }
             let scope_epoch = self.store.read(|c| Ok(meta_get(c, SCOPE_EPOCH)?.and_then(|s| s.parse().ok())))?;
+            let last = batch.last().map_or(0, |op| op.device_seq);
             let req = PushRequest { protocol: PROTOCOL_VERSION, ops: batch, sent_at: self.store.now_ms(), scope_epoch };
-            let transport = self.transport;
-            let resp = self.retry(|| transport.push(&req))?;
+            let in_flight = scope.spawn(move || {
+                let first = transport.push(&req);
+                (req, first)
+            });
+            // Beside the request: the previous batch's results, then the batch after this one.
+            let beside = match answered.take() {
+                Some((ops, resp)) => self.record_pushed(&ops, &resp, total, done),
+                None => Ok(0),
+            }
+            .and_then(|n| {
+                let next = self.store.read(|c| outbox::batch_after(c, last, self.opts.batch_ops, self.opts.batch_bytes))?;
+                Ok((n, next))
+            });
+            let (req, first) = in_flight.join().map_err(|_| Error::Transport("push thread failed".into()))?;
+            let (recorded, next) = beside?;
+            done += recorded;
+            let resp = self.retry_after(Some(first), || transport.push(&req))?;
             self.report.clock_skew_flagged |= resp.clock_skew_flagged;
-            let now = self.store.now_ms();
-            let rec = self.store.write(|tx| outbox::record_results_of(tx, &req.ops, &resp.results, now))?;
-            if rec.acknowledged + rec.rejected == 0 {
-                // The server answered without a result for any op of the batch: do not spin.
-                return Err(Error::Transport("push answered without results".into()));
+            let answers: std::collections::HashSet<&str> = resp.results.iter().map(|r| r.op_id.as_str()).collect();
+            if req.ops.iter().all(|op| answers.contains(op.op_id.as_str())) {
+                // Every op answered: the batch read beside the request is the one that follows.
+                answered = Some((req.ops, resp));
+                batch = next;
+            } else {
+                // Some ops have no result: they are sent again, in order, before anything after them.
+                let recorded = self.record_pushed(&req.ops, &resp, total, done)?;
+                if recorded == 0 {
+                    // The server answered without a result for any op of the batch: do not spin.
+                    return Err(Error::Transport("push answered without results".into()));
+                }
+                done += recorded;
+                batch = self.store.read(|c| outbox::next_batch(c, self.opts.batch_ops, self.opts.batch_bytes))?;
             }
-            if rec.rejected > 0 {
-                // A rejected op's record was put back as the server has it (maybe an area).
-                self.store.invalidate_areas();
-            }
-            self.report.pushed += rec.acknowledged as u64;
-            self.report.rejected += rec.rejected as u64;
-            done += (rec.acknowledged + rec.rejected) as u64;
-            (self.progress)(Progress { phase: super::SyncPhase::Push, done, total: total.max(done) });
+        })
+    }
+
+    /// Records a push's per-op results; returns how many ops left the outbox.
+    fn record_pushed(&mut self, sent: &[crate::protocol::Op], resp: &PushResponse, total: u64, done: u64) -> Result<u64> {
+        let now = self.store.now_ms();
+        let rec = self.store.write(|tx| outbox::record_results_of(tx, sent, &resp.results, now))?;
+        if rec.rejected > 0 {
+            // A rejected op's record was put back as the server has it (maybe an area).
+            self.store.invalidate_areas();
         }
+        self.report.pushed += rec.acknowledged as u64;
+        self.report.rejected += rec.rejected as u64;
+        let n = (rec.acknowledged + rec.rejected) as u64;
+        (self.progress)(Progress { phase: super::SyncPhase::Push, done: done + n, total: total.max(done + n) });
+        Ok(n)
     }
 
     /// Pulls pages until caught up. While a page is applied, the next one is already being

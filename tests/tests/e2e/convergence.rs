@@ -182,3 +182,70 @@ fn the_next_page_is_fetched_while_one_is_applied_and_the_device_still_converges(
     assert!(pulls[0].1 && pulls[1..].iter().all(|(_, by_caller)| !by_caller), "{pulls:?}");
     assert_dumps_eq("sup", &d.dump(), &city.fresh_dump("sup"));
 }
+
+/// Counts the pushes that have reached the transport, and the first and last `device_seq` of each.
+struct Overlap<'a> {
+    inner: &'a dyn Transport,
+    pushes: Mutex<Vec<(i64, i64)>>,
+    started: std::sync::Condvar,
+}
+
+impl Overlap<'_> {
+    /// Waits (at most 10 s) until `n` pushes have started; whether they did.
+    fn started(&self, n: usize) -> bool {
+        let pushes = self.pushes.lock().expect("lock");
+        let (pushes, _) = self
+            .started
+            .wait_timeout_while(pushes, std::time::Duration::from_secs(10), |p| p.len() < n)
+            .expect("lock");
+        pushes.len() >= n
+    }
+}
+
+impl Transport for Overlap<'_> {
+    fn push(&self, req: &PushRequest) -> Result<PushResponse, TransportError> {
+        let range = (req.ops.first().map_or(0, |o| o.device_seq), req.ops.last().map_or(0, |o| o.device_seq));
+        self.pushes.lock().expect("lock").push(range);
+        self.started.notify_all();
+        self.inner.push(req)
+    }
+    fn pull(&self, req: &PullRequest) -> Result<PullResponse, TransportError> {
+        self.inner.pull(req)
+    }
+}
+
+#[test]
+fn the_next_batch_is_on_its_way_while_the_last_ones_results_are_recorded() {
+    let city = start_city();
+    let d = city.device("gw1");
+    d.sync().expect("bootstrap");
+    let b = city.b("B1A");
+    for i in 0..22 {
+        let new = NewHousehold { building_id: b.clone(), room: format!("P{i:02}"), head_name: format!("测试户主P{i}"), member_count: 2, ..Default::default() };
+        d.store.create_household(new).expect("create");
+    }
+    let t = Overlap { inner: &d.transport, pushes: Mutex::new(Vec::new()), started: std::sync::Condvar::new() };
+    let batches = 22usize.div_ceil(4);
+    // Each time a batch's results have been recorded (progress moves on), the batch after it
+    // must already have been handed to the transport: it went out before the recording began.
+    let recorded = Mutex::new(Vec::new());
+    let progress = |p: gridline_core::sync::Progress| {
+        if p.phase == gridline_core::sync::SyncPhase::Push && p.done > 0 {
+            let batch = p.done.div_ceil(4) as usize;
+            let next_on_its_way = batch == batches || t.started(batch + 1);
+            recorded.lock().expect("lock").push((p.done, next_on_its_way));
+        }
+    };
+    let opts = SyncOptions { batch_ops: 4, ..opts() };
+    let r = d.store.sync(&t, &opts, &progress, &gridline_core::sync::CancelToken::new()).expect("sync");
+    assert_eq!(r.pushed, 22);
+    let recorded = recorded.into_inner().expect("lock");
+    assert_eq!(recorded.iter().map(|(done, _)| *done).collect::<Vec<_>>(), vec![4, 8, 12, 16, 20, 22], "{recorded:?}");
+    assert!(recorded.iter().all(|(_, on_its_way)| *on_its_way), "recorded before the next batch went out: {recorded:?}");
+    // One request at a time still means the batches went out whole and in order.
+    let pushes = t.pushes.into_inner().expect("lock");
+    assert_eq!(pushes.len(), batches, "{pushes:?}");
+    assert!(pushes.windows(2).all(|w| w[1].0 == w[0].1 + 1), "{pushes:?}");
+    assert_eq!(d.pending(), 0);
+    assert_dumps_eq("gw1", &d.dump(), &city.fresh_dump("gw1"));
+}

@@ -215,3 +215,45 @@ fn a_first_pull_cut_off_halfway_leaves_what_it_brought_searchable() {
     assert_searchable(&d, &all);
     assert_eq!(d.dump(), city.fresh_dump("gw1"), "device equals the server's view");
 }
+
+/// Answers the first push without its last two ops' results (as if cut off); records the
+/// `device_seq`s of every push.
+struct PartialAnswer<'a> {
+    inner: &'a dyn Transport,
+    cut: AtomicBool,
+    sent: Mutex<Vec<Vec<i64>>>,
+}
+
+impl Transport for PartialAnswer<'_> {
+    fn push(&self, req: &PushRequest) -> Result<PushResponse, TransportError> {
+        self.sent.lock().expect("lock").push(req.ops.iter().map(|o| o.device_seq).collect());
+        let mut resp = self.inner.push(req)?;
+        if !self.cut.swap(true, Ordering::SeqCst) {
+            let keep = resp.results.len().saturating_sub(2);
+            resp.results.truncate(keep);
+        }
+        Ok(resp)
+    }
+    fn pull(&self, req: &PullRequest) -> Result<PullResponse, TransportError> {
+        self.inner.pull(req)
+    }
+}
+
+#[test]
+fn ops_left_without_a_result_go_again_before_the_ops_after_them() {
+    let city = start_city();
+    let d = city.device("gw1");
+    d.sync().expect("bootstrap");
+    let (ids, inc) = work(&d, &city, "P", 6);
+    let ops = d.pending();
+    let t = PartialAnswer { inner: &d.transport, cut: AtomicBool::new(false), sent: Mutex::new(Vec::new()) };
+    let r = d.sync_via(&t, &small_batches()).expect("sync");
+    assert_eq!(d.pending(), 0, "every op answered in the end");
+    assert_eq!(r.pushed, ops);
+    let sent = t.sent.into_inner().expect("lock");
+    // The first batch's last two ops had no result: the next request starts with them.
+    assert_eq!(sent[1][..2], sent[0][2..], "{sent:?}");
+    let flat: Vec<i64> = sent[1..].concat();
+    assert!(flat.windows(2).all(|w| w[1] == w[0] + 1), "then everything after them, in order: {sent:?}");
+    assert_applied_once(&city, "P", &ids, &inc);
+}
