@@ -177,7 +177,8 @@ impl GridlineStore {
     }
 
     /// Sends the outbox, then pulls the change feed until caught up; blocks until done.
-    /// Network errors are retried with backoff; `cancel` stops it early.
+    /// Network errors are retried with backoff; `cancel` stops it early. While another sync of
+    /// this store runs, this one waits for it to finish first.
     #[uniffi::method(default(listener = None, cancel = None))]
     pub fn sync(
         &self,

@@ -22,6 +22,7 @@ pub struct Store {
     clock: Arc<dyn Clock>,
     principal: RwLock<Option<Principal>>,
     areas: RwLock<Option<Arc<AreaTree>>>,
+    sync_gate: crate::sync::SyncGate,
 }
 
 impl std::fmt::Debug for Store {
@@ -80,7 +81,13 @@ impl Store {
             clock,
             principal: RwLock::new(principal),
             areas: RwLock::new(None),
+            sync_gate: Default::default(),
         })
+    }
+
+    /// One sync of this store at a time (sync/client.rs).
+    pub(crate) fn sync_gate(&self) -> &crate::sync::SyncGate {
+        &self.sync_gate
     }
 
     /// The file this store lives in (None in memory).

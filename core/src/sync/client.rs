@@ -137,6 +137,39 @@ impl CancelToken {
     }
 }
 
+/// One sync of a store at a time (an app may start one on a timer while the user taps "sync"):
+/// a second caller waits until the first has finished, or until its own cancel.
+#[derive(Debug, Default)]
+pub(crate) struct SyncGate {
+    busy: Mutex<bool>,
+    freed: Condvar,
+}
+
+/// A turn at the [`SyncGate`]; the next caller's when dropped.
+struct Turn<'a>(&'a SyncGate);
+
+impl SyncGate {
+    fn enter(&self, cancel: &CancelToken) -> Result<Turn<'_>> {
+        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        while *busy {
+            if cancel.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            // The cancel token has a condvar of its own: look at it again now and then.
+            busy = self.freed.wait_timeout(busy, Duration::from_millis(50)).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        *busy = true;
+        Ok(Turn(self))
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        *self.0.busy.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        self.0.freed.notify_one();
+    }
+}
+
 /// What a prefetch thread brings back.
 type PulledPage = std::result::Result<crate::protocol::PullResponse, TransportError>;
 
@@ -190,7 +223,9 @@ impl Store {
         })
     }
 
-    /// Runs one sync: push until the outbox is empty, then pull until caught up.
+    /// Runs one sync: push until the outbox is empty, then pull until caught up. While another
+    /// sync of this store runs, waits for it to finish first (or returns `Cancelled` when
+    /// `cancel` is cancelled meanwhile).
     pub fn sync(
         &self,
         transport: &dyn Transport,
@@ -198,6 +233,7 @@ impl Store {
         progress: &dyn Fn(Progress),
         cancel: &CancelToken,
     ) -> Result<SyncReport> {
+        let _turn = self.sync_gate().enter(cancel)?;
         let result = Run { store: self, transport, opts, progress, cancel, report: SyncReport::default() }.run();
         if result.is_err() {
             // A first pull stopped halfway: what it brought must be searchable now (the next

@@ -6,6 +6,7 @@ mod http;
 mod index_builder;
 pub(crate) mod merge;
 pub(crate) use index_builder::remove_scratch as remove_index_scratch;
+pub(crate) use client::SyncGate;
 mod transport;
 
 pub use client::{CancelToken, Progress, SyncOptions, SyncPhase, SyncReport, SyncStatus, UPLOAD_CHUNK};

@@ -249,3 +249,94 @@ fn the_next_batch_is_on_its_way_while_the_last_ones_results_are_recorded() {
     assert_eq!(d.pending(), 0);
     assert_dumps_eq("gw1", &d.dump(), &city.fresh_dump("gw1"));
 }
+
+/// Holds every request for a while (and while paused) and counts how many are in flight at once.
+struct Slow<'a> {
+    inner: &'a dyn Transport,
+    in_flight: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+    pushed_ops: std::sync::atomic::AtomicUsize,
+    paused: Mutex<bool>,
+    resumed: std::sync::Condvar,
+}
+
+impl Slow<'_> {
+    fn hold<T>(&self, f: impl FnOnce() -> T) -> T {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(now, SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        drop(self.resumed.wait_while(self.paused.lock().expect("lock"), |p| *p).expect("lock"));
+        let out = f();
+        self.in_flight.fetch_sub(1, SeqCst);
+        out
+    }
+    fn pause(&self, paused: bool) {
+        *self.paused.lock().expect("lock") = paused;
+        self.resumed.notify_all();
+    }
+}
+
+impl Transport for Slow<'_> {
+    fn push(&self, req: &PushRequest) -> Result<PushResponse, TransportError> {
+        self.pushed_ops.fetch_add(req.ops.len(), std::sync::atomic::Ordering::SeqCst);
+        self.hold(|| self.inner.push(req))
+    }
+    fn pull(&self, req: &PullRequest) -> Result<PullResponse, TransportError> {
+        self.hold(|| self.inner.pull(req))
+    }
+}
+
+#[test]
+fn two_syncs_of_one_store_take_turns_and_a_waiting_one_can_be_cancelled() {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    let city = start_city();
+    let d = city.device("gw1");
+    d.sync().expect("bootstrap");
+    let b = city.b("B1A");
+    for i in 0..9 {
+        let new = NewHousehold { building_id: b.clone(), room: format!("T{i:02}"), head_name: format!("测试户主T{i}"), member_count: 1, ..Default::default() };
+        d.store.create_household(new).expect("create");
+    }
+    let t = Slow {
+        inner: &d.transport,
+        in_flight: AtomicUsize::new(0),
+        most: AtomicUsize::new(0),
+        pushed_ops: AtomicUsize::new(0),
+        paused: Mutex::new(false),
+        resumed: std::sync::Condvar::new(),
+    };
+    let opts = SyncOptions { batch_ops: 2, page_size: 50, ..opts() };
+    let reports = std::thread::scope(|s| {
+        let first = s.spawn(|| d.sync_via(&t, &opts));
+        let second = s.spawn(|| d.sync_via(&t, &opts));
+        [first.join().expect("first"), second.join().expect("second")]
+    });
+    let [a, b2] = reports.map(|r| r.expect("sync"));
+    assert_eq!(t.most.load(SeqCst), 1, "one request at a time: the second sync waited for the first");
+    assert_eq!(t.pushed_ops.load(SeqCst), 9, "each op sent once");
+    assert_eq!(a.pushed + b2.pushed, 9);
+    assert_eq!(d.pending(), 0);
+    assert_dumps_eq("gw1", &d.dump(), &city.fresh_dump("gw1"));
+
+    // A sync waiting for another returns as soon as it is cancelled; the running one goes on.
+    d.store.create_household(NewHousehold { building_id: b, room: "T99".into(), head_name: "测试户主T99".into(), member_count: 1, ..Default::default() }).expect("create");
+    let cancel = gridline_core::sync::CancelToken::new();
+    t.pause(true);
+    std::thread::scope(|s| {
+        let running = s.spawn(|| d.sync_via(&t, &opts));
+        while t.in_flight.load(SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (store, t, opts, cancel) = (&d.store, &t, &opts, &cancel);
+        s.spawn(move || tx.send(store.sync(t, opts, &|_| {}, cancel)));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        cancel.cancel();
+        let waited = rx.recv_timeout(std::time::Duration::from_secs(5));
+        t.pause(false);
+        assert!(matches!(waited, Ok(Err(gridline_core::Error::Cancelled))), "{waited:?}");
+        running.join().expect("running").expect("the running sync finishes");
+    });
+    assert_eq!(d.pending(), 0);
+}
