@@ -263,6 +263,10 @@ impl Device {
     pub fn rows(&self, k: EntityKind) -> Vec<Row> {
         self.dump().remove(&k).unwrap_or_default()
     }
+    /// The store's B-tree indexes (name and SQL), as [`fresh_store_indexes`] lists them.
+    pub fn indexes(&self) -> Vec<(String, String)> {
+        self.store.read(|c| Ok(btree_indexes(c))).expect("indexes")
+    }
     pub fn pending(&self) -> u64 {
         self.store.pending_ops().expect("pending")
     }
@@ -388,4 +392,18 @@ impl Rng {
 /// The seed of a randomised test: `GRIDLINE_E2E_SEED` or a fixed default.
 pub fn seed(default: u64) -> u64 {
     std::env::var("GRIDLINE_E2E_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+}
+
+/// Named B-tree indexes of a store (name and SQL; a first pull drops some of the register's
+/// and makes them again at its end).
+fn btree_indexes(c: &rusqlite::Connection) -> Vec<(String, String)> {
+    let mut stmt = c
+        .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name")
+        .expect("prepare");
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).expect("query").collect::<rusqlite::Result<_>>().expect("rows")
+}
+
+/// The B-tree indexes of a store just made.
+pub fn fresh_store_indexes() -> Vec<(String, String)> {
+    Store::open_in_memory().expect("store").read(|c| Ok(btree_indexes(c))).expect("indexes")
 }

@@ -515,9 +515,14 @@ impl Run<'_> {
                     let changed = merge::apply_page(tx, &page.changes, page.next_cursor, !defer)?;
                     meta_set(tx, SCOPE_EPOCH, &page.scope_epoch.to_string())?;
                     let marks = if builder.is_some() { Some(IndexBuilder::advance(tx)?) } else { None };
-                    if !page.has_more && builder.is_none() {
-                        // Caught up: the index is whole again with the last page.
-                        merge::finish_deferred_index(tx)?;
+                    if !page.has_more {
+                        // Caught up: the register's own indexes are made again with the last
+                        // page, while a builder beside the pull does its last steps.
+                        merge::restore_btree_indexes(tx)?;
+                        if builder.is_none() {
+                            // The search index too, here.
+                            merge::finish_deferred_index(tx)?;
+                        }
                     }
                     Ok((changed, marks))
                 })?;

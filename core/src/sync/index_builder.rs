@@ -179,6 +179,7 @@ impl IndexBuilder {
                 search::rebuild(tx)?;
             }
             forget(tx)?;
+            super::merge::restore_btree_indexes(tx)?;
             tx.execute("DELETE FROM meta WHERE key = ?1", [INDEX_DEFERRED])?;
             Ok(())
         })
@@ -397,6 +398,23 @@ mod tests {
         store.write(|c| Ok(c.query_row("SELECT count(*) FROM sqlite_temp_master", [], |r| r.get(0))?)).unwrap()
     }
 
+    /// Named B-tree indexes (name, SQL).
+    fn btree_indexes(store: &Store) -> Vec<(String, String)> {
+        store
+            .read(|c| {
+                let mut stmt =
+                    c.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name")?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+                Ok(rows)
+            })
+            .unwrap()
+    }
+
+    /// The register's indexes are those of a store just made.
+    fn assert_indexes_whole(store: &Store) {
+        assert_eq!(btree_indexes(store), btree_indexes(&Store::open_in_memory().unwrap()));
+    }
+
     /// One page of a pull with a builder beside it.
     fn page(store: &Store, builder: &IndexBuilder, changes: &[Change], cursor: i64) {
         let marks = store
@@ -421,6 +439,8 @@ mod tests {
             let first: Vec<Change> =
                 (1..=60).map(|i| household(i, i as i64, &name(i))).chain((1..=40).map(|i| resident(i, 100 + i as i64, &name(i + 3)))).collect();
             page(&store, &builder, &first, 140);
+            let during: Vec<String> = btree_indexes(&store).into_iter().map(|(name, _)| name).collect();
+            assert!(!during.iter().any(|n| n.starts_with("households_") || n.starts_with("residents_")), "{during:?}");
             let old = store.read(|c| Ok(terms(c))).unwrap();
             if let Some(p) = pause {
                 std::thread::sleep(p);
@@ -447,6 +467,7 @@ mod tests {
             builder.finish(&store).unwrap();
 
             assert!(!store.read(index_deferred).unwrap());
+            assert_indexes_whole(&store);
             assert!(!scratch_path(&path).exists(), "the scratch database is removed");
             assert_eq!(temp_objects(&store), 0, "the writer's triggers and tables are gone");
             let reused: i64 =
@@ -506,6 +527,7 @@ mod tests {
         assert!(!scratch_path(&path).exists(), "the scratch database is removed");
         assert_eq!(found(&store, &name(1)), 0, "not searchable before the rebuild");
         assert!(store.write_bulk(|tx| finish_deferred_index(tx)).unwrap());
+        assert_indexes_whole(&store);
         assert!(found(&store, &name(1)) > 0);
         assert_eq!(temp_objects(&store), 0);
         assert_index_is_the_rows(&store, &BTreeSet::new());
@@ -526,6 +548,7 @@ mod tests {
         let store = Store::open(&path).unwrap();
         assert!(!scratch_path(&path).exists());
         assert_eq!(found(&store, "王芳"), 1);
+        assert_indexes_whole(&store);
     }
 
     /// The builder's tables are defined and set as the store's (their contents are copied across).

@@ -97,10 +97,48 @@ fn reapply_pending(conn: &Connection, c: &Change, pending: &PendingRecords) -> R
     Ok(())
 }
 
+/// Meta key holding, while a pull from cursor 0 runs, the SQL of the register's secondary
+/// B-tree indexes it dropped (a JSON list): made again in one sort each when the pull ends
+/// ([`restore_btree_indexes`]) instead of kept row by row.
+pub(crate) const BTREE_DEFERRED: &str = "btree_indexes_deferred";
+
+/// The tables a first pull fills by the thousand.
+const BULK_TABLES: &[&str] = &["households", "residents"];
+
 /// Marks the search index as deferred (in the transaction of the page that starts it): until
-/// [`finish_deferred_index`] runs, rows pulled meanwhile are not searchable.
+/// [`finish_deferred_index`] runs, rows pulled meanwhile are not searchable. The first time,
+/// also drops the register's secondary B-tree indexes until the pull's last page
+/// ([`restore_btree_indexes`]); the rows' own keys stay, so look-ups by id do not change.
 pub(crate) fn defer_index(conn: &Connection) -> Result<()> {
+    if meta_get(conn, BTREE_DEFERRED)?.is_none() {
+        let mut sqls = Vec::new();
+        for table in BULK_TABLES {
+            let mut stmt = conn.prepare(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL ORDER BY name",
+            )?;
+            let found: Vec<(String, String)> =
+                stmt.query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+            for (name, sql) in found {
+                conn.execute_batch(&format!("DROP INDEX \"{name}\""))?;
+                sqls.push(sql);
+            }
+        }
+        meta_set(conn, BTREE_DEFERRED, &serde_json::to_string(&sqls)?)?;
+    }
     meta_set(conn, INDEX_DEFERRED, "1")
+}
+
+/// Makes again the B-tree indexes [`defer_index`] dropped, if it did; returns whether it did.
+/// Run with a pull's last page, and wherever a deferred search index is made whole (a pull that
+/// stopped halfway, a store opened after the app was killed during one).
+pub(crate) fn restore_btree_indexes(conn: &Connection) -> Result<bool> {
+    let Some(list) = meta_get(conn, BTREE_DEFERRED)? else { return Ok(false) };
+    let sqls: Vec<String> = serde_json::from_str(&list)?;
+    for sql in sqls {
+        conn.execute_batch(&sql)?;
+    }
+    conn.execute("DELETE FROM meta WHERE key = ?1", [BTREE_DEFERRED])?;
+    Ok(true)
 }
 
 /// Whether a pull has left the search index to a rebuild that has not run yet.
@@ -116,6 +154,7 @@ pub(crate) fn index_deferred(conn: &Connection) -> Result<bool> {
 /// One rebuild of a whole first pull costs less than indexing it page by page (no look-up of
 /// each row's old entry, no segment flush and merge at every page's commit).
 pub(crate) fn finish_deferred_index(conn: &Connection) -> Result<bool> {
+    restore_btree_indexes(conn)?;
     if !index_deferred(conn)? {
         return Ok(false);
     }

@@ -181,6 +181,7 @@ fn the_next_page_is_fetched_while_one_is_applied_and_the_device_still_converges(
     assert!(pulls.windows(2).all(|w| w[1].0 > w[0].0), "{pulls:?}");
     assert!(pulls[0].1 && pulls[1..].iter().all(|(_, by_caller)| !by_caller), "{pulls:?}");
     assert_dumps_eq("sup", &d.dump(), &city.fresh_dump("sup"));
+    assert_eq!(d.indexes(), fresh_store_indexes(), "the indexes a first pull dropped are back");
 }
 
 /// Counts the pushes that have reached the transport, and the first and last `device_seq` of each.
