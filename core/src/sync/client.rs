@@ -426,7 +426,8 @@ impl Run<'_> {
     /// fetched on a second thread (its request is known from the page in hand: the page's
     /// `next_cursor` and scope epoch are exactly what applying it stores), so the network, the
     /// server and the response decoding overlap with the device's writes. The prefetch makes one
-    /// attempt; if it fails, the request is made again the usual way, with retries.
+    /// attempt, which counts as the request's first; if it fails, the request is made again the
+    /// usual way, with retries.
     fn pull_all(&mut self) -> Result<()> {
         let transport = self.transport;
         std::thread::scope(|scope| {
@@ -449,29 +450,20 @@ impl Run<'_> {
                     limit: self.opts.page_size,
                     scope_epoch: if cursor == 0 { None } else { epoch },
                 };
-                let early = match prefetched.take() {
+                // The prefetch's outcome is this request's first attempt when it asked for this
+                // very request (only then may its page be used).
+                let first = match prefetched.take() {
                     Some((sent, handle)) => {
                         let handle: std::thread::ScopedJoinHandle<'_, PulledPage> = handle;
                         let got = handle.join().unwrap_or_else(|_| Err(TransportError::Network("prefetch failed".into())));
                         if self.cancel.is_cancelled() {
                             return Err(Error::Cancelled);
                         }
-                        // Only a page asked for with this very request may be used.
-                        match got {
-                            Ok(page) if sent == req => Some(page),
-                            Ok(_) => None,
-                            Err(_) => {
-                                self.report.retries += 1;
-                                None
-                            }
-                        }
+                        (sent == req).then_some(got)
                     }
                     None => None,
                 };
-                let page = match early {
-                    Some(page) => page,
-                    None => self.retry(|| transport.pull(&req))?,
-                };
+                let page = self.retry_after(first, || transport.pull(&req))?;
                 if self.store.principal().as_ref() != Some(&page.principal) {
                     self.store.set_principal(&page.principal)?;
                 }

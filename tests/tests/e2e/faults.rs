@@ -259,3 +259,37 @@ fn ops_left_without_a_result_go_again_before_the_ops_after_them() {
     assert!(flat.windows(2).all(|w| w[1] == w[0] + 1), "then everything after them, in order: {sent:?}");
     assert_applied_once(&city, "P", &ids, &inc);
 }
+
+/// Fails one pull request, the `fail_at`-th (from 0), as a dropped connection.
+struct DropOnePull<'a> {
+    inner: &'a dyn Transport,
+    pulls: AtomicUsize,
+    fail_at: usize,
+}
+
+impl Transport for DropOnePull<'_> {
+    fn push(&self, req: &PushRequest) -> Result<PushResponse, TransportError> {
+        self.inner.push(req)
+    }
+    fn pull(&self, req: &PullRequest) -> Result<PullResponse, TransportError> {
+        if self.pulls.fetch_add(1, Ordering::SeqCst) == self.fail_at {
+            return Err(TransportError::Network("connection reset".into()));
+        }
+        self.inner.pull(req)
+    }
+}
+
+#[test]
+fn a_failed_prefetch_is_the_pages_first_attempt() {
+    // The second pull of a sync is the prefetch of the second page, made beside the first.
+    let city = start_city();
+    let d = city.device("gw1");
+    let pages = SyncOptions { page_size: 3, ..opts() };
+    let t = DropOnePull { inner: &d.transport, pulls: AtomicUsize::new(0), fail_at: 1 };
+    let err = d.sync_via(&t, &SyncOptions { max_attempts: 1, ..pages.clone() });
+    assert!(err.is_err(), "one attempt per request, and the prefetch was it: {err:?}");
+    let t = DropOnePull { inner: &d.transport, pulls: AtomicUsize::new(0), fail_at: 1 };
+    let r = d.sync_via(&t, &pages).expect("sync");
+    assert_eq!(r.retries, 1, "{r:?}");
+    assert_eq!(d.dump(), city.fresh_dump("gw1"), "device equals the server's view");
+}
