@@ -102,8 +102,9 @@ fn reapply_pending(conn: &Connection, c: &Change, pending: &PendingRecords) -> R
 /// ([`restore_btree_indexes`]) instead of kept row by row.
 pub(crate) const BTREE_DEFERRED: &str = "btree_indexes_deferred";
 
-/// The tables a first pull fills by the thousand.
-const BULK_TABLES: &[&str] = &["households", "residents"];
+/// The tables a first pull fills by the thousand. Not `incident_events`: re-applying a pending
+/// event recomputes its incident's status from them (through their index) during the pull.
+const BULK_TABLES: &[&str] = &["households", "residents", "incidents", "visits"];
 
 /// Marks the search index as deferred (in the transaction of the page that starts it): until
 /// [`finish_deferred_index`] runs, rows pulled meanwhile are not searchable. The first time,
