@@ -15,7 +15,7 @@ use gridline_core::areas::DEFAULT_CATEGORIES;
 use gridline_core::protocol::{Op, OpKind, OpStatus, PullRequest, PullResponse, PushRequest, PushResponse, PROTOCOL_VERSION};
 use gridline_core::record::{self, Fields, Row};
 use gridline_core::sync::{CancelToken, HttpTransport, SyncOptions, SyncReport, Transport, TransportError};
-use gridline_core::{EntityKind, Role, Store};
+use gridline_core::{EntityKind, NewHousehold, Role, Store};
 use gridline_server::{spawn_test_server_on, Config, TestServer, UserSpec};
 
 pub use gridline_server;
@@ -263,9 +263,10 @@ impl Device {
     pub fn rows(&self, k: EntityKind) -> Vec<Row> {
         self.dump().remove(&k).unwrap_or_default()
     }
-    /// The store's B-tree indexes (name and SQL), as [`fresh_store_indexes`] lists them.
-    pub fn indexes(&self) -> Vec<(String, String)> {
-        self.store.read(|c| Ok(btree_indexes(c))).expect("indexes")
+    /// The store's schema (`db::schema_dump`; a first pull drops some of the register's indexes
+    /// and makes them again at its end).
+    pub fn schema(&self) -> Vec<(String, String, String)> {
+        self.store.read(gridline_core::db::schema_dump).expect("schema")
     }
     pub fn pending(&self) -> u64 {
         self.store.pending_ops().expect("pending")
@@ -394,16 +395,18 @@ pub fn seed(default: u64) -> u64 {
     std::env::var("GRIDLINE_E2E_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(default)
 }
 
-/// Named B-tree indexes of a store (name and SQL; a first pull drops some of the register's
-/// and makes them again at its end).
-fn btree_indexes(c: &rusqlite::Connection) -> Vec<(String, String)> {
-    let mut stmt = c
-        .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name")
-        .expect("prepare");
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).expect("query").collect::<rusqlite::Result<_>>().expect("rows")
+/// The schema of a store just made.
+pub fn fresh_store_schema() -> Vec<(String, String, String)> {
+    Store::open_in_memory().expect("store").read(gridline_core::db::schema_dump).expect("schema")
 }
 
-/// The B-tree indexes of a store just made.
-pub fn fresh_store_indexes() -> Vec<(String, String)> {
-    Store::open_in_memory().expect("store").read(|c| Ok(btree_indexes(c))).expect("indexes")
+/// `n` new households in B1A made offline on the device; returns the op ids of its whole outbox,
+/// in order.
+pub fn queue_households(d: &Device, city: &City, n: usize) -> Vec<String> {
+    for i in 0..n {
+        d.store
+            .create_household(NewHousehold { building_id: city.b("B1A"), room: format!("9{i:02}"), head_name: format!("断电测试{i}"), member_count: 2, ..Default::default() })
+            .expect("create");
+    }
+    d.store.read(gridline_core::outbox::pending).expect("outbox").into_iter().map(|op| op.op_id).collect()
 }

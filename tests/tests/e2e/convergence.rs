@@ -181,7 +181,7 @@ fn the_next_page_is_fetched_while_one_is_applied_and_the_device_still_converges(
     assert!(pulls.windows(2).all(|w| w[1].0 > w[0].0), "{pulls:?}");
     assert!(pulls[0].1 && pulls[1..].iter().all(|(_, by_caller)| !by_caller), "{pulls:?}");
     assert_dumps_eq("sup", &d.dump(), &city.fresh_dump("sup"));
-    assert_eq!(d.indexes(), fresh_store_indexes(), "the indexes a first pull dropped are back");
+    assert_eq!(d.schema(), fresh_store_schema(), "the indexes a first pull dropped are back");
 }
 
 /// Counts the pushes that have reached the transport, and the first and last `device_seq` of each.
@@ -220,11 +220,7 @@ fn the_next_batch_is_on_its_way_while_the_last_ones_results_are_recorded() {
     let city = start_city();
     let d = city.device("gw1");
     d.sync().expect("bootstrap");
-    let b = city.b("B1A");
-    for i in 0..22 {
-        let new = NewHousehold { building_id: b.clone(), room: format!("P{i:02}"), head_name: format!("测试户主P{i}"), member_count: 2, ..Default::default() };
-        d.store.create_household(new).expect("create");
-    }
+    queue_households(&d, &city, 22);
     let t = Overlap { inner: &d.transport, pushes: Mutex::new(Vec::new()), started: std::sync::Condvar::new() };
     let batches = 22usize.div_ceil(4);
     // Each time a batch's results have been recorded (progress moves on), the batch after it
@@ -294,11 +290,7 @@ fn two_syncs_of_one_store_take_turns_and_a_waiting_one_can_be_cancelled() {
     let city = start_city();
     let d = city.device("gw1");
     d.sync().expect("bootstrap");
-    let b = city.b("B1A");
-    for i in 0..9 {
-        let new = NewHousehold { building_id: b.clone(), room: format!("T{i:02}"), head_name: format!("测试户主T{i}"), member_count: 1, ..Default::default() };
-        d.store.create_household(new).expect("create");
-    }
+    queue_households(&d, &city, 9);
     let t = Slow {
         inner: &d.transport,
         in_flight: AtomicUsize::new(0),
@@ -321,7 +313,7 @@ fn two_syncs_of_one_store_take_turns_and_a_waiting_one_can_be_cancelled() {
     assert_dumps_eq("gw1", &d.dump(), &city.fresh_dump("gw1"));
 
     // A sync waiting for another returns as soon as it is cancelled; the running one goes on.
-    d.store.create_household(NewHousehold { building_id: b, room: "T99".into(), head_name: "测试户主T99".into(), member_count: 1, ..Default::default() }).expect("create");
+    queue_households(&d, &city, 1);
     let cancel = gridline_core::sync::CancelToken::new();
     t.pause(true);
     std::thread::scope(|s| {

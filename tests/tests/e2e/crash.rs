@@ -7,7 +7,6 @@ use std::os::unix::process::ExitStatusExt;
 
 use gridline_core::protocol::OpStatus;
 use gridline_core::sync::SyncOptions;
-use gridline_core::NewHousehold;
 use gridline_e2e::sim::world::World;
 use gridline_e2e::*;
 
@@ -33,16 +32,6 @@ fn households(world: &World) -> i64 {
 
 fn integrity(world: &World) -> String {
     world.db().query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("integrity")
-}
-
-/// `n` new households on the device; returns their outbox op ids in order.
-fn queue(d: &Device, city: &City, n: usize) -> Vec<String> {
-    for i in 0..n {
-        d.store
-            .create_household(NewHousehold { building_id: city.b("B1A"), room: format!("9{i:02}"), head_name: format!("断电测试{i}"), member_count: 2, ..Default::default() })
-            .expect("create");
-    }
-    d.store.read(gridline_core::outbox::pending).expect("outbox").into_iter().map(|op| op.op_id).collect()
 }
 
 /// How the server dies at its fault point.
@@ -72,7 +61,7 @@ fn die_mid_push(ops: usize, batch: usize, abort_after: u64, death: Death) {
     let mut world = World::start(Some(helper_dir()));
     let d = world.city.device("gw1");
     d.sync().expect("bootstrap");
-    let ids = queue(&d, &world.city, ops);
+    let ids = queue_households(&d, &world.city, ops);
     let (seq0, hh0) = (world.max_seq(), households(&world));
     let done_batches = (abort_after as usize - 1) / batch;
     let survived = done_batches * batch;
@@ -149,7 +138,7 @@ fn concurrent_pushes_sharing_commits_survive_a_sigkill_batch_by_batch() {
     let mut ids = Vec::new();
     for d in &devices {
         d.sync().expect("bootstrap");
-        ids.push(queue(d, &world.city, OPS));
+        ids.push(queue_households(d, &world.city, OPS));
     }
     let (seq0, hh0) = (world.max_seq(), households(&world));
 

@@ -207,14 +207,14 @@ fn a_first_pull_cut_off_halfway_leaves_what_it_brought_searchable() {
     let part = d.rows(EntityKind::Household);
     assert!(!part.is_empty() && part.len() < 6, "part of G1's six households arrived: {}", part.len());
     assert_searchable(&d, &part);
-    assert_eq!(d.indexes(), fresh_store_indexes(), "the register's indexes are back");
+    assert_eq!(d.schema(), fresh_store_schema(), "the register's indexes are back");
 
     let r = d.sync_via(&d.transport, &small).expect("the rest");
     assert!(r.pulled > 0);
     let all = d.rows(EntityKind::Household);
     assert_eq!(all.len(), 6);
     assert_searchable(&d, &all);
-    assert_eq!(d.indexes(), fresh_store_indexes());
+    assert_eq!(d.schema(), fresh_store_schema());
     assert_eq!(d.dump(), city.fresh_dump("gw1"), "device equals the server's view");
 }
 
