@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use gridline_core::protocol::{EnrollRequest, PullRequest, PushRequest, PROTOCOL_VERSION, VERSION_HEADER};
+use gridline_core::sync::zstd_body::{self, DecodeError};
 
 use crate::error::AppError;
 use crate::AppState;
@@ -175,11 +176,10 @@ pub fn decode_body(headers: &HeaderMap, raw: &[u8], limit: usize) -> Result<Vec<
             }
             Ok(raw.to_vec())
         }
-        "zstd" => {
-            let dec = zstd::stream::read::Decoder::new(raw)
-                .map_err(|_| AppError::bad_request("body could not be decompressed", "请求内容解压失败"))?;
-            bounded(dec, limit)
-        }
+        "zstd" => zstd_body::decompress(raw, limit).map_err(|e| match e {
+            DecodeError::TooLarge => AppError::too_large(format!("decompressed body exceeds {limit} bytes")),
+            DecodeError::Corrupt => AppError::bad_request("body could not be decompressed", "请求内容解压失败"),
+        }),
         "gzip" | "x-gzip" => bounded(flate2::read::GzDecoder::new(raw), limit),
         _ => Err(AppError::unsupported_media("unsupported Content-Encoding (use zstd or gzip)")),
     }
@@ -335,7 +335,7 @@ impl Reply {
 pub fn encode_body(body: &[u8], coding: Coding) -> std::io::Result<Vec<u8>> {
     match coding {
         Coding::Identity => Ok(body.to_vec()),
-        Coding::Zstd => zstd::bulk::compress(body, 3),
+        Coding::Zstd => zstd_body::compress(body),
         Coding::Gzip => {
             use std::io::Write;
             let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use gridline_core::access::{Principal, Scope};
 use gridline_core::protocol::{Op, OpKind, OpStatus, PullRequest, PullResponse, PushRequest, PushResponse, PROTOCOL_VERSION};
 use gridline_core::sample::{self, HouseholdSeed};
-use gridline_core::sync::{CancelToken, HttpTransport, SyncOptions, Transport, TransportError};
+use gridline_core::sync::{zstd_body, CancelToken, HttpTransport, SyncOptions, Transport, TransportError};
 use gridline_core::{outbox, EntityKind, HouseholdPatch, NewBuilding, NewHousehold, Role, Store};
 use gridline_server::service::Origin;
 use gridline_server::{spawn_test_server, Service, TestServer, UserSpec};
@@ -34,15 +34,20 @@ fn line(name: &str, value: f64, unit: &str) {
 
 /// CPU seconds the whole process (device, server and client threads) has used so far (Linux
 /// `/proc`, 10 ms ticks); None elsewhere. Printed beside wall-clock figures on a shared machine.
-fn cpu_s() -> Option<f64> {
+/// CPU seconds (user + system) and minor page faults of this process so far.
+fn cpu_s() -> Option<(f64, u64)> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     let after = &stat[stat.rfind(')')? + 2..];
     let f: Vec<&str> = after.split(' ').collect();
-    Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
+    let cpu = (f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0;
+    Some((cpu, f.get(7)?.parse().ok()?))
 }
 
-fn cpu_since(start: Option<f64>) -> String {
-    start.zip(cpu_s()).map(|(a, b)| format!("{:.2} CPU s", b - a)).unwrap_or_else(|| "CPU time unknown".into())
+fn cpu_since(start: Option<(f64, u64)>) -> String {
+    start
+        .zip(cpu_s())
+        .map(|((c0, f0), (c1, f1))| format!("{:.2} CPU s, {} page faults", c1 - c0, f1.saturating_sub(f0)))
+        .unwrap_or_else(|| "CPU time unknown".into())
 }
 
 fn new_id() -> String {
@@ -162,7 +167,7 @@ fn household_seeds(n: usize) -> Vec<HouseholdSeed> {
 }
 
 fn compress(json: &[u8]) -> usize {
-    zstd::bulk::compress(json, 3).expect("zstd").len()
+    zstd_body::compress(json).expect("zstd").len()
 }
 
 /// Baseline: the same ops serialized, zstd-compressed, decompressed and parsed, no server.
@@ -172,8 +177,8 @@ fn codec_ops_per_s(ops: &[Op]) -> f64 {
     for chunk in ops.chunks(SyncOptions::default().batch_ops) {
         let req = PushRequest { protocol: PROTOCOL_VERSION, ops: chunk.to_vec(), sent_at: 0, scope_epoch: None };
         let json = serde_json::to_vec(&req).expect("json");
-        let z = zstd::bulk::compress(&json, 3).expect("zstd");
-        let back = zstd::bulk::decompress(&z, 64 << 20).expect("unzstd");
+        let z = zstd_body::compress(&json).expect("zstd");
+        let back = zstd_body::decompress(&z, 64 << 20).expect("unzstd");
         let parsed: PushRequest = serde_json::from_slice(&back).expect("parse");
         n += parsed.ops.len();
     }
@@ -221,8 +226,8 @@ fn bench_e2e(dir: &Path) {
     line("sync.e2e_edit_ops_per_s", E2E_OPS as f64 / total, "ops/s (10,000 single-field household edits, same path)");
 }
 
-/// Counts what a push would put on the wire: request and response JSON, zstd level 3 as the
-/// HTTP transport sends them (headers not counted).
+/// Counts what a push would put on the wire: request and response JSON, compressed as the HTTP
+/// transport and the server send them (headers not counted).
 struct Counting<'a> {
     inner: &'a HttpTransport,
     ops: std::sync::Mutex<(usize, usize, usize)>, // ops, compressed bytes, raw JSON bytes
@@ -274,7 +279,7 @@ fn bench_wire(dir: &Path) {
     line(
         "sync.wire_bytes_per_op",
         z as f64 / n as f64,
-        "bytes/op (500 single-field edits in one batch, request + response bodies, zstd-3; target <= 100)",
+        "bytes/op (500 single-field edits in one batch, request + response bodies, zstd; target <= 100)",
     );
 }
 

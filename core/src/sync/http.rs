@@ -7,6 +7,7 @@ use reqwest::header::{ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::zstd_body::DecodeError;
 use super::transport::{Enroller, Transport, TransportError};
 use crate::entities::EntityKind;
 use crate::protocol::{
@@ -44,7 +45,7 @@ impl HttpTransport {
 
     fn post<Q: Serialize, R: DeserializeOwned>(&self, path: &str, body: &Q) -> Result<R, TransportError> {
         let json = serde_json::to_vec(body).map_err(|e| TransportError::Network(e.to_string()))?;
-        let compressed = zstd::bulk::compress(&json, 3).map_err(|e| TransportError::Network(e.to_string()))?;
+        let compressed = super::zstd_body::compress(&json).map_err(|e| TransportError::Network(e.to_string()))?;
         let req = self
             .client
             .post(format!("{}{path}", self.base))
@@ -111,17 +112,10 @@ fn query_escape(v: &str) -> String {
 }
 
 fn decode_zstd(raw: &[u8]) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    let mut out = Vec::new();
-    zstd::stream::read::Decoder::new(raw)
-        .map_err(|e| e.to_string())?
-        .take(MAX_RESPONSE + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| e.to_string())?;
-    if out.len() as u64 > MAX_RESPONSE {
-        return Err("response too large".into());
-    }
-    Ok(out)
+    super::zstd_body::decompress(raw, MAX_RESPONSE as usize).map_err(|e| match e {
+        DecodeError::TooLarge => "response too large".to_owned(),
+        DecodeError::Corrupt => "response could not be decompressed".to_owned(),
+    })
 }
 
 impl Transport for HttpTransport {
