@@ -444,6 +444,12 @@ fn bench_ingest(dir: &Path) {
     println!("# ingest: {secs:.2} s wall, {} (devices and server together)", cpu_since(cpu));
     assert_eq!(acked as u64, ops_total);
     println!("# ingest: {DEVICES} devices pushed {acked} ops in {secs:.2} s (batches of {batch})");
+    let db = rusqlite::Connection::open(dir.join("server").join(gridline_server::storage::sqlite::DB_FILE)).expect("server db");
+    let bytes: i64 = db
+        .query_row("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()", [], |r| r.get(0))
+        .expect("db size");
+    let held = service.storage().max_seq().expect("seq");
+    println!("# ingest: server database {:.0} MiB, {:.0} bytes per change held", bytes as f64 / (1 << 20) as f64, bytes as f64 / held as f64);
     line("sync.ingest_bare_sqlite_rows_per_s", base, &format!("rows/s (baseline: same count, one thread, bare SQLite, {batch}-row transactions)"));
     let unit = if preloaded >= 1_000_000 {
         "ops/s (50 devices over HTTP, server holding 1,000,000 changes; target >= 30,000)".to_owned()

@@ -23,6 +23,7 @@ use gridline_core::{EntityKind, Role};
 
 pub use console::ConsoleStore;
 pub use sqlite::SqliteStorage;
+pub use sqlite_batch::stored_results;
 
 /// About how many bytes of row JSON one pull page carries at most (besides its row limit): a
 /// page of small rows can be long, a page of long incident descriptions stays short.

@@ -32,6 +32,7 @@ const SERVER_MIGRATIONS: &[(&str, &str)] = &[
     ("s005_attachments", include_str!("migrations/s005_attachments.sql")),
     ("s006_console_sessions", include_str!("migrations/s006_console_sessions.sql")),
     ("s007_change_log_time_index", include_str!("migrations/s007_change_log_time_index.sql")),
+    ("s008_applied_ops_status", include_str!("migrations/s008_applied_ops_status.sql")),
 ];
 
 /// The file name inside the data dir.
@@ -164,10 +165,15 @@ impl SqliteStorage {
 }
 
 fn migrate_server(conn: &Connection) -> StoreResult<()> {
+    migrate_server_to(conn, SERVER_MIGRATIONS.len())
+}
+
+/// Applies the server migrations after the store's current one, up to number `last`.
+fn migrate_server_to(conn: &Connection, last: usize) -> StoreResult<()> {
     conn.execute_batch("CREATE TABLE IF NOT EXISTS server_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)")?;
     let current: i64 =
         conn.query_row("SELECT version FROM server_schema WHERE id = 1", [], |r| r.get(0)).optional()?.unwrap_or(0);
-    for (i, (name, sql)) in SERVER_MIGRATIONS.iter().enumerate().skip(current as usize) {
+    for (i, (name, sql)) in SERVER_MIGRATIONS.iter().enumerate().take(last).skip(current as usize) {
         let tx = conn.unchecked_transaction()?;
         tx.execute_batch(sql)?;
         tx.execute(
@@ -599,5 +605,100 @@ impl Storage for SqliteStorage {
             }
             Ok(out)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gridline_core::protocol::{OpResult, OpStatus};
+
+    use super::*;
+    use crate::storage::console::ConsoleStore;
+
+    fn result(op_id: &str, status: OpStatus, version: Option<i64>) -> OpResult {
+        OpResult { op_id: op_id.into(), status, version, code: None, reason: None, conflicts: Vec::new(), current: None }
+    }
+
+    fn rejected(op_id: &str, reason: &str) -> OpResult {
+        OpResult { code: Some("out_of_scope".into()), reason: Some(reason.into()), ..result(op_id, OpStatus::Rejected, None) }
+    }
+
+    fn save(s: &SqliteStorage, r: &OpResult, at: i64) {
+        s.write(|c| {
+            let rec = AppliedOp { device_id: "d1", result: r, device_time: at, received_at: at, skew_flagged: false };
+            SqliteBatch::begin(c, false)?.save_result(&r.op_id, &rec)
+        })
+        .unwrap();
+    }
+
+    fn stored(s: &SqliteStorage, op_id: &str) -> Option<OpResult> {
+        s.write(|c| SqliteBatch::begin(c, false)?.stored_result("d1", op_id)).unwrap()
+    }
+
+    /// Every result reads back as it was saved; only one applied as sent is stored without JSON.
+    #[test]
+    fn a_stored_result_reads_back_as_saved_and_a_plain_one_is_stored_without_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStorage::open(dir.path()).unwrap();
+        let merged = OpResult { conflicts: vec!["phone".into()], ..result("op-m", OpStatus::Merged, Some(8)) };
+        let results = [result("op-a", OpStatus::Applied, Some(7)), merged, rejected("op-r", "不在辖区内")];
+        for (i, r) in results.iter().enumerate() {
+            save(&s, r, 1_000 + i as i64);
+        }
+        for r in &results {
+            assert_eq!(stored(&s, &r.op_id).as_ref(), Some(r));
+        }
+        assert_eq!(stored(&s, "op-unknown"), None);
+        let json: Vec<(String, String, Option<String>)> = s
+            .read(|c| {
+                let mut stmt = c.prepare("SELECT op_id, result_json, status FROM applied_ops ORDER BY op_id")?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .unwrap();
+        assert_eq!(json[0], ("op-a".into(), String::new(), Some("applied".into())));
+        assert!(json[1].1.contains("phone") && json[1].2.as_deref() == Some("merged"));
+        assert!(json[2].1.contains("out_of_scope") && json[2].2.as_deref() == Some("rejected"));
+        let listed = s.rejected_ops("d1", 10).unwrap();
+        assert_eq!(listed.iter().map(|r| (r.op_id.as_str(), r.code.as_str(), r.reason.as_str())).collect::<Vec<_>>(), [(
+            "op-r",
+            "out_of_scope",
+            "不在辖区内"
+        )]);
+    }
+
+    /// A store from before server migration s008 (results as JSON only) upgrades in place: its
+    /// results read back unchanged, its rejections are listed through the new index, and the
+    /// results saved after the upgrade beside them too.
+    #[test]
+    fn results_stored_before_the_status_columns_read_back_after_the_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = [result("op-a", OpStatus::Applied, Some(3)), rejected("op-r", "只能修改本楼住户")];
+        {
+            let conn = gridline_core::db::open_writer(&dir.path().join(DB_FILE), 1).unwrap();
+            migrate_server_to(&conn, 7).unwrap();
+            for (i, r) in old.iter().enumerate() {
+                conn.execute(
+                    "INSERT INTO applied_ops (device_id, op_id, result_json, device_time, received_at) VALUES ('d1', ?1, ?2, ?3, ?3)",
+                    params![r.op_id, serde_json::to_string(r).unwrap(), 100 + i as i64],
+                )
+                .unwrap();
+            }
+        }
+        let s = SqliteStorage::open(dir.path()).unwrap();
+        for r in &old {
+            assert_eq!(stored(&s, &r.op_id).as_ref(), Some(r));
+        }
+        save(&s, &rejected("op-r2", "记录已删除"), 200);
+        let listed: Vec<String> = s.rejected_ops("d1", 10).unwrap().into_iter().map(|r| r.op_id).collect();
+        assert_eq!(listed, ["op-r2", "op-r"]);
+        let plan: Vec<String> = s
+            .read(|c| {
+                let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {}", super::super::sqlite_console::REJECTED_OPS))?;
+                let rows = stmt.query_map(params!["d1", 10], |r| r.get::<_, String>(3))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .unwrap();
+        assert!(plan.iter().any(|p| p.contains("applied_ops_rejected")), "{plan:#?}");
     }
 }

@@ -7,7 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
 use gridline_core::access::ScopeKeys;
-use gridline_core::protocol::{Op, OpKind, OpResult};
+use gridline_core::protocol::{Op, OpKind, OpResult, OpStatus};
 use gridline_core::record::{self, Fields};
 use gridline_core::EntityKind;
 
@@ -54,6 +54,55 @@ pub(super) struct SqliteBatch<'a> {
     undo_needed: bool,
     /// Area and department of the feed entries the current op wrote (the change log's keys).
     op_keys: HashMap<(EntityKind, String), (Option<String>, Option<String>)>,
+}
+
+/// `applied_ops.status` of an op applied as sent.
+const APPLIED: &str = "applied";
+
+/// An op result's status as stored in `applied_ops.status` (its wire name).
+fn status_str(s: OpStatus) -> &'static str {
+    match s {
+        OpStatus::Applied => APPLIED,
+        OpStatus::Duplicate => "duplicate",
+        OpStatus::Merged => "merged",
+        OpStatus::Rejected => "rejected",
+    }
+}
+
+/// A stored op result from its `applied_ops` row: the JSON when there is one, else an op
+/// applied as sent at `version` (see `save_result`).
+fn decode_result(op_id: &str, json: &str, status: Option<&str>, version: Option<i64>) -> StoreResult<OpResult> {
+    if !json.is_empty() {
+        return Ok(serde_json::from_str(json)?);
+    }
+    match (status, version) {
+        (Some(APPLIED), Some(v)) => Ok(OpResult {
+            op_id: op_id.to_owned(),
+            status: OpStatus::Applied,
+            version: Some(v),
+            code: None,
+            reason: None,
+            conflicts: Vec::new(),
+            current: None,
+        }),
+        _ => Err(StoreError::Backend(format!("stored result of op {op_id} has neither JSON nor an applied version"))),
+    }
+}
+
+/// Every stored op result of a server database, as `(device id, op id, result)`: for checks that
+/// read a server's file directly (the simulator's invariants).
+pub fn stored_results(conn: &Connection) -> StoreResult<Vec<(String, String, OpResult)>> {
+    let mut stmt = conn.prepare("SELECT device_id, op_id, result_json, status, version FROM applied_ops")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, Option<String>>(3)?, r.get(4)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (device, op_id, json, status, version) = row?;
+        let result = decode_result(&op_id, &json, status.as_deref(), version)?;
+        out.push((device, op_id, result));
+    }
+    Ok(out)
 }
 
 /// Returned (and then discarded) when a batch without savepoints meets an op to undo.
@@ -139,27 +188,38 @@ impl<'a> SqliteBatch<'a> {
 
 impl BatchTx for SqliteBatch<'_> {
     fn stored_result(&mut self, device_id: &str, op_id: &str) -> StoreResult<Option<OpResult>> {
-        let json: Option<String> = self
+        let stored: Option<(String, Option<String>, Option<i64>)> = self
             .tx
-            .prepare_cached("SELECT result_json FROM applied_ops WHERE device_id = ?1 AND op_id = ?2")?
-            .query_row([device_id, op_id], |r| r.get(0))
+            .prepare_cached("SELECT result_json, status, version FROM applied_ops WHERE device_id = ?1 AND op_id = ?2")?
+            .query_row([device_id, op_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
-        json.map(|j| serde_json::from_str(&j).map_err(StoreError::from)).transpose()
+        stored.map(|(json, status, version)| decode_result(op_id, &json, status.as_deref(), version)).transpose()
     }
 
     fn save_result(&mut self, op_id: &str, rec: &AppliedOp<'_>) -> StoreResult<()> {
+        let r = rec.result;
+        // An op applied as sent is said in full by its status and version.
+        let plain = r.status == OpStatus::Applied
+            && r.version.is_some()
+            && r.code.is_none()
+            && r.reason.is_none()
+            && r.conflicts.is_empty()
+            && r.current.is_none();
+        let json = if plain { String::new() } else { serde_json::to_string(r)? };
         self.tx
             .prepare_cached(
-                "INSERT INTO applied_ops (device_id, op_id, result_json, device_time, received_at, skew_flagged) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO applied_ops (device_id, op_id, result_json, device_time, received_at, skew_flagged, status, version) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
             .execute(params![
                 rec.device_id,
                 op_id,
-                serde_json::to_string(rec.result)?,
+                json,
                 rec.device_time,
                 rec.received_at,
-                rec.skew_flagged as i64
+                rec.skew_flagged as i64,
+                status_str(r.status),
+                r.version
             ])?;
         Ok(())
     }

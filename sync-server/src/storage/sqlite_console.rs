@@ -273,12 +273,7 @@ impl ConsoleStore for SqliteStorage {
 
     fn rejected_ops(&self, device_id: &str, limit: usize) -> StoreResult<Vec<RejectedRow>> {
         self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT op_id, received_at, device_time, coalesce(json_extract(result_json, '$.code'), ''), \
-                 coalesce(json_extract(result_json, '$.reason'), '') FROM applied_ops \
-                 WHERE device_id = ?1 AND json_extract(result_json, '$.status') = 'rejected' \
-                 ORDER BY received_at DESC LIMIT ?2",
-            )?;
+            let mut stmt = c.prepare_cached(REJECTED_OPS)?;
             let rows = stmt.query_map(params![device_id, limit as i64], |r| {
                 Ok(RejectedRow { op_id: r.get(0)?, received_at: r.get(1)?, device_time: r.get(2)?, code: r.get(3)?, reason: r.get(4)? })
             })?;
@@ -300,6 +295,11 @@ impl ConsoleStore for SqliteStorage {
         self.write(|c| Ok(c.execute("UPDATE conflicts SET restored_at = ?1 WHERE id = ?2 AND restored_at IS NULL", params![at, id])? > 0))
     }
 }
+
+/// A device's rejected ops, newest first (through the partial index `applied_ops_rejected`).
+pub(super) const REJECTED_OPS: &str = "SELECT op_id, received_at, device_time, coalesce(json_extract(result_json, '$.code'), ''), \
+     coalesce(json_extract(result_json, '$.reason'), '') FROM applied_ops \
+     WHERE device_id = ?1 AND status = 'rejected' ORDER BY received_at DESC LIMIT ?2";
 
 #[cfg(test)]
 mod tests {

@@ -27,18 +27,6 @@ use crate::{assert_dumps_eq, Dump, KINDS, PASSWORD};
 
 type Found = Vec<String>;
 
-fn server_results(db: &Connection) -> rusqlite::Result<Vec<(String, String, OpResult)>> {
-    let mut stmt = db.prepare("SELECT device_id, op_id, result_json FROM applied_ops")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (d, o, j) = row?;
-        let res: OpResult = serde_json::from_str(&j).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        out.push((d, o, res));
-    }
-    Ok(out)
-}
-
 fn applied(s: OpStatus) -> bool {
     matches!(s, OpStatus::Applied | OpStatus::Merged | OpStatus::Duplicate)
 }
@@ -47,7 +35,7 @@ fn applied(s: OpStatus) -> bool {
 pub fn ops_once(world: &World, devices: &[SimDevice]) -> Found {
     let mut bad = Vec::new();
     let db = world.db();
-    let results = server_results(&db).expect("read applied_ops");
+    let results = gridline_server::storage::stored_results(&db).expect("read applied_ops");
     let mut by_dev: HashMap<&str, HashMap<&str, &OpResult>> = HashMap::new();
     let mut op_devices: HashMap<&str, usize> = HashMap::new();
     let mut versions: HashMap<i64, &str> = HashMap::new();

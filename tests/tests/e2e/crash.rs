@@ -14,15 +14,11 @@ use super::sim::helper_dir;
 
 /// Results the server stored for one device: op id → status.
 fn stored(world: &World, device_id: &str) -> BTreeMap<String, OpStatus> {
-    let db = world.db();
-    let mut stmt = db.prepare("SELECT op_id, result_json FROM applied_ops WHERE device_id = ?1").expect("query");
-    stmt.query_map([device_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-        .expect("rows")
-        .map(|r| {
-            let (id, json) = r.expect("row");
-            let res: gridline_core::protocol::OpResult = serde_json::from_str(&json).expect("result json");
-            (id, res.status)
-        })
+    gridline_server::storage::stored_results(&world.db())
+        .expect("stored results")
+        .into_iter()
+        .filter(|(d, _, _)| d == device_id)
+        .map(|(_, op_id, r)| (op_id, r.status))
         .collect()
 }
 
