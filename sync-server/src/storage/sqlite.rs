@@ -667,6 +667,15 @@ mod tests {
         )]);
     }
 
+    /// The stored status names are the wire's, which the migration's backfill and the console's
+    /// query of rejected ops read.
+    #[test]
+    fn stored_status_names_are_the_wire_names() {
+        for s in [OpStatus::Applied, OpStatus::Duplicate, OpStatus::Merged, OpStatus::Rejected] {
+            assert_eq!(serde_json::to_value(s).unwrap(), super::super::sqlite_batch::status_str(s));
+        }
+    }
+
     /// A store from before server migration s008 (results as JSON only) upgrades in place: its
     /// results read back unchanged, its rejections are listed through the new index, and the
     /// results saved after the upgrade beside them too.

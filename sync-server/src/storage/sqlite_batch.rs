@@ -60,7 +60,7 @@ pub(super) struct SqliteBatch<'a> {
 const APPLIED: &str = "applied";
 
 /// An op result's status as stored in `applied_ops.status` (its wire name).
-fn status_str(s: OpStatus) -> &'static str {
+pub(super) fn status_str(s: OpStatus) -> &'static str {
     match s {
         OpStatus::Applied => APPLIED,
         OpStatus::Duplicate => "duplicate",
