@@ -85,12 +85,52 @@ pub struct Service {
     clock: Arc<dyn Clock>,
     config: Config,
     /// The jurisdiction tree, loaded once and dropped when a batch writes areas.
-    areas: RwLock<Option<Arc<AreaParents>>>,
+    areas: AreaCache,
     /// Ops applied since start (counted only when the abort fault point is set).
     applied_since_start: AtomicU64,
 }
 
 pub use gridline_core::access::area_path;
+
+/// The cached jurisdiction tree. A load that was under way when areas were written (it may have
+/// read the tree from before their commit) is returned to its caller but not kept: otherwise a
+/// tree without a new grid could stay cached until the next area write, and every op in that
+/// grid would be refused as outside its writer's scope.
+#[derive(Default)]
+struct AreaCache {
+    inner: RwLock<AreaCacheState>,
+}
+
+#[derive(Default)]
+struct AreaCacheState {
+    /// Bumped by every invalidation.
+    generation: u64,
+    tree: Option<Arc<AreaParents>>,
+}
+
+impl AreaCache {
+    fn get_or_load(&self, load: impl FnOnce() -> Result<AreaParents, StoreError>) -> Result<Arc<AreaParents>, StoreError> {
+        let generation = {
+            let c = self.inner.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(t) = &c.tree {
+                return Ok(t.clone());
+            }
+            c.generation
+        };
+        let loaded = Arc::new(load()?);
+        let mut c = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        if c.generation == generation && c.tree.is_none() {
+            c.tree = Some(loaded.clone());
+        }
+        Ok(loaded)
+    }
+
+    fn invalidate(&self) {
+        let mut c = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        c.generation += 1;
+        c.tree = None;
+    }
+}
 
 /// A user account to create, with a clear-text password.
 #[derive(Debug, Clone)]
@@ -110,7 +150,7 @@ pub struct UserSpec {
 impl Service {
     /// A service over `storage`.
     pub fn new(storage: Arc<dyn Storage>, clock: Arc<dyn Clock>, config: Config) -> Self {
-        Service { storage, clock, config, areas: RwLock::new(None), applied_since_start: AtomicU64::new(0) }
+        Service { storage, clock, config, areas: AreaCache::default(), applied_since_start: AtomicU64::new(0) }
     }
 
     /// The storage.
@@ -134,12 +174,7 @@ impl Service {
     }
 
     pub(crate) fn area_parents(&self) -> Result<Arc<AreaParents>, StoreError> {
-        if let Some(a) = self.areas.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
-            return Ok(a.clone());
-        }
-        let loaded = Arc::new(self.storage.area_parents()?);
-        *self.areas.write().unwrap_or_else(|p| p.into_inner()) = Some(loaded.clone());
-        Ok(loaded)
+        self.areas.get_or_load(|| self.storage.area_parents())
     }
 
     /// The crash-test fault point: aborts the process (no unwinding, no commit), or hangs for
@@ -161,7 +196,7 @@ impl Service {
     }
 
     pub(crate) fn invalidate_areas(&self) {
-        *self.areas.write().unwrap_or_else(|p| p.into_inner()) = None;
+        self.areas.invalidate();
     }
 
     /// Creates a user with a hashed password.
@@ -274,6 +309,46 @@ fn dummy_hash() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tree(areas: &[&str]) -> AreaParents {
+        areas.iter().map(|a| ((*a).to_owned(), None)).collect()
+    }
+
+    #[test]
+    fn the_area_tree_is_loaded_once_and_again_after_an_area_write() {
+        let cache = AreaCache::default();
+        let loads = std::cell::Cell::new(0);
+        let load = |areas: &'static [&'static str]| {
+            let loads = &loads;
+            move || {
+                loads.set(loads.get() + 1);
+                Ok(tree(areas))
+            }
+        };
+        assert!(cache.get_or_load(load(&["g1"])).unwrap().contains_key("g1"));
+        assert!(cache.get_or_load(load(&["other"])).unwrap().contains_key("g1"));
+        assert_eq!(loads.get(), 1);
+        cache.invalidate();
+        assert!(cache.get_or_load(load(&["g1", "g2"])).unwrap().contains_key("g2"));
+        assert_eq!(loads.get(), 2);
+    }
+
+    /// A load under way while areas are written returns what it read, but the next caller loads
+    /// again instead of getting a tree from before the write.
+    #[test]
+    fn a_load_overtaken_by_an_area_write_is_not_kept() {
+        let cache = AreaCache::default();
+        let stale = cache
+            .get_or_load(|| {
+                // The write commits and drops the cache while this load's read is under way.
+                cache.invalidate();
+                Ok(tree(&["g1"]))
+            })
+            .unwrap();
+        assert!(!stale.contains_key("g2"));
+        let fresh = cache.get_or_load(|| Ok(tree(&["g1", "g2"]))).unwrap();
+        assert!(fresh.contains_key("g2"));
+    }
 
     #[test]
     fn area_path_walks_up_and_survives_cycles() {
