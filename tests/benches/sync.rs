@@ -32,9 +32,9 @@ fn line(name: &str, value: f64, unit: &str) {
     println!("bench: {name} = {value:.3} {unit}");
 }
 
-/// CPU seconds the whole process (device, server and client threads) has used so far (Linux
-/// `/proc`, 10 ms ticks); None elsewhere. Printed beside wall-clock figures on a shared machine.
-/// CPU seconds (user + system) and minor page faults of this process so far.
+/// CPU seconds (user + system, 10 ms ticks) the whole process (device, server and client
+/// threads) has used so far, and its minor page faults (Linux `/proc`); None elsewhere. Printed
+/// beside wall-clock figures on a shared machine.
 fn cpu_s() -> Option<(f64, u64)> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     let after = &stat[stat.rfind(')')? + 2..];
