@@ -1,8 +1,6 @@
 //! The wire: request bodies (size limits, `Content-Encoding: zstd|gzip`, JSON into the protocol
 //! types with the API's own error body) and responses compressed as `Accept-Encoding` asks.
 
-use std::io::Read;
-
 use axum::body::Body;
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -149,14 +147,11 @@ pub struct Wire<T> {
     pub accept: Coding,
 }
 
-/// Decompresses at most `limit` bytes; more is refused.
-fn bounded(mut reader: impl Read, limit: usize) -> Result<Vec<u8>, AppError> {
-    let mut out = Vec::new();
-    let read = reader.by_ref().take(limit as u64 + 1).read_to_end(&mut out);
-    match read {
-        Ok(_) if out.len() > limit => Err(AppError::too_large(format!("decompressed body exceeds {limit} bytes"))),
-        Ok(_) => Ok(out),
-        Err(_) => Err(AppError::bad_request("body could not be decompressed", "请求内容解压失败")),
+/// A compressed body that could not be read, as the API's error.
+fn decode_error(e: DecodeError, limit: usize) -> AppError {
+    match e {
+        DecodeError::TooLarge => AppError::too_large(format!("decompressed body exceeds {limit} bytes")),
+        DecodeError::Corrupt => AppError::bad_request("body could not be decompressed", "请求内容解压失败"),
     }
 }
 
@@ -176,11 +171,8 @@ pub fn decode_body(headers: &HeaderMap, raw: &[u8], limit: usize) -> Result<Vec<
             }
             Ok(raw.to_vec())
         }
-        "zstd" => zstd_body::decompress(raw, limit).map_err(|e| match e {
-            DecodeError::TooLarge => AppError::too_large(format!("decompressed body exceeds {limit} bytes")),
-            DecodeError::Corrupt => AppError::bad_request("body could not be decompressed", "请求内容解压失败"),
-        }),
-        "gzip" | "x-gzip" => bounded(flate2::read::GzDecoder::new(raw), limit),
+        "zstd" => zstd_body::decompress(raw, limit).map_err(|e| decode_error(e, limit)),
+        "gzip" | "x-gzip" => zstd_body::read_bounded(flate2::read::GzDecoder::new(raw), limit).map_err(|e| decode_error(e, limit)),
         _ => Err(AppError::unsupported_media("unsupported Content-Encoding (use zstd or gzip)")),
     }
 }

@@ -113,10 +113,10 @@ const BULK_TABLES: &[&str] = &["households", "residents", "incidents", "visits"]
 pub(crate) fn defer_index(conn: &Connection) -> Result<()> {
     if meta_get(conn, BTREE_DEFERRED)?.is_none() {
         let mut sqls = Vec::new();
+        let mut stmt = conn.prepare(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL ORDER BY name",
+        )?;
         for table in BULK_TABLES {
-            let mut stmt = conn.prepare(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL ORDER BY name",
-            )?;
             let found: Vec<(String, String)> =
                 stmt.query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
             for (name, sql) in found {

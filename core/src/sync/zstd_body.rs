@@ -43,7 +43,9 @@ pub fn compress(data: &[u8]) -> io::Result<Vec<u8>> {
 /// [`compress`] makes) are decompressed in one call into a buffer of that size; others are read
 /// as a stream and stopped past the limit.
 pub fn decompress(raw: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
-    let Some(size) = Decompressor::upper_bound(raw) else { return decompress_stream(raw, limit) };
+    let Some(size) = Decompressor::upper_bound(raw) else {
+        return read_bounded(zstd::stream::read::Decoder::new(raw).map_err(|_| DecodeError::Corrupt)?, limit);
+    };
     if size > limit {
         return Err(DecodeError::TooLarge);
     }
@@ -52,18 +54,18 @@ pub fn decompress(raw: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
         if d.is_none() {
             *d = Some(Decompressor::new().map_err(|_| DecodeError::Corrupt)?);
         }
-        // A frame that makes more than it recorded is refused like any corrupt one.
-        d.as_mut().expect("made above").decompress(raw, size).map_err(|_| DecodeError::Corrupt)
+        // Into exactly the recorded size: a frame that makes more than it recorded is refused
+        // like any corrupt one.
+        let mut out = Vec::with_capacity(size);
+        d.as_mut().expect("made above").decompress_to_buffer(raw, &mut out).map_err(|_| DecodeError::Corrupt)?;
+        Ok(out)
     })
 }
 
-fn decompress_stream(raw: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
+/// Reads a decompressing reader (any coding) to its end, refusing more than `limit` bytes.
+pub fn read_bounded(reader: impl Read, limit: usize) -> Result<Vec<u8>, DecodeError> {
     let mut out = Vec::new();
-    zstd::stream::read::Decoder::new(raw)
-        .map_err(|_| DecodeError::Corrupt)?
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|_| DecodeError::Corrupt)?;
+    reader.take(limit as u64 + 1).read_to_end(&mut out).map_err(|_| DecodeError::Corrupt)?;
     if out.len() > limit {
         return Err(DecodeError::TooLarge);
     }
