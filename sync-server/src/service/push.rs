@@ -51,6 +51,25 @@ fn refuse(code: &'static str, reason: impl Into<String>) -> Refusal {
     Refusal { code, reason: reason.into() }
 }
 
+/// What can be worked out about an op from the op alone, done before the batch takes the
+/// writer (which every device's batches queue for) so the writer's turn is spent on the store.
+struct Prepared {
+    /// The op's fields as the change log keeps them.
+    fields_json: String,
+    /// For a create of a record without derived fields: whether the row it writes reads back
+    /// on a device (the same check [`readable`] makes after the write).
+    create_readable: Option<Result<(), Refusal>>,
+}
+
+impl Prepared {
+    fn of(incoming: &Incoming) -> Result<Prepared, StoreError> {
+        let Incoming::Op(op) = incoming else { return Ok(Prepared { fields_json: String::new(), create_readable: None }) };
+        let create_readable = (op.kind == OpKind::Create && !has_derived(op.entity))
+            .then(|| readable_fields(op.entity, &op.entity_id, 0, op.fields.clone()));
+        Ok(Prepared { fields_json: serde_json::to_string(&op.fields)?, create_readable })
+    }
+}
+
 /// One op of a batch as received: decoded and well-formed, or refused before any rule ran.
 #[derive(Debug, Clone)]
 pub enum Incoming {
@@ -371,12 +390,13 @@ impl Service {
         let mut skewed = false;
         let mut wrote_areas = false;
         let device = origin.writer().to_owned();
+        let prepared: Vec<Prepared> = ops.iter().map(Prepared::of).collect::<Result<_, _>>()?;
         self.storage.batch(&mut |tx| {
             results.clear();
             skewed = false;
             let mut ctx =
                 Ctx { parents: HashMap::new(), who, prior, origin, areas: Areas::new(self), now };
-            for incoming in ops {
+            for (incoming, pre) in ops.iter().zip(&prepared) {
                 let op_id = incoming.op_id();
                 if !op_id.is_empty() {
                     if let Some(prev) = tx.stored_result(&device, op_id)? {
@@ -415,7 +435,7 @@ impl Service {
                     }
                 };
                 tx.begin_op()?;
-                let outcome = match apply_one(tx, &mut ctx, op) {
+                let outcome = match apply_one(tx, &mut ctx, op, pre) {
                     Ok(r) => r,
                     Err(StoreError::Invalid { field, reason }) => Err(refuse("invalid", format!("字段「{field}」{reason}"))),
                     Err(StoreError::NotFound) => Err(refuse("not_found", "记录不存在或已删除")),
@@ -424,7 +444,7 @@ impl Service {
                 };
                 let result = match outcome {
                     Ok((version, conflicts)) => {
-                        tx.log_change(&ChangeEntry { at: now, device_id: &device, user_id: &who.user_id, op })?;
+                        tx.log_change(&ChangeEntry { at: now, device_id: &device, user_id: &who.user_id, op, fields_json: &pre.fields_json })?;
                         tx.end_op(true)?;
                         self.fault_point_op_applied();
                         if op.entity == EntityKind::Area {
@@ -494,25 +514,37 @@ fn readable(
     entity: EntityKind,
     id: &str,
     seq: i64,
-    mut written: Fields,
+    written: Fields,
 ) -> Result<Result<(), Refusal>, StoreError> {
-    let fields = if entity.fields().iter().any(|f| f.derived) {
-        let Some(fields) = tx.row(entity, id)? else { return Ok(Ok(())) };
-        fields
-    } else {
-        for f in entity.fields() {
-            written.entry(f.name).or_insert(Value::Null);
-        }
-        written
-    };
-    let row = record::Row { id: id.to_owned(), version: seq, fields };
-    Ok(record::check_readable(entity, row).map_err(|e| match e {
-        gridline_core::Error::Invalid { reason, .. } => refuse("invalid", reason),
-        _ => refuse("invalid", "记录内容无法识别"),
-    }))
+    if !has_derived(entity) {
+        return Ok(readable_fields(entity, id, seq, written));
+    }
+    let Some(fields) = tx.row(entity, id)? else { return Ok(Ok(())) };
+    Ok(check_row(entity, record::Row { id: id.to_owned(), version: seq, fields }))
 }
 
-fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op) -> Result<Applied, StoreError> {
+/// Whether some field of `entity`'s rows is derived by the store (not as written).
+fn has_derived(entity: EntityKind) -> bool {
+    entity.fields().iter().any(|f| f.derived)
+}
+
+/// [`readable`] for a record without derived fields: its row is `written` with absent fields
+/// null (values of a checked type come back from SQLite unchanged), checked in memory.
+fn readable_fields(entity: EntityKind, id: &str, seq: i64, mut written: Fields) -> Result<(), Refusal> {
+    for f in entity.fields() {
+        written.entry(f.name).or_insert(Value::Null);
+    }
+    check_row(entity, record::Row { id: id.to_owned(), version: seq, fields: written })
+}
+
+fn check_row(entity: EntityKind, row: record::Row) -> Result<(), Refusal> {
+    record::check_readable(entity, row).map_err(|e| match e {
+        gridline_core::Error::Invalid { reason, .. } => refuse("invalid", reason),
+        _ => refuse("invalid", "记录内容无法识别"),
+    })
+}
+
+fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op, pre: &Prepared) -> Result<Applied, StoreError> {
     let (entity, id) = (op.entity, op.entity_id.as_str());
     if entity == EntityKind::IncidentEvent {
         return Ok(Err(refuse("role_not_allowed", "事件记录只能通过事件操作追加")));
@@ -524,11 +556,12 @@ fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op) -> Result<App
             if tx.exists(entity, id)? {
                 return Ok(Err(refuse("already_exists", format!("该{}已存在", entity.label_zh()))));
             }
-            let mut fields = op.fields.clone();
+            let mut fields = Cow::Borrowed(&op.fields);
             if entity == EntityKind::Incident && matches!(ctx.origin, Origin::Device(_)) {
                 // The reporter is whoever the token says.
-                fields.insert("reporter_id".into(), Value::String(ctx.who.user_id.clone()));
-                fields.insert("reporter_role".into(), Value::String(ctx.who.role.as_str().into()));
+                let f = fields.to_mut();
+                f.insert("reporter_id".into(), Value::String(ctx.who.user_id.clone()));
+                f.insert("reporter_role".into(), Value::String(ctx.who.role.as_str().into()));
             }
             if let Err(r) = ctx.check(tx, entity, id, &fields, Action::Create, &names)? {
                 return Ok(Err(r));
@@ -537,7 +570,13 @@ fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op) -> Result<App
                 return Ok(Err(r));
             }
             let seq = tx.create(entity, id, &fields, &writer)?;
-            if let Err(r) = readable(tx, entity, id, seq, fields)? {
+            let check = match &pre.create_readable {
+                // Checked before the batch took the writer, on the same fields.
+                Some(Ok(())) => Ok(()),
+                Some(Err(r)) => Err(refuse(r.code, r.reason.clone())),
+                None => readable(tx, entity, id, seq, fields.into_owned())?,
+            };
+            if let Err(r) = check {
                 return Ok(Err(r));
             }
             Ok(Ok((seq, Vec::new())))

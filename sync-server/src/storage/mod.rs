@@ -373,6 +373,8 @@ pub struct ChangeEntry<'a> {
     pub user_id: &'a str,
     /// The op.
     pub op: &'a Op,
+    /// The op's fields as JSON text (serialised before the batch took the writer).
+    pub fields_json: &'a str,
 }
 
 /// Area id → parent id: the jurisdiction tree.

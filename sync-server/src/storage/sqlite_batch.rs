@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, CachedStatement, Connection, OptionalExtension};
 use serde_json::Value;
 
 use gridline_core::access::ScopeKeys;
@@ -32,6 +32,43 @@ const PUT_META: &str = "INSERT INTO row_meta (entity, id, seq, deleted, area_id,
      area_id = excluded.area_id, building_id = excluded.building_id, \
      department_id = excluded.department_id, owner_id = excluded.owner_id";
 
+const STORED_RESULT: &str = "SELECT result_json, status, version FROM applied_ops WHERE device_id = ?1 AND op_id = ?2";
+const SAVE_RESULT: &str = "INSERT INTO applied_ops (device_id, op_id, result_json, device_time, received_at, skew_flagged, status, version) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+const LOAD_META: &str = "SELECT seq, deleted, created_seq, created_by FROM row_meta WHERE entity = ?1 AND id = ?2";
+const META_EXISTS: &str = "SELECT 1 FROM row_meta WHERE entity = ?1 AND id = ?2";
+const LOG_CHANGE: &str = "INSERT INTO change_log (seq, first_seq, at, device_id, user_id, op_id, device_time, entity, entity_id, \
+     kind, event_id, event_kind, area_id, department_id, fields_json) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+
+/// The statements every op of a batch runs, each taken from the connection's statement cache
+/// once per batch rather than once per use (a cache look-up finds a statement by its SQL text,
+/// and returning it puts it back the same way: about a tenth of the writer's time per op).
+#[derive(Clone, Copy)]
+enum Held {
+    PutMeta,
+    StoredResult,
+    SaveResult,
+    LoadMeta,
+    MetaExists,
+    LogChange,
+}
+
+impl Held {
+    const COUNT: usize = 6;
+
+    fn sql(self) -> &'static str {
+        match self {
+            Held::PutMeta => PUT_META,
+            Held::StoredResult => STORED_RESULT,
+            Held::SaveResult => SAVE_RESULT,
+            Held::LoadMeta => LOAD_META,
+            Held::MetaExists => META_EXISTS,
+            Held::LogChange => LOG_CHANGE,
+        }
+    }
+}
+
 /// A push batch inside the writer's transaction.
 ///
 /// Ops are first applied without per-op savepoints (a savepoint journals every page an op
@@ -54,6 +91,8 @@ pub(super) struct SqliteBatch<'a> {
     undo_needed: bool,
     /// Area and department of the feed entries the current op wrote (the change log's keys).
     op_keys: HashMap<(EntityKind, String), (Option<String>, Option<String>)>,
+    /// The [`Held`] statements, once first used.
+    held: [Option<CachedStatement<'a>>; Held::COUNT],
 }
 
 /// `applied_ops.status` of an op applied as sent.
@@ -111,7 +150,25 @@ const UNDO_NEEDED: &str = "batch must be repeated with per-op savepoints";
 impl<'a> SqliteBatch<'a> {
     pub(super) fn begin(tx: &'a Connection, savepoints: bool) -> StoreResult<Self> {
         let seq = tx.query_row("SELECT value FROM seq_counter WHERE id = 1", [], |r| r.get(0))?;
-        Ok(SqliteBatch { tx, seq, op_start: seq, savepoints, dirty: false, undo_needed: false, op_keys: HashMap::new() })
+        Ok(SqliteBatch {
+            tx,
+            seq,
+            op_start: seq,
+            savepoints,
+            dirty: false,
+            undo_needed: false,
+            op_keys: HashMap::new(),
+            held: Default::default(),
+        })
+    }
+
+    /// A [`Held`] statement, prepared (or taken from the cache) on its first use in the batch.
+    fn held(&mut self, h: Held) -> StoreResult<&mut CachedStatement<'a>> {
+        let slot = &mut self.held[h as usize];
+        if slot.is_none() {
+            *slot = Some(self.tx.prepare_cached(h.sql())?);
+        }
+        Ok(slot.as_mut().expect("prepared above"))
     }
 
     /// Whether the batch stopped because an op needs a savepoint to be undone.
@@ -147,8 +204,7 @@ impl<'a> SqliteBatch<'a> {
     }
 
     fn put_meta_keys(&mut self, entity: EntityKind, id: &str, seq: i64, writer: &str, k: &ScopeKeys) -> StoreResult<()> {
-        self.tx
-            .prepare_cached(PUT_META)?
+        self.held(Held::PutMeta)?
             .execute(params![entity.as_str(), id, seq, k.area_id, k.building_id, k.department_id, k.owner_id, writer])?;
         self.op_keys.insert((entity, id.to_owned()), (k.area_id.clone(), k.department_id.clone()));
         Ok(())
@@ -189,8 +245,7 @@ impl<'a> SqliteBatch<'a> {
 impl BatchTx for SqliteBatch<'_> {
     fn stored_result(&mut self, device_id: &str, op_id: &str) -> StoreResult<Option<OpResult>> {
         let stored: Option<(String, Option<String>, Option<i64>)> = self
-            .tx
-            .prepare_cached("SELECT result_json, status, version FROM applied_ops WHERE device_id = ?1 AND op_id = ?2")?
+            .held(Held::StoredResult)?
             .query_row([device_id, op_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
         stored.map(|(json, status, version)| decode_result(op_id, &json, status.as_deref(), version)).transpose()
@@ -206,11 +261,7 @@ impl BatchTx for SqliteBatch<'_> {
             && r.conflicts.is_empty()
             && r.current.is_none();
         let json = if plain { String::new() } else { serde_json::to_string(r)? };
-        self.tx
-            .prepare_cached(
-                "INSERT INTO applied_ops (device_id, op_id, result_json, device_time, received_at, skew_flagged, status, version) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
+        self.held(Held::SaveResult)?
             .execute(params![
                 rec.device_id,
                 op_id,
@@ -226,8 +277,7 @@ impl BatchTx for SqliteBatch<'_> {
 
     fn load(&mut self, entity: EntityKind, id: &str) -> StoreResult<Option<StoredRow>> {
         let meta: Option<(i64, i64, i64, String)> = self
-            .tx
-            .prepare_cached("SELECT seq, deleted, created_seq, created_by FROM row_meta WHERE entity = ?1 AND id = ?2")?
+            .held(Held::LoadMeta)?
             .query_row([entity.as_str(), id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .optional()?;
         let row = record::get(self.tx, entity, id)?;
@@ -291,8 +341,7 @@ impl BatchTx for SqliteBatch<'_> {
 
     fn exists(&mut self, entity: EntityKind, id: &str) -> StoreResult<bool> {
         Ok(self
-            .tx
-            .prepare_cached("SELECT 1 FROM row_meta WHERE entity = ?1 AND id = ?2")?
+            .held(Held::MetaExists)?
             .query_row([entity.as_str(), id], |_| Ok(()))
             .optional()?
             .is_some())
@@ -454,15 +503,11 @@ impl BatchTx for SqliteBatch<'_> {
         } else {
             (None, None)
         };
-        self.tx
-            .prepare_cached(
-                "INSERT INTO change_log (seq, first_seq, at, device_id, user_id, op_id, device_time, entity, entity_id, \
-                 kind, event_id, event_kind, area_id, department_id, fields_json) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-            )?
+        let (seq, first_seq) = (self.seq, self.op_start + 1);
+        self.held(Held::LogChange)?
             .execute(params![
-                self.seq,
-                self.op_start + 1,
+                seq,
+                first_seq,
                 c.at,
                 c.device_id,
                 c.user_id,
@@ -475,7 +520,7 @@ impl BatchTx for SqliteBatch<'_> {
                 event_kind,
                 area,
                 department,
-                serde_json::to_string(&op.fields)?
+                c.fields_json
             ])?;
         Ok(())
     }
