@@ -33,6 +33,7 @@ const SERVER_MIGRATIONS: &[(&str, &str)] = &[
     ("s006_console_sessions", include_str!("migrations/s006_console_sessions.sql")),
     ("s007_change_log_time_index", include_str!("migrations/s007_change_log_time_index.sql")),
     ("s008_applied_ops_status", include_str!("migrations/s008_applied_ops_status.sql")),
+    ("s009_server_household_indexes", include_str!("migrations/s009_server_household_indexes.sql")),
 ];
 
 /// The file name inside the data dir.
@@ -709,5 +710,45 @@ mod tests {
             })
             .unwrap();
         assert!(plan.iter().any(|p| p.contains("applied_ops_rejected")), "{plan:#?}");
+    }
+
+    fn plan(s: &SqliteStorage, sql: &str) -> Vec<String> {
+        s.read(|c| {
+            let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(3))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .unwrap()
+    }
+
+    fn indexes_of(s: &SqliteStorage, table: &str) -> Vec<String> {
+        s.read(|c| {
+            let mut stmt = c.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 ORDER BY name")?;
+            let rows = stmt.query_map([table], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .unwrap()
+    }
+
+    /// Server migration s009: a store made before it loses the devices' index of households by
+    /// building (which no server read uses) and keeps the one by grid, through which the
+    /// dashboard counts households per grid.
+    #[test]
+    fn the_server_keeps_no_index_of_households_by_building() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = gridline_core::db::open_writer(&dir.path().join(DB_FILE), 1).unwrap();
+            migrate_server_to(&conn, 8).unwrap();
+            let n: i64 = conn
+                .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'households_building'", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(n, 1, "the devices' schema has it");
+        }
+        let s = SqliteStorage::open(dir.path()).unwrap();
+        let idx = indexes_of(&s, "households");
+        assert!(!idx.iter().any(|i| i == "households_building"), "{idx:?}");
+        assert!(idx.iter().any(|i| i == "households_grid"), "{idx:?}");
+        let plan = plan(&s, super::super::sqlite_console::HOUSEHOLDS_PER_GRID);
+        assert!(plan.iter().any(|p| p.contains("households_grid")), "{plan:#?}");
     }
 }
