@@ -33,7 +33,7 @@ const SERVER_MIGRATIONS: &[(&str, &str)] = &[
     ("s006_console_sessions", include_str!("migrations/s006_console_sessions.sql")),
     ("s007_change_log_time_index", include_str!("migrations/s007_change_log_time_index.sql")),
     ("s008_applied_ops_status", include_str!("migrations/s008_applied_ops_status.sql")),
-    ("s009_server_household_indexes", include_str!("migrations/s009_server_household_indexes.sql")),
+    ("s009_server_register_indexes", include_str!("migrations/s009_server_register_indexes.sql")),
 ];
 
 /// The file name inside the data dir.
@@ -730,25 +730,30 @@ mod tests {
         .unwrap()
     }
 
-    /// Server migration s009: a store made before it loses the devices' index of households by
-    /// building (which no server read uses) and keeps the one by grid, through which the
-    /// dashboard counts households per grid.
+    /// Server migration s009: a store made before it loses the devices' indexes of households
+    /// by building and of residents by grid (which no server read uses) and keeps the ones the
+    /// server reads through: households by grid (the dashboard's count per grid) and residents
+    /// by household (a deleted household's residents).
     #[test]
-    fn the_server_keeps_no_index_of_households_by_building() {
+    fn the_server_keeps_no_index_of_households_by_building_or_residents_by_grid() {
         let dir = tempfile::tempdir().unwrap();
         {
             let conn = gridline_core::db::open_writer(&dir.path().join(DB_FILE), 1).unwrap();
             migrate_server_to(&conn, 8).unwrap();
             let n: i64 = conn
-                .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'households_building'", [], |r| r.get(0))
+                .query_row("SELECT count(*) FROM sqlite_master WHERE name IN ('households_building', 'residents_grid')", [], |r| {
+                    r.get(0)
+                })
                 .unwrap();
-            assert_eq!(n, 1, "the devices' schema has it");
+            assert_eq!(n, 2, "the devices' schema has them");
         }
         let s = SqliteStorage::open(dir.path()).unwrap();
-        let idx = indexes_of(&s, "households");
-        assert!(!idx.iter().any(|i| i == "households_building"), "{idx:?}");
-        assert!(idx.iter().any(|i| i == "households_grid"), "{idx:?}");
-        let plan = plan(&s, super::super::sqlite_console::HOUSEHOLDS_PER_GRID);
-        assert!(plan.iter().any(|p| p.contains("households_grid")), "{plan:#?}");
+        assert_eq!(indexes_of(&s, "households"), ["households_grid", "sqlite_autoindex_households_1"]);
+        assert_eq!(indexes_of(&s, "residents"), ["residents_household", "sqlite_autoindex_residents_1"]);
+        let plan_of = |sql: &str| plan(&s, &sql.replace("?1", "'h1'"));
+        let per_grid = plan_of(super::super::sqlite_console::HOUSEHOLDS_PER_GRID);
+        assert!(per_grid.iter().any(|p| p.contains("households_grid")), "{per_grid:#?}");
+        let cascade = plan_of(super::super::sqlite_batch::RESIDENTS_OF_HOUSEHOLD);
+        assert!(cascade.iter().any(|p| p.contains("residents_household")), "{cascade:#?}");
     }
 }

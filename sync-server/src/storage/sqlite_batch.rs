@@ -32,6 +32,9 @@ const PUT_META: &str = "INSERT INTO row_meta (entity, id, seq, deleted, area_id,
      area_id = excluded.area_id, building_id = excluded.building_id, \
      department_id = excluded.department_id, owner_id = excluded.owner_id";
 
+/// A deleted household's residents (read through `residents_household`).
+pub(super) const RESIDENTS_OF_HOUSEHOLD: &str = "SELECT id FROM residents WHERE household_id = ?1 ORDER BY id";
+
 const STORED_RESULT: &str = "SELECT result_json, status, version FROM applied_ops WHERE device_id = ?1 AND op_id = ?2";
 const SAVE_RESULT: &str = "INSERT INTO applied_ops (device_id, op_id, result_json, device_time, received_at, skew_flagged, status, version) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
@@ -425,7 +428,7 @@ impl BatchTx for SqliteBatch<'_> {
             // deleted it — including any another device added that this one never saw.
             let residents: Vec<String> = self
                 .tx
-                .prepare_cached("SELECT id FROM residents WHERE household_id = ?1 ORDER BY id")?
+                .prepare_cached(RESIDENTS_OF_HOUSEHOLD)?
                 .query_map([id], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
             for r in residents {
