@@ -702,20 +702,15 @@ mod tests {
         save(&s, &rejected("op-r2", "记录已删除"), 200);
         let listed: Vec<String> = s.rejected_ops("d1", 10).unwrap().into_iter().map(|r| r.op_id).collect();
         assert_eq!(listed, ["op-r2", "op-r"]);
-        let plan: Vec<String> = s
-            .read(|c| {
-                let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {}", super::super::sqlite_console::REJECTED_OPS))?;
-                let rows = stmt.query_map(params!["d1", 10], |r| r.get::<_, String>(3))?;
-                Ok(rows.collect::<Result<_, _>>()?)
-            })
-            .unwrap();
+        let plan = plan(&s, super::super::sqlite_console::REJECTED_OPS, params!["d1", 10]);
         assert!(plan.iter().any(|p| p.contains("applied_ops_rejected")), "{plan:#?}");
     }
 
-    fn plan(s: &SqliteStorage, sql: &str) -> Vec<String> {
+    /// The steps of `EXPLAIN QUERY PLAN` for `sql` with `params`.
+    fn plan(s: &SqliteStorage, sql: &str, params: impl rusqlite::Params) -> Vec<String> {
         s.read(|c| {
             let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
-            let rows = stmt.query_map([], |r| r.get::<_, String>(3))?;
+            let rows = stmt.query_map(params, |r| r.get::<_, String>(3))?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .unwrap()
@@ -750,10 +745,9 @@ mod tests {
         let s = SqliteStorage::open(dir.path()).unwrap();
         assert_eq!(indexes_of(&s, "households"), ["households_grid", "sqlite_autoindex_households_1"]);
         assert_eq!(indexes_of(&s, "residents"), ["residents_household", "sqlite_autoindex_residents_1"]);
-        let plan_of = |sql: &str| plan(&s, &sql.replace("?1", "'h1'"));
-        let per_grid = plan_of(super::super::sqlite_console::HOUSEHOLDS_PER_GRID);
+        let per_grid = plan(&s, super::super::sqlite_console::HOUSEHOLDS_PER_GRID, []);
         assert!(per_grid.iter().any(|p| p.contains("households_grid")), "{per_grid:#?}");
-        let cascade = plan_of(super::super::sqlite_batch::RESIDENTS_OF_HOUSEHOLD);
+        let cascade = plan(&s, super::super::sqlite_batch::RESIDENTS_OF_HOUSEHOLD, ["h1"]);
         assert!(cascade.iter().any(|p| p.contains("residents_household")), "{cascade:#?}");
     }
 }

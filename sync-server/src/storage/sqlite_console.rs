@@ -296,10 +296,10 @@ impl ConsoleStore for SqliteStorage {
     }
 }
 
-/// A device's rejected ops, newest first (through the partial index `applied_ops_rejected`).
 /// The dashboard's household count per grid (read through `households_grid`).
 pub(super) const HOUSEHOLDS_PER_GRID: &str = "SELECT grid_id, count(*) FROM households GROUP BY grid_id";
 
+/// A device's rejected ops, newest first (through the partial index `applied_ops_rejected`).
 pub(super) const REJECTED_OPS: &str = "SELECT op_id, received_at, device_time, coalesce(json_extract(result_json, '$.code'), ''), \
      coalesce(json_extract(result_json, '$.reason'), '') FROM applied_ops \
      WHERE device_id = ?1 AND status = 'rejected' ORDER BY received_at DESC LIMIT ?2";
