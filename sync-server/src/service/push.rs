@@ -391,9 +391,11 @@ impl Service {
         let mut wrote_areas = false;
         let device = origin.writer().to_owned();
         let prepared: Vec<Prepared> = ops.iter().map(Prepared::of).collect::<Result<_, _>>()?;
+        let op_ids: Vec<&str> = ops.iter().map(Incoming::op_id).filter(|id| !id.is_empty()).collect();
         self.storage.batch(&mut |tx| {
             results.clear();
             skewed = false;
+            tx.prefetch_results(&device, &op_ids)?;
             let mut ctx =
                 Ctx { parents: HashMap::new(), who, prior, origin, areas: Areas::new(self), now };
             for (incoming, pre) in ops.iter().zip(&prepared) {

@@ -385,6 +385,13 @@ pub type VisibleFn<'a> = dyn Fn(EntityKind, &ScopeKeys) -> bool + 'a;
 
 /// One push batch inside one database transaction. Every write gets a new sequence number.
 pub trait BatchTx {
+    /// Before a batch's ops: reads the results stored for `op_ids` (sent by `device_id`) at
+    /// once, so that `stored_result` answers them from memory. Its answers are the same with or
+    /// without this; a storage may do nothing here.
+    fn prefetch_results(&mut self, device_id: &str, op_ids: &[&str]) -> StoreResult<()> {
+        let _ = (device_id, op_ids);
+        Ok(())
+    }
     /// The result stored for (device, op) by an earlier push, if any.
     fn stored_result(&mut self, device_id: &str, op_id: &str) -> StoreResult<Option<OpResult>>;
     /// Keeps the result of an op for idempotent retries.

@@ -636,6 +636,40 @@ mod tests {
         s.write(|c| SqliteBatch::begin(c, false)?.stored_result("d1", op_id)).unwrap()
     }
 
+    /// A batch's stored results, read as one range of the device's ops, answer exactly as
+    /// look-ups op by op do: for the batch's device only, with an op saved in the batch found by
+    /// a later look-up in it; and when the range holds many other ops of the device (ids not in
+    /// time order), each op is looked up on its own.
+    #[test]
+    fn results_read_for_a_whole_batch_answer_as_lookups_op_by_op_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStorage::open(dir.path()).unwrap();
+        for i in 0..200 {
+            save(&s, &result(&format!("op-{i:03}"), OpStatus::Applied, Some(i)), 1_000);
+        }
+        save(&s, &rejected("op-011r", "不在辖区内"), 1_000);
+        s.write(|c| {
+            let mut b = SqliteBatch::begin(c, false)?;
+            b.prefetch_results("d1", &["op-010", "op-012", "op-011r", "op-011x"])?;
+            assert_eq!(b.prefetched_ops(), Some(4));
+            assert_eq!(b.stored_result("d1", "op-010")?, Some(result("op-010", OpStatus::Applied, Some(10))));
+            assert_eq!(b.stored_result("d1", "op-011r")?, Some(rejected("op-011r", "不在辖区内")));
+            assert_eq!(b.stored_result("d1", "op-011x")?, None);
+            assert_eq!(b.stored_result("d2", "op-010")?, None, "another device's op of the same id");
+            let new = result("op-011x", OpStatus::Applied, Some(500));
+            b.save_result("op-011x", &AppliedOp { device_id: "d1", result: &new, device_time: 1, received_at: 1, skew_flagged: false })?;
+            assert_eq!(b.stored_result("d1", "op-011x")?, Some(new));
+
+            let mut b = SqliteBatch::begin(c, false)?;
+            b.prefetch_results("d1", &["op-000", "op-199", "new"])?;
+            assert_eq!(b.prefetched_ops(), None, "the range holds 201 of the device's ops: not read as one");
+            assert_eq!(b.stored_result("d1", "op-199")?, Some(result("op-199", OpStatus::Applied, Some(199))));
+            assert_eq!(b.stored_result("d1", "new")?, None);
+            Ok(())
+        })
+        .unwrap();
+    }
+
     /// Every result reads back as it was saved; only one applied as sent is stored without JSON.
     #[test]
     fn a_stored_result_reads_back_as_saved_and_a_plain_one_is_stored_without_json() {
@@ -749,5 +783,15 @@ mod tests {
         assert!(per_grid.iter().any(|p| p.contains("households_grid")), "{per_grid:#?}");
         let cascade = plan(&s, super::super::sqlite_batch::RESIDENTS_OF_HOUSEHOLD, ["h1"]);
         assert!(cascade.iter().any(|p| p.contains("residents_household")), "{cascade:#?}");
+    }
+
+    /// A batch reads its ops' stored results in one go: one seek into the device's ops by
+    /// primary key, then the range of its op ids in key order (no sort).
+    #[test]
+    fn a_batch_reads_its_stored_results_as_one_range_of_the_primary_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStorage::open(dir.path()).unwrap();
+        let p = plan(&s, super::super::sqlite_batch::RESULTS_IN_RANGE, rusqlite::params!["d1", "a", "b", 10]);
+        assert_eq!(p, ["SEARCH applied_ops USING PRIMARY KEY (device_id=? AND op_id>? AND op_id<?)"]);
     }
 }

@@ -35,6 +35,11 @@ const PUT_META: &str = "INSERT INTO row_meta (entity, id, seq, deleted, area_id,
 /// A deleted household's residents (read through `residents_household`).
 pub(super) const RESIDENTS_OF_HOUSEHOLD: &str = "SELECT id FROM residents WHERE household_id = ?1 ORDER BY id";
 
+/// The stored results of one device's ops whose ids lie between two ids (`prefetch_results`): one
+/// seek, then the index in order. Op ids are UUIDv7, so a batch's ids span a short stretch of
+/// the device's ops; the limit stops the read when they do not.
+pub(super) const RESULTS_IN_RANGE: &str = "SELECT op_id, result_json, status, version FROM applied_ops \
+     WHERE device_id = ?1 AND op_id BETWEEN ?2 AND ?3 ORDER BY op_id LIMIT ?4";
 const STORED_RESULT: &str = "SELECT result_json, status, version FROM applied_ops WHERE device_id = ?1 AND op_id = ?2";
 const SAVE_RESULT: &str = "INSERT INTO applied_ops (device_id, op_id, result_json, device_time, received_at, skew_flagged, status, version) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
@@ -97,6 +102,9 @@ pub(super) struct SqliteBatch<'a> {
     op_keys: HashMap<(EntityKind, String), (Option<String>, Option<String>)>,
     /// The [`Held`] statements, once first used.
     held: [Option<CachedStatement<'a>>; Held::COUNT],
+    /// What `prefetch_results` read: the device, and by op id the result stored when the batch
+    /// began (None: nothing stored). An op id leaves when its result is saved in this batch.
+    prefetched: Option<(String, HashMap<String, Option<OpResult>>)>,
 }
 
 /// `applied_ops.status` of an op applied as sent.
@@ -163,6 +171,7 @@ impl<'a> SqliteBatch<'a> {
             undo_needed: false,
             op_keys: HashMap::new(),
             held: Default::default(),
+            prefetched: None,
         })
     }
 
@@ -173,6 +182,12 @@ impl<'a> SqliteBatch<'a> {
             *slot = Some(self.tx.prepare_cached(h.sql())?);
         }
         Ok(slot.as_mut().expect("prepared above"))
+    }
+
+    /// How many op ids `prefetch_results` answers for (None: each is looked up on its own).
+    #[cfg(test)]
+    pub(super) fn prefetched_ops(&self) -> Option<usize> {
+        self.prefetched.as_ref().map(|(_, results)| results.len())
     }
 
     /// Whether the batch stopped because an op needs a savepoint to be undone.
@@ -247,7 +262,33 @@ impl<'a> SqliteBatch<'a> {
 }
 
 impl BatchTx for SqliteBatch<'_> {
+    fn prefetch_results(&mut self, device_id: &str, op_ids: &[&str]) -> StoreResult<()> {
+        let (Some(first), Some(last)) = (op_ids.iter().min(), op_ids.iter().max()) else { return Ok(()) };
+        let mut results: HashMap<String, Option<OpResult>> = op_ids.iter().map(|id| ((*id).to_owned(), None)).collect();
+        // Ops of the device in the range that are not in the batch: a few are read past, many
+        // (ids not in time order) end the prefetch, and each op is looked up on its own.
+        let limit = results.len() + 64;
+        let mut stmt = self.tx.prepare_cached(RESULTS_IN_RANGE)?;
+        let mut rows = stmt.query(params![device_id, first, last, limit as i64])?;
+        let mut read = 0;
+        while let Some(r) = rows.next()? {
+            read += 1;
+            let op_id: String = r.get(0)?;
+            if let Some(slot) = results.get_mut(&op_id) {
+                let (json, status): (String, Option<String>) = (r.get(1)?, r.get(2)?);
+                *slot = Some(decode_result(&op_id, &json, status.as_deref(), r.get(3)?)?);
+            }
+        }
+        self.prefetched = (read < limit).then(|| (device_id.to_owned(), results));
+        Ok(())
+    }
+
     fn stored_result(&mut self, device_id: &str, op_id: &str) -> StoreResult<Option<OpResult>> {
+        if let Some((device, results)) = &self.prefetched {
+            if let Some(known) = results.get(op_id).filter(|_| device == device_id) {
+                return Ok(known.clone());
+            }
+        }
         let stored: Option<(String, Option<String>, Option<i64>)> = self
             .held(Held::StoredResult)?
             .query_row([device_id, op_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -265,6 +306,11 @@ impl BatchTx for SqliteBatch<'_> {
             && r.conflicts.is_empty()
             && r.current.is_none();
         let json = if plain { String::new() } else { serde_json::to_string(r)? };
+        if let Some((device, results)) = &mut self.prefetched {
+            if device == rec.device_id {
+                results.remove(op_id);
+            }
+        }
         self.held(Held::SaveResult)?
             .execute(params![
                 rec.device_id,

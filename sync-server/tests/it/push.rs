@@ -34,6 +34,44 @@ async fn same_batch_twice_is_applied_once() {
     assert_eq!(r.results[1].status, OpStatus::Duplicate);
 }
 
+/// Each op of a batch sees what the ops before it in the same batch wrote or undid (a record
+/// created, one refused after it was written, an incident's `reported` event), and the next
+/// batch, whose stored results are read in one go as it starts, sees all of it.
+#[tokio::test]
+async fn within_one_batch_later_ops_see_what_earlier_ones_created_or_were_refused() {
+    let w = World::new();
+    let gw = w.enroll("gw").await;
+    let note = |id: &str| op(EntityKind::Incident, "I5", OpKind::Event, event(id, "note", "已联系", None), 0);
+    let r = w
+        .push(&gw, &[
+            // Refused after its row was written (no device could read it back): undone.
+            op(EntityKind::Household, "H20", OpKind::Create, json!({"building_id": "B1", "grid_id": "G1"}), 0),
+            op(EntityKind::Household, "H20", OpKind::Create, household("B1", "G1", "920", "13700137020"), 0),
+            op(EntityKind::Household, "H20", OpKind::Create, household("B1", "G1", "921", "13700137021"), 0),
+            op(EntityKind::Household, "H21", OpKind::Create, household("B3", "G2", "101", "13700137022"), 0),
+            op(EntityKind::Incident, "I5", OpKind::Create, incident("G1", Some("B1")), 0),
+            // The incident's `reported` event has the incident's id.
+            note("I5"),
+            note("E50"),
+            note("E50"),
+        ])
+        .await;
+    let codes: Vec<_> = r.results.iter().map(|r| r.code.clone().unwrap_or_else(|| "ok".into())).collect();
+    assert_eq!(codes, ["invalid", "ok", "already_exists", "out_of_scope", "ok", "already_exists", "ok", "already_exists"]);
+    let changes = w.pull_all(&gw).await;
+    let h20 = changes.iter().find(|c| c.id == "H20").expect("H20 created");
+    assert_eq!(h20.fields["room"], "920");
+    assert!(!changes.iter().any(|c| c.id == "H21"));
+    // The next batch finds them stored: creates refused, a resent op a duplicate.
+    let again = r.results[1].op_id.clone();
+    let mut resent = op(EntityKind::Household, "H20", OpKind::Create, household("B1", "G1", "920", "13700137020"), 0);
+    resent.op_id = again;
+    let r = w.push(&gw, &[resent, note("E50"), op(EntityKind::Household, "H20", OpKind::Create, household("B1", "G1", "922", "13700137023"), 0)]).await;
+    assert_eq!(r.results[0].status, OpStatus::Duplicate);
+    let codes: Vec<_> = r.results[1..].iter().map(|r| r.code.clone().unwrap_or_else(|| "ok".into())).collect();
+    assert_eq!(codes, ["already_exists", "already_exists"]);
+}
+
 #[tokio::test]
 async fn same_field_conflict_keeps_the_loser_and_different_fields_merge() {
     let w = World::new();
