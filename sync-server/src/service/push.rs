@@ -555,9 +555,6 @@ fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op, pre: &Prepare
     let writer = ctx.origin.writer().to_owned();
     match op.kind {
         OpKind::Create => {
-            if tx.exists(entity, id)? {
-                return Ok(Err(refuse("already_exists", format!("该{}已存在", entity.label_zh()))));
-            }
             let mut fields = Cow::Borrowed(&op.fields);
             if entity == EntityKind::Incident && matches!(ctx.origin, Origin::Device(_)) {
                 // The reporter is whoever the token says.
@@ -571,7 +568,14 @@ fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op, pre: &Prepare
             if let Err(r) = ctx.household_live(tx, entity, &fields)? {
                 return Ok(Err(r));
             }
-            let seq = tx.create(entity, id, &fields, &writer)?;
+            // Whether the id is taken is found out by writing the record (nothing is written
+            // when it is).
+            let seq = match tx.create(entity, id, &fields, &writer) {
+                Err(StoreError::AlreadyExists) => {
+                    return Ok(Err(refuse("already_exists", format!("该{}已存在", entity.label_zh()))))
+                }
+                seq => seq?,
+            };
             let check = match &pre.create_readable {
                 // Checked before the batch took the writer, on the same fields.
                 Some(Ok(())) => Ok(()),

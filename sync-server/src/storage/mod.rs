@@ -411,7 +411,8 @@ pub trait BatchTx {
     /// Ends an op, keeping (`true`) or undoing (`false`) its writes.
     fn end_op(&mut self, keep: bool) -> StoreResult<()>;
     /// Creates a record (with the rows derived from it, e.g. an incident's `reported` event).
-    /// Returns its sequence.
+    /// Returns its sequence, or `AlreadyExists` (having written nothing) when a record of that
+    /// id exists or existed (a tombstone).
     fn create(&mut self, entity: EntityKind, id: &str, fields: &Fields, writer: &str) -> StoreResult<i64>;
     /// Changes fields of a live record and records their field versions. Returns the sequence.
     fn update(&mut self, entity: EntityKind, id: &str, fields: &Fields, writer: &str) -> StoreResult<i64>;

@@ -43,6 +43,9 @@ pub(super) const RESULTS_IN_RANGE: &str = "SELECT op_id, result_json, status, ve
 const STORED_RESULT: &str = "SELECT result_json, status, version FROM applied_ops WHERE device_id = ?1 AND op_id = ?2";
 const SAVE_RESULT: &str = "INSERT INTO applied_ops (device_id, op_id, result_json, device_time, received_at, skew_flagged, status, version) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+/// A new record's feed entry; nothing when one exists (a record of that id, or its tombstone).
+const CLAIM_META: &str = "INSERT INTO row_meta (entity, id, seq, deleted, area_id, building_id, department_id, owner_id, \
+     created_seq, created_by) VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7, ?3, ?8) ON CONFLICT(entity, id) DO NOTHING";
 const LOAD_META: &str = "SELECT seq, deleted, created_seq, created_by FROM row_meta WHERE entity = ?1 AND id = ?2";
 const META_EXISTS: &str = "SELECT 1 FROM row_meta WHERE entity = ?1 AND id = ?2";
 const LOG_CHANGE: &str = "INSERT INTO change_log (seq, first_seq, at, device_id, user_id, op_id, device_time, entity, entity_id, \
@@ -56,6 +59,7 @@ const LOG_CHANGE: &str = "INSERT INTO change_log (seq, first_seq, at, device_id,
 #[derive(Clone, Copy)]
 enum Held {
     PutMeta,
+    ClaimMeta,
     StoredResult,
     SaveResult,
     LoadMeta,
@@ -64,11 +68,12 @@ enum Held {
 }
 
 impl Held {
-    const COUNT: usize = 6;
+    const COUNT: usize = 7;
 
     fn sql(self) -> &'static str {
         match self {
             Held::PutMeta => PUT_META,
+            Held::ClaimMeta => CLAIM_META,
             Held::StoredResult => STORED_RESULT,
             Held::SaveResult => SAVE_RESULT,
             Held::LoadMeta => LOAD_META,
@@ -99,7 +104,8 @@ pub(super) struct SqliteBatch<'a> {
     /// An op had to be undone without a savepoint: run the batch again with savepoints.
     undo_needed: bool,
     /// Area and department of the feed entries the current op wrote (the change log's keys).
-    op_keys: HashMap<(EntityKind, String), (Option<String>, Option<String>)>,
+    /// (Mostly one to three, so a list: no hashing, and the look-up borrows the id.)
+    op_keys: Vec<(EntityKind, String, Option<String>, Option<String>)>,
     /// The [`Held`] statements, once first used.
     held: [Option<CachedStatement<'a>>; Held::COUNT],
     /// What `prefetch_results` read: the device, and by op id the result stored when the batch
@@ -169,7 +175,7 @@ impl<'a> SqliteBatch<'a> {
             savepoints,
             dirty: false,
             undo_needed: false,
-            op_keys: HashMap::new(),
+            op_keys: Vec::new(),
             held: Default::default(),
             prefetched: None,
         })
@@ -225,8 +231,20 @@ impl<'a> SqliteBatch<'a> {
     fn put_meta_keys(&mut self, entity: EntityKind, id: &str, seq: i64, writer: &str, k: &ScopeKeys) -> StoreResult<()> {
         self.held(Held::PutMeta)?
             .execute(params![entity.as_str(), id, seq, k.area_id, k.building_id, k.department_id, k.owner_id, writer])?;
-        self.op_keys.insert((entity, id.to_owned()), (k.area_id.clone(), k.department_id.clone()));
+        self.op_keys.push((entity, id.to_owned(), k.area_id.clone(), k.department_id.clone()));
         Ok(())
+    }
+
+    /// Writes the feed entry of a record being created; false (writing nothing) when the id has
+    /// one already. The existence check and the insert are one look-up in the feed's key.
+    fn claim_meta(&mut self, entity: EntityKind, id: &str, seq: i64, writer: &str, k: &ScopeKeys) -> StoreResult<bool> {
+        let n = self
+            .held(Held::ClaimMeta)?
+            .execute(params![entity.as_str(), id, seq, k.area_id, k.building_id, k.department_id, k.owner_id, writer])?;
+        if n == 1 {
+            self.op_keys.push((entity, id.to_owned(), k.area_id.clone(), k.department_id.clone()));
+        }
+        Ok(n == 1)
     }
 
     /// After an incident moved (dispatched to a department, moved to another building), its
@@ -398,35 +416,48 @@ impl BatchTx for SqliteBatch<'_> {
     }
 
     fn create(&mut self, entity: EntityKind, id: &str, fields: &Fields, writer: &str) -> StoreResult<i64> {
-        self.dirty = true;
-        let seq = self.next_seq();
-        match entity {
+        let seq = match entity {
             // Rows with derived rows or fields go through the core's own op applier, so the
             // server derives exactly what a device derives (an incident's `reported` event and
-            // status; a patrol's distance).
-            EntityKind::Incident | EntityKind::PatrolTrack => {
-                let op = Op {
-                    op_id: String::new(),
-                    device_seq: 0,
-                    entity,
-                    entity_id: id.to_owned(),
-                    kind: OpKind::Create,
-                    fields: fields.clone(),
-                    base_version: 0,
-                    device_time: 0,
-                };
-                gridline_core::mutate::apply_op(self.tx, &op)?;
-                record::set_version(self.tx, entity, id, seq)?;
+            // status; a patrol's distance), and their keys are read back from what was stored
+            // (an incident's department; an event's and a track's come from their parent).
+            EntityKind::Incident | EntityKind::PatrolTrack | EntityKind::IncidentEvent => {
+                if self.exists(entity, id)? {
+                    return Err(StoreError::AlreadyExists);
+                }
+                self.dirty = true;
+                let seq = self.next_seq();
+                if entity == EntityKind::IncidentEvent {
+                    record::insert(self.tx, entity, id, seq, fields)?;
+                } else {
+                    let op = Op {
+                        op_id: String::new(),
+                        device_seq: 0,
+                        entity,
+                        entity_id: id.to_owned(),
+                        kind: OpKind::Create,
+                        fields: fields.clone(),
+                        base_version: 0,
+                        device_time: 0,
+                    };
+                    gridline_core::mutate::apply_op(self.tx, &op)?;
+                    record::set_version(self.tx, entity, id, seq)?;
+                }
+                self.put_meta(entity, id, seq, writer)?;
+                seq
             }
-            _ => record::insert(self.tx, entity, id, seq, fields)?,
-        }
-        match entity {
-            // Derived fields may move keys (an incident's department): read them back.
-            EntityKind::Incident | EntityKind::IncidentEvent | EntityKind::PatrolTrack => {
-                self.put_meta(entity, id, seq, writer)?
+            // The feed entry first: written only if the id has none, it is the existence check.
+            _ => {
+                let seq = self.seq + 1;
+                if !self.claim_meta(entity, id, seq, writer, &ScopeKeys::of(entity, id, fields))? {
+                    return Err(StoreError::AlreadyExists);
+                }
+                self.dirty = true;
+                self.seq = seq;
+                record::insert(self.tx, entity, id, seq, fields)?;
+                seq
             }
-            _ => self.put_meta_keys(entity, id, seq, writer, &ScopeKeys::of(entity, id, fields))?,
-        }
+        };
         match entity {
             EntityKind::Incident => {
                 // The `reported` event has the incident's id and its own place in the feed.
@@ -538,8 +569,12 @@ impl BatchTx for SqliteBatch<'_> {
     fn log_change(&mut self, c: &ChangeEntry<'_>) -> StoreResult<()> {
         let op = c.op;
         // The keys the op's own feed entry got, when it wrote one; else as stored (a delete).
-        let keys = match self.op_keys.remove(&(op.entity, op.entity_id.clone())) {
-            Some(k) => Some(k),
+        let written = self.op_keys.iter().rposition(|(entity, id, ..)| *entity == op.entity && *id == op.entity_id);
+        let keys = match written {
+            Some(i) => {
+                let (_, _, area, department) = self.op_keys.swap_remove(i);
+                Some((area, department))
+            }
             None => self
                 .tx
                 .prepare_cached("SELECT area_id, department_id FROM row_meta WHERE entity = ?1 AND id = ?2")?

@@ -70,6 +70,14 @@ async fn within_one_batch_later_ops_see_what_earlier_ones_created_or_were_refuse
     assert_eq!(r.results[0].status, OpStatus::Duplicate);
     let codes: Vec<_> = r.results[1..].iter().map(|r| r.code.clone().unwrap_or_else(|| "ok".into())).collect();
     assert_eq!(codes, ["already_exists", "already_exists"]);
+    // A deleted record's id stays taken; a refused create writes nothing, not even a sequence.
+    let r = w.push(&gw, &[op(EntityKind::Household, "H20", OpKind::Delete, json!({}), 0)]).await;
+    assert_eq!(r.results[0].status, OpStatus::Applied);
+    let seq = w.state.service.storage().max_seq().unwrap();
+    let r = w.push(&gw, &[op(EntityKind::Household, "H20", OpKind::Create, household("B1", "G1", "923", "13700137024"), 0)]).await;
+    assert_eq!(r.results[0].code.as_deref(), Some("already_exists"));
+    assert_eq!(w.state.service.storage().max_seq().unwrap(), seq);
+    assert!(!w.pull_all(&gw).await.iter().any(|c| c.id == "H20" && !c.deleted));
 }
 
 #[tokio::test]
