@@ -36,7 +36,8 @@ async fn same_batch_twice_is_applied_once() {
 
 /// Each op of a batch sees what the ops before it in the same batch wrote or undid (a record
 /// created, one refused after it was written, an incident's `reported` event), and the next
-/// batch, whose stored results are read in one go as it starts, sees all of it.
+/// batch, whose stored results are read in one go as it starts, sees all of it. A create finds
+/// its id taken only after its scope and role checks, and a refused one takes no sequence.
 #[tokio::test]
 async fn within_one_batch_later_ops_see_what_earlier_ones_created_or_were_refused() {
     let w = World::new();
@@ -70,6 +71,16 @@ async fn within_one_batch_later_ops_see_what_earlier_ones_created_or_were_refuse
     assert_eq!(r.results[0].status, OpStatus::Duplicate);
     let codes: Vec<_> = r.results[1..].iter().map(|r| r.code.clone().unwrap_or_else(|| "ok".into())).collect();
     assert_eq!(codes, ["already_exists", "already_exists"]);
+    // A create reusing the id of a household in another grid is refused for its scope: the
+    // answer says nothing about records outside it. Inside the scope the same id is taken.
+    let r = w
+        .push(&gw, &[
+            op(EntityKind::Household, "H3", OpKind::Create, household("B3", "G2", "301", "13700137030"), 0),
+            op(EntityKind::Household, "H3", OpKind::Create, household("B1", "G1", "301", "13700137030"), 0),
+        ])
+        .await;
+    let codes: Vec<_> = r.results.iter().map(|r| r.code.as_deref()).collect();
+    assert_eq!(codes, [Some("out_of_scope"), Some("already_exists")]);
     // A deleted record's id stays taken; a refused create writes nothing, not even a sequence.
     let r = w.push(&gw, &[op(EntityKind::Household, "H20", OpKind::Delete, json!({}), 0)]).await;
     assert_eq!(r.results[0].status, OpStatus::Applied);
