@@ -13,12 +13,21 @@ use gridline_core::EntityKind;
 
 use super::*;
 
+/// A feed entry's insert, shared by `PUT_META` and `CLAIM_META` (same columns, same parameters:
+/// entity, id, seq, area, building, department, owner, writer).
+macro_rules! insert_meta {
+    () => {
+        "INSERT INTO row_meta (entity, id, seq, deleted, area_id, building_id, department_id, owner_id, \
+         created_seq, created_by) VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7, ?3, ?8) "
+    };
+}
+
 /// Inserts a feed entry or moves it to a new sequence. When the scope keys change, the old ones
 /// are kept in `prev_*` (and `moved` set) so devices that saw the record there can drop it.
 /// (In `DO UPDATE`, bare column names are the old row's values.)
-const PUT_META: &str = "INSERT INTO row_meta (entity, id, seq, deleted, area_id, building_id, department_id, owner_id, \
-     created_seq, created_by) VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7, ?3, ?8) \
-     ON CONFLICT(entity, id) DO UPDATE SET seq = excluded.seq, deleted = 0, \
+const PUT_META: &str = concat!(
+    insert_meta!(),
+    "ON CONFLICT(entity, id) DO UPDATE SET seq = excluded.seq, deleted = 0, \
      moved = CASE WHEN area_id IS NOT excluded.area_id OR building_id IS NOT excluded.building_id \
          OR department_id IS NOT excluded.department_id OR owner_id IS NOT excluded.owner_id THEN 1 ELSE moved END, \
      prev_area_id = CASE WHEN area_id IS NOT excluded.area_id OR building_id IS NOT excluded.building_id \
@@ -30,7 +39,8 @@ const PUT_META: &str = "INSERT INTO row_meta (entity, id, seq, deleted, area_id,
      prev_owner_id = CASE WHEN area_id IS NOT excluded.area_id OR building_id IS NOT excluded.building_id \
          OR department_id IS NOT excluded.department_id OR owner_id IS NOT excluded.owner_id THEN owner_id ELSE prev_owner_id END, \
      area_id = excluded.area_id, building_id = excluded.building_id, \
-     department_id = excluded.department_id, owner_id = excluded.owner_id";
+     department_id = excluded.department_id, owner_id = excluded.owner_id"
+);
 
 /// A deleted household's residents (read through `residents_household`).
 pub(super) const RESIDENTS_OF_HOUSEHOLD: &str = "SELECT id FROM residents WHERE household_id = ?1 ORDER BY id";
@@ -44,8 +54,7 @@ const STORED_RESULT: &str = "SELECT result_json, status, version FROM applied_op
 const SAVE_RESULT: &str = "INSERT INTO applied_ops (device_id, op_id, result_json, device_time, received_at, skew_flagged, status, version) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 /// A new record's feed entry; nothing when one exists (a record of that id, or its tombstone).
-const CLAIM_META: &str = "INSERT INTO row_meta (entity, id, seq, deleted, area_id, building_id, department_id, owner_id, \
-     created_seq, created_by) VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7, ?3, ?8) ON CONFLICT(entity, id) DO NOTHING";
+const CLAIM_META: &str = concat!(insert_meta!(), "ON CONFLICT(entity, id) DO NOTHING");
 const LOAD_META: &str = "SELECT seq, deleted, created_seq, created_by FROM row_meta WHERE entity = ?1 AND id = ?2";
 const META_EXISTS: &str = "SELECT 1 FROM row_meta WHERE entity = ?1 AND id = ?2";
 const LOG_CHANGE: &str = "INSERT INTO change_log (seq, first_seq, at, device_id, user_id, op_id, device_time, entity, entity_id, \
@@ -229,22 +238,25 @@ impl<'a> SqliteBatch<'a> {
     }
 
     fn put_meta_keys(&mut self, entity: EntityKind, id: &str, seq: i64, writer: &str, k: &ScopeKeys) -> StoreResult<()> {
-        self.held(Held::PutMeta)?
-            .execute(params![entity.as_str(), id, seq, k.area_id, k.building_id, k.department_id, k.owner_id, writer])?;
-        self.op_keys.push((entity, id.to_owned(), k.area_id.clone(), k.department_id.clone()));
+        self.write_meta(Held::PutMeta, entity, id, seq, writer, k)?;
         Ok(())
     }
 
     /// Writes the feed entry of a record being created; false (writing nothing) when the id has
     /// one already. The existence check and the insert are one look-up in the feed's key.
     fn claim_meta(&mut self, entity: EntityKind, id: &str, seq: i64, writer: &str, k: &ScopeKeys) -> StoreResult<bool> {
+        self.write_meta(Held::ClaimMeta, entity, id, seq, writer, k)
+    }
+
+    /// Runs one of the feed-entry inserts and, if it wrote, notes the keys for the change log.
+    fn write_meta(&mut self, h: Held, entity: EntityKind, id: &str, seq: i64, writer: &str, k: &ScopeKeys) -> StoreResult<bool> {
         let n = self
-            .held(Held::ClaimMeta)?
+            .held(h)?
             .execute(params![entity.as_str(), id, seq, k.area_id, k.building_id, k.department_id, k.owner_id, writer])?;
-        if n == 1 {
+        if n > 0 {
             self.op_keys.push((entity, id.to_owned(), k.area_id.clone(), k.department_id.clone()));
         }
-        Ok(n == 1)
+        Ok(n > 0)
     }
 
     /// After an incident moved (dispatched to a department, moved to another building), its
