@@ -85,6 +85,12 @@ impl AppError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error", "服务器内部错误，请稍后重试")
     }
 
+    /// The storage cannot answer (see `Storage::health`); the detail is logged.
+    pub fn unavailable(detail: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "storage unavailable");
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "storage unavailable; restart the server", "存储不可用，请重启服务器")
+    }
+
     /// The same error, answered with `Connection: close`.
     pub fn closing(self) -> Self {
         AppError { close: true, ..self }

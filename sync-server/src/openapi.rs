@@ -146,7 +146,8 @@ pub fn document() -> Value {
         },
         "paths": {
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok",
-                "content": {"text/plain": {"schema": {"type": "string", "example": "ok"}}}}}}},
+                "content": {"text/plain": {"schema": {"type": "string", "example": "ok"}}}},
+                "503": {"description": "The storage failed to sync to disk and answers nothing more: restart the server"}}}},
             "/v1/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI document"}}}},
             "/v1/enroll": {"post": {"summary": "Log a user in on a device and get its token",
                 "parameters": [version_header.clone()],

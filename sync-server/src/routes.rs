@@ -33,8 +33,10 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn healthz() -> &'static str {
-    "ok"
+/// "ok", or 503 once the storage cannot answer (after a failed sync to disk: restart).
+async fn healthz(State(st): State<AppState>) -> Result<&'static str, AppError> {
+    st.service.storage().health().map_err(|e| AppError::unavailable(&e))?;
+    Ok("ok")
 }
 
 async fn openapi() -> impl IntoResponse {

@@ -489,6 +489,11 @@ pub trait Storage: Send + Sync + 'static {
     fn log_sync(&self, e: &SyncLogEntry) -> StoreResult<()>;
     /// The highest sequence assigned so far.
     fn max_seq(&self) -> StoreResult<i64>;
+    /// Whether the storage can still answer: an error once it cannot (the SQLite storage after a
+    /// failed sync to disk, until the server is restarted).
+    fn health(&self) -> StoreResult<()> {
+        Ok(())
+    }
     /// Trades durability for speed while seeding demo data: commits stay atomic but are not
     /// synced to disk until switched off again.
     fn set_bulk_load(&self, _on: bool) -> StoreResult<()> {

@@ -186,7 +186,7 @@ impl SqliteStorage {
         }
         drop(pool);
         // What was read may include a commit not yet on disk: it leaves once it is.
-        self.writer.wait_synced();
+        self.writer.wait_synced()?;
         out
     }
 
@@ -589,10 +589,14 @@ impl Storage for SqliteStorage {
         self.read(|c| Ok(c.query_row("SELECT value FROM seq_counter WHERE id = 1", [], |r| r.get(0))?))
     }
 
+    fn health(&self) -> StoreResult<()> {
+        self.writer.check_broken()
+    }
+
     fn set_bulk_load(&self, on: bool) -> StoreResult<()> {
         self.writer.exclusive(|conn| {
             conn.pragma_update(None, "synchronous", if on { "OFF" } else { "NORMAL" })?;
-            self.writer.set_unsynced(on);
+            self.writer.set_unsynced(on)?;
             if !on {
                 conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
             }
@@ -854,5 +858,30 @@ mod tests {
         assert_eq!(read.recv_timeout(std::time::Duration::from_secs(30)).expect("the read hung").unwrap(), "v");
         writer.join().unwrap().unwrap();
         assert_eq!(gate.calls.load(Ordering::SeqCst), 1);
+    }
+
+    /// After a failed sync the storage says so (`/healthz` answers 503) and refuses writes and
+    /// reads; what it holds is read again by a restart.
+    #[test]
+    fn after_a_failed_sync_the_storage_is_unhealthy_and_a_restart_reads_what_is_on_disk() {
+        use std::sync::atomic::Ordering;
+        let dir = tempfile::tempdir().unwrap();
+        let (sync, gate) = super::super::sqlite_writer::gate::gated();
+        drop(gate.release);
+        let s = SqliteStorage::open_syncing(dir.path(), sync).unwrap();
+        let put = |s: &SqliteStorage, k: &str| s.write(|c| Ok(c.execute("INSERT INTO server_meta (key, value) VALUES (?1, 'v')", [k])?));
+        put(&s, "before").unwrap();
+        s.health().unwrap();
+        gate.fail.store(true, Ordering::SeqCst);
+        assert!(put(&s, "during").is_err());
+        assert!(s.health().is_err());
+        assert!(s.read(|c| Ok(c.query_row("SELECT count(*) FROM server_meta", [], |r| r.get::<_, i64>(0))?)).is_err());
+        drop(s);
+        let s = SqliteStorage::open(dir.path()).unwrap();
+        s.health().unwrap();
+        let keys: Vec<String> = s
+            .read(|c| Ok(c.prepare("SELECT key FROM server_meta WHERE value = 'v' ORDER BY key")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?))
+            .unwrap();
+        assert_eq!(keys, ["before", "during"], "a process restart keeps what the OS had (a power cut might not)");
     }
 }

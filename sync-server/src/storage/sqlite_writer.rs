@@ -54,6 +54,11 @@ struct Finished {
     below: u64,
     /// Recent groups whose commit failed, with why.
     failed: VecDeque<(u64, String)>,
+    /// Why a sync to disk failed. After that nothing is acknowledged or read any more: what
+    /// the disk holds is unknown (a failed `fsync` may have dropped the pages it could not
+    /// write, and a later one would not report them), so the server must be restarted, and
+    /// SQLite recovers from what is on disk.
+    broken: Option<String>,
 }
 
 /// The writer connection and its group commit.
@@ -176,6 +181,7 @@ impl GroupWriter {
     /// transaction is committed and synced. `f` makes its own savepoint (see [`in_savepoint`]):
     /// what it leaves written when it returns, even with an error, is committed with the group.
     pub(super) fn member<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
+        self.check_broken()?;
         let mut m = self.turn();
         if m.w.members == 0 {
             m.w.conn.execute_batch("BEGIN")?;
@@ -226,13 +232,8 @@ impl GroupWriter {
         {
             let mut f = lock(&self.finished);
             if let Err(e) = synced {
-                tracing::error!(error = %e, "syncing the WAL failed; the batches of its commits are refused");
-                for g in f.below..through {
-                    f.failed.push_back((g, format!("sync to disk failed: {e}")));
-                }
-                while f.failed.len() > FAILURES_KEPT {
-                    f.failed.pop_front();
-                }
+                tracing::error!(error = %e, "syncing the WAL failed: no write or read is answered any more; restart the server");
+                f.broken.get_or_insert_with(|| format!("sync to disk failed ({e}); the server must be restarted"));
             }
             f.below = f.below.max(through);
         }
@@ -242,11 +243,14 @@ impl GroupWriter {
         }
     }
 
-    /// Waits until `group` has ended; its commit's (or sync's) error if it failed.
+    /// Waits until `group` has ended; its commit's error if it failed (or the sync's).
     fn wait_for(&self, group: u64) -> StoreResult<()> {
         let mut f = lock(&self.finished);
         while f.below <= group {
             f = self.ended.wait(f).unwrap_or_else(|p| p.into_inner());
+        }
+        if let Some(why) = &f.broken {
+            return Err(StoreError::Backend(why.clone()));
         }
         match f.failed.iter().find(|(g, _)| *g == group) {
             Some((_, why)) => Err(StoreError::Backend(format!("commit failed: {why}"))),
@@ -256,23 +260,42 @@ impl GroupWriter {
 
     /// Waits until every commit a reader may have seen so far is synced (or failed): a reader
     /// calls it before what it read leaves the server. At once when nothing is being synced.
-    pub(super) fn wait_synced(&self) {
+    pub(super) fn wait_synced(&self) -> StoreResult<()> {
         let seen = self.committing.load(Ordering::SeqCst);
         let mut f = lock(&self.finished);
         while f.below < seen {
             f = self.ended.wait(f).unwrap_or_else(|p| p.into_inner());
         }
+        match &f.broken {
+            Some(why) => Err(StoreError::Backend(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// An error once a sync has failed (see [`Finished::broken`]).
+    pub(super) fn check_broken(&self) -> StoreResult<()> {
+        match &lock(&self.finished).broken {
+            Some(why) => Err(StoreError::Backend(why.clone())),
+            None => Ok(()),
+        }
     }
 
     /// Stops (true) or resumes (false) syncing commits to disk: for a bulk load run with
-    /// `synchronous=OFF`, which promises nothing until it ends.
-    pub(super) fn set_unsynced(&self, on: bool) {
+    /// `synchronous=OFF`, which promises nothing until it ends. Resuming syncs what the load
+    /// wrote.
+    pub(super) fn set_unsynced(&self, on: bool) -> StoreResult<()> {
         self.unsynced.store(on, Ordering::SeqCst);
+        if !on {
+            let _one_at_a_time = lock(&self.syncing);
+            (self.sync_wal)().map_err(|e| StoreError::Backend(format!("sync to disk failed: {e}")))?;
+        }
+        Ok(())
     }
 
     /// The writer outside any transaction (for settings that cannot change inside one): an
     /// open group is committed and synced first.
     pub(super) fn exclusive<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        self.check_broken()?;
         let mut m = self.turn();
         if m.w.members > 0 {
             let group = m.commit();
@@ -499,8 +522,7 @@ mod tests {
         let (read_tx, read) = channel();
         let gw_r = gw.clone();
         std::thread::spawn(move || {
-            gw_r.wait_synced();
-            read_tx.send(()).unwrap();
+            read_tx.send(gw_r.wait_synced()).unwrap();
         });
         assert!(read.recv_timeout(Duration::from_millis(300)).is_err(), "a reader went on before the sync");
         assert!(b.recv_timeout(Duration::from_millis(300)).is_err(), "b was answered before any sync covered it");
@@ -508,26 +530,33 @@ mod tests {
         drop(gate.release); // every sync passes from now on
         a.recv_timeout(HUNG).expect("a hung").unwrap();
         b.recv_timeout(HUNG).expect("b hung").unwrap();
-        read.recv_timeout(HUNG).expect("the reader hung");
+        read.recv_timeout(HUNG).expect("the reader hung").unwrap();
         assert_eq!(rows(dir.path()), ["a", "b"]);
         assert_eq!(gw.groups(), 2, "two commits");
         assert_eq!(gate.calls.load(Ordering::SeqCst), 2, "b's commit ended after a's sync began: a sync of its own");
     }
 
-    /// A sync that fails refuses the batches of the commits it covered (their devices send them
-    /// again); the next commit is synced and answered as usual.
+    /// A sync that fails refuses the batches of the commits it covered, and from then on the
+    /// writer and the readers refuse everything (what the disk holds is unknown) until the
+    /// server is restarted.
     #[test]
-    fn a_failed_sync_refuses_the_batches_it_covered_and_the_next_commit_goes_on() {
+    fn after_a_failed_sync_nothing_is_acknowledged_or_read_until_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let (sync, gate) = gated();
         let gw = writer_syncing(dir.path(), sync);
-        gate.fail.store(true, Ordering::SeqCst);
         drop(gate.release);
-        let err = gw.member(|c| in_savepoint(c, |c| insert(c, "a"))).unwrap_err();
+        gw.member(|c| in_savepoint(c, |c| insert(c, "a"))).unwrap();
+        gw.wait_synced().unwrap();
+        gate.fail.store(true, Ordering::SeqCst);
+        let err = gw.member(|c| in_savepoint(c, |c| insert(c, "b"))).unwrap_err();
         assert!(err.to_string().contains("sync to disk failed"), "{err}");
         gate.fail.store(false, Ordering::SeqCst);
-        gw.member(|c| in_savepoint(c, |c| insert(c, "b"))).unwrap();
+        let (ran_tx, ran) = channel();
+        let err = gw.member(|c| in_savepoint(c, |_| { ran_tx.send(()).unwrap(); Ok(()) })).unwrap_err();
+        assert!(err.to_string().contains("must be restarted"), "{err}");
+        assert!(ran.try_recv().is_err(), "a write ran after the failed sync");
+        assert!(gw.wait_synced().is_err(), "a read was answered after the failed sync");
+        assert!(gw.exclusive(|_| Ok(())).is_err());
         assert_eq!(gate.calls.load(Ordering::SeqCst), 2);
-        gw.wait_synced();
     }
 }
