@@ -429,7 +429,7 @@ fn bench_ingest(dir: &Path) {
                     }
                     let req = PushRequest { protocol: PROTOCOL_VERSION, ops, sent_at: s.now_ms(), scope_epoch: None };
                     let resp = t.push(&req).expect("push");
-                    let rec = s.write(|tx| outbox::record_results_of(tx, &req.ops, &resp.results, s.now_ms())).expect("record");
+                    let rec = s.write_bulk(|tx| outbox::record_results_of(tx, &req.ops, &resp.results, s.now_ms())).expect("record");
                     assert_eq!(rec.rejected, 0);
                     acked += rec.acknowledged;
                 }

@@ -410,7 +410,10 @@ impl Run<'_> {
     /// Records a push's per-op results; returns how many ops left the outbox.
     fn record_pushed(&mut self, sent: &[crate::protocol::Op], resp: &PushResponse, total: u64, done: u64) -> Result<u64> {
         let now = self.store.now_ms();
-        let rec = self.store.write(|tx| outbox::record_results_of(tx, sent, &resp.results, now))?;
+        // Without waiting for the disk: a record lost to a power cut only puts its ops back in
+        // the outbox, and sent again they get the same answers (the server keeps every op's
+        // result), so nothing the user did is lost. The next durable write makes it durable too.
+        let rec = self.store.write_bulk(|tx| outbox::record_results_of(tx, sent, &resp.results, now))?;
         if rec.rejected > 0 {
             // A rejected op's record was put back as the server has it (maybe an area).
             self.store.invalidate_areas();
