@@ -61,6 +61,16 @@ struct Finished {
     broken: Option<String>,
 }
 
+impl Finished {
+    /// An error once a sync has failed (see `broken`).
+    fn usable(&self) -> StoreResult<()> {
+        match &self.broken {
+            Some(why) => Err(StoreError::Backend(why.clone())),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The writer connection and its group commit.
 pub(super) struct GroupWriter {
     writer: Mutex<Writer>,
@@ -245,13 +255,8 @@ impl GroupWriter {
 
     /// Waits until `group` has ended; its commit's error if it failed (or the sync's).
     fn wait_for(&self, group: u64) -> StoreResult<()> {
-        let mut f = lock(&self.finished);
-        while f.below <= group {
-            f = self.ended.wait(f).unwrap_or_else(|p| p.into_inner());
-        }
-        if let Some(why) = &f.broken {
-            return Err(StoreError::Backend(why.clone()));
-        }
+        let f = self.ended_below(group + 1);
+        f.usable()?;
         match f.failed.iter().find(|(g, _)| *g == group) {
             Some((_, why)) => Err(StoreError::Backend(format!("commit failed: {why}"))),
             None => Ok(()),
@@ -261,23 +266,21 @@ impl GroupWriter {
     /// Waits until every commit a reader may have seen so far is synced (or failed): a reader
     /// calls it before what it read leaves the server. At once when nothing is being synced.
     pub(super) fn wait_synced(&self) -> StoreResult<()> {
-        let seen = self.committing.load(Ordering::SeqCst);
+        self.ended_below(self.committing.load(Ordering::SeqCst)).usable()
+    }
+
+    /// Waits until every group numbered below `group` has ended.
+    fn ended_below(&self, group: u64) -> MutexGuard<'_, Finished> {
         let mut f = lock(&self.finished);
-        while f.below < seen {
+        while f.below < group {
             f = self.ended.wait(f).unwrap_or_else(|p| p.into_inner());
         }
-        match &f.broken {
-            Some(why) => Err(StoreError::Backend(why.clone())),
-            None => Ok(()),
-        }
+        f
     }
 
     /// An error once a sync has failed (see [`Finished::broken`]).
     pub(super) fn check_broken(&self) -> StoreResult<()> {
-        match &lock(&self.finished).broken {
-            Some(why) => Err(StoreError::Backend(why.clone())),
-            None => Ok(()),
-        }
+        lock(&self.finished).usable()
     }
 
     /// Stops (true) or resumes (false) syncing commits to disk: for a bulk load run with
