@@ -8,6 +8,7 @@
 
 pub mod console;
 pub mod sqlite;
+mod sqlite_accounts;
 mod sqlite_attachments;
 mod sqlite_batch;
 mod sqlite_console;

@@ -16,9 +16,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
 use gridline_core::access::Scope;
-use gridline_core::access::Principal;
 use gridline_core::{EntityKind, Role};
 
+use super::sqlite_accounts as accounts;
 use super::sqlite_batch::SqliteBatch;
 use super::sqlite_writer::{in_savepoint, GroupWriter, SyncWal};
 use super::*;
@@ -219,53 +219,6 @@ fn migrate_server_to(conn: &Connection, last: usize) -> StoreResult<()> {
     Ok(())
 }
 
-const USER_COLS: &str = "id, username, password_hash, role, scope_json, scope_epoch, disabled, display_name";
-
-fn read_user(r: &rusqlite::Row<'_>) -> rusqlite::Result<(UserRecordRaw, String)> {
-    Ok((
-        UserRecordRaw {
-            id: r.get(0)?,
-            username: r.get(1)?,
-            password_hash: r.get(2)?,
-            role: r.get(3)?,
-            scope_epoch: r.get(5)?,
-            disabled: r.get::<_, i64>(6)? != 0,
-            display_name: r.get(7)?,
-        },
-        r.get(4)?,
-    ))
-}
-
-struct UserRecordRaw {
-    id: String,
-    username: String,
-    password_hash: String,
-    role: String,
-    scope_epoch: i64,
-    disabled: bool,
-    display_name: String,
-}
-
-fn finish_user((raw, scope_json): (UserRecordRaw, String)) -> StoreResult<UserRecord> {
-    let role = Role::parse(&raw.role).ok_or_else(|| StoreError::Backend("stored role is unknown".into()))?;
-    let scope: Scope = serde_json::from_str(&scope_json)?;
-    Ok(UserRecord {
-        id: raw.id,
-        username: raw.username,
-        password_hash: raw.password_hash,
-        role,
-        scope,
-        scope_epoch: raw.scope_epoch,
-        disabled: raw.disabled,
-        display_name: raw.display_name,
-    })
-}
-
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-        || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
-}
-
 /// Appends a sync log line and notes the device as seen.
 pub(super) fn write_sync_log(c: &Connection, e: &SyncLogEntry) -> StoreResult<()> {
     c.prepare_cached("INSERT INTO sync_log (device_id, at, kind, ops, rejected) VALUES (?1, ?2, ?3, ?4, ?5)")?
@@ -285,68 +238,29 @@ impl Storage for SqliteStorage {
     fn add_user(&self, u: &NewUser) -> StoreResult<UserRecord> {
         let id = uuid::Uuid::now_v7().to_string();
         let scope_json = serde_json::to_string(&u.scope)?;
-        self.write(|c| {
-            c.execute(
-                "INSERT INTO users (id, username, password_hash, role, scope_json, scope_epoch, disabled, display_name) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, 1, 0, ?6)",
-                params![id, u.username, u.password_hash, u.role.as_str(), scope_json, u.display_name],
-            )
-            .map_err(|e| if is_unique_violation(&e) { StoreError::AlreadyExists } else { e.into() })?;
-            Ok(())
-        })?;
+        self.write(|c| accounts::add_user(c, &id, u, &scope_json))?;
         self.user_by_name(&u.username)?.ok_or(StoreError::NotFound)
     }
 
     fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>> {
-        self.read(|c| {
-            let q = format!("SELECT {USER_COLS} FROM users WHERE username = ?1");
-            c.prepare_cached(&q)?.query_row([username], read_user).optional()?.map(finish_user).transpose()
-        })
+        self.read(|c| accounts::user_by_name(c, username))
     }
 
     fn users(&self) -> StoreResult<Vec<UserRecord>> {
-        self.read(|c| {
-            let q = format!("SELECT {USER_COLS} FROM users ORDER BY username");
-            let mut stmt = c.prepare_cached(&q)?;
-            let rows = stmt.query_map([], read_user)?.collect::<Result<Vec<_>, _>>()?;
-            rows.into_iter().map(finish_user).collect()
-        })
+        self.read(accounts::users)
     }
 
     fn set_disabled(&self, username: &str, disabled: bool) -> StoreResult<bool> {
-        self.write(|c| {
-            Ok(c.execute("UPDATE users SET disabled = ?1 WHERE username = ?2", params![disabled as i64, username])? > 0)
-        })
+        self.write(|c| accounts::set_disabled(c, username, disabled))
     }
 
     fn set_scope(&self, username: &str, role: Role, scope: &Scope, at: i64) -> StoreResult<Option<i64>> {
         let scope_json = serde_json::to_string(scope)?;
-        self.write(|c| {
-            // The scope being replaced is kept with the time it ended.
-            c.execute(
-                "INSERT OR REPLACE INTO scope_history (user_id, epoch, role, scope_json, ended_at) \
-                 SELECT id, scope_epoch, role, scope_json, ?2 FROM users WHERE username = ?1",
-                params![username, at],
-            )?;
-            c.execute(
-                "UPDATE users SET role = ?1, scope_json = ?2, scope_epoch = scope_epoch + 1 WHERE username = ?3",
-                params![role.as_str(), scope_json, username],
-            )?;
-            Ok(c.query_row("SELECT scope_epoch FROM users WHERE username = ?1", [username], |r| r.get(0)).optional()?)
-        })
+        self.write(|c| accounts::set_scope(c, username, role, &scope_json, at))
     }
 
     fn prior_scope(&self, user_id: &str, epoch: i64) -> StoreResult<Option<PriorScope>> {
-        self.read(|c| {
-            let raw = c
-                .prepare_cached("SELECT role, scope_json, ended_at FROM scope_history WHERE user_id = ?1 AND epoch = ?2")?
-                .query_row(params![user_id, epoch], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))
-                .optional()?;
-            let Some((role, scope_json, ended_at)) = raw else { return Ok(None) };
-            let role = Role::parse(&role).ok_or_else(|| StoreError::Backend("stored role is unknown".into()))?;
-            let scope: Scope = serde_json::from_str(&scope_json)?;
-            Ok(Some(PriorScope { principal: Principal { user_id: user_id.to_owned(), role, scope }, ended_at }))
-        })
+        self.read(|c| accounts::prior_scope(c, user_id, epoch))
     }
 
     fn attachment_status(&self, sha256: &str) -> StoreResult<gridline_core::protocol::AttachmentStatus> {
@@ -362,128 +276,43 @@ impl Storage for SqliteStorage {
     }
 
     fn note_epoch_seen(&self, device_id: &str, epoch: i64) -> StoreResult<()> {
-        self.write(|c| {
-            c.prepare_cached(
-                "UPDATE devices SET epoch_seen = ?2 WHERE id = ?1 AND (epoch_seen IS NULL OR epoch_seen < ?2)",
-            )?
-            .execute(params![device_id, epoch])?;
-            Ok(())
-        })
+        self.write(|c| accounts::note_epoch_seen(c, device_id, epoch))
     }
 
     fn add_device(&self, d: &NewDevice) -> StoreResult<()> {
-        self.write(|c| {
-            c.execute(
-                "INSERT INTO devices (id, user_id, token_hash, name, created_at, expires_at, epoch_seen) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT scope_epoch FROM users WHERE id = ?2))",
-                params![d.id, d.user_id, d.token_hash, d.name, d.created_at, d.expires_at],
-            )
-            .map_err(|e| if is_unique_violation(&e) { StoreError::AlreadyExists } else { e.into() })?;
-            Ok(())
-        })
+        self.write(|c| accounts::add_device(c, d))
     }
 
     fn device_by_token(&self, token_hash: &str) -> StoreResult<Option<DeviceAuth>> {
-        self.read(|c| {
-            let q = format!(
-                "SELECT d.id, d.revoked_at, d.expires_at, d.epoch_seen, {} FROM devices d JOIN users u ON u.id = d.user_id \
-                 WHERE d.token_hash = ?1",
-                USER_COLS.split(", ").map(|col| format!("u.{col}")).collect::<Vec<_>>().join(", ")
-            );
-            let found = c
-                .prepare_cached(&q)?
-                .query_row([token_hash], |r| {
-                    let device: (String, Option<i64>, Option<i64>, Option<i64>) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
-                    let user = (
-                        UserRecordRaw {
-                            id: r.get(4)?,
-                            username: r.get(5)?,
-                            password_hash: r.get(6)?,
-                            role: r.get(7)?,
-                            scope_epoch: r.get(9)?,
-                            disabled: r.get::<_, i64>(10)? != 0,
-                            display_name: r.get(11)?,
-                        },
-                        r.get::<_, String>(8)?,
-                    );
-                    Ok((device, user))
-                })
-                .optional()?;
-            let Some(((device_id, revoked_at, expires_at, epoch_seen), user)) = found else { return Ok(None) };
-            Ok(Some(DeviceAuth { device_id, revoked_at, expires_at, epoch_seen, user: finish_user(user)? }))
-        })
+        self.read(|c| accounts::device_by_token(c, token_hash))
     }
 
     fn devices(&self, user_id: &str) -> StoreResult<Vec<DeviceInfo>> {
-        self.read(|c| {
-            let mut stmt =
-                c.prepare_cached("SELECT id, user_id, name, revoked_at FROM devices WHERE user_id = ?1 ORDER BY id")?;
-            let rows = stmt.query_map([user_id], |r| {
-                Ok(DeviceInfo { id: r.get(0)?, user_id: r.get(1)?, name: r.get(2)?, revoked_at: r.get(3)? })
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
+        self.read(|c| accounts::devices(c, user_id))
     }
 
     fn revoke_device(&self, device_id: &str, at: i64) -> StoreResult<bool> {
-        self.write(|c| {
-            Ok(c.execute(
-                "UPDATE devices SET revoked_at = coalesce(revoked_at, ?1) WHERE id = ?2",
-                params![at, device_id],
-            )? > 0)
-        })
+        self.write(|c| accounts::revoke_device(c, device_id, at))
     }
 
     fn set_password(&self, username: &str, password_hash: &str) -> StoreResult<bool> {
-        self.write(|c| {
-            let found = c.execute("UPDATE users SET password_hash = ?1 WHERE username = ?2", params![password_hash, username])? > 0;
-            c.execute("DELETE FROM console_sessions WHERE username = ?1", [username])?;
-            Ok(found)
-        })
+        self.write(|c| accounts::set_password(c, username, password_hash))
     }
 
     fn put_session(&self, s: &ConsoleSession, now: i64) -> StoreResult<()> {
-        self.write(|c| {
-            c.execute("DELETE FROM console_sessions WHERE expires_at <= ?1", [now])?;
-            c.execute(
-                "INSERT INTO console_sessions (token_hash, username, csrf, device_id, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![s.token_hash, s.username, s.csrf, s.device_id, s.expires_at],
-            )?;
-            Ok(())
-        })
+        self.write(|c| accounts::put_session(c, s, now))
     }
 
     fn session(&self, token_hash: &str, now: i64) -> StoreResult<Option<ConsoleSession>> {
-        self.read(|c| {
-            Ok(c.prepare_cached(
-                "SELECT token_hash, username, csrf, device_id, expires_at FROM console_sessions \
-                 WHERE token_hash = ?1 AND expires_at > ?2",
-            )?
-            .query_row(params![token_hash, now], |r| {
-                Ok(ConsoleSession {
-                    token_hash: r.get(0)?,
-                    username: r.get(1)?,
-                    csrf: r.get(2)?,
-                    device_id: r.get(3)?,
-                    expires_at: r.get(4)?,
-                })
-            })
-            .optional()?)
-        })
+        self.read(|c| accounts::session(c, token_hash, now))
     }
 
     fn touch_session(&self, token_hash: &str, expires_at: i64) -> StoreResult<()> {
-        self.write(|c| {
-            c.execute("UPDATE console_sessions SET expires_at = ?1 WHERE token_hash = ?2", params![expires_at, token_hash])?;
-            Ok(())
-        })
+        self.write(|c| accounts::touch_session(c, token_hash, expires_at))
     }
 
     fn end_session(&self, token_hash: &str) -> StoreResult<()> {
-        self.write(|c| {
-            c.execute("DELETE FROM console_sessions WHERE token_hash = ?1", [token_hash])?;
-            Ok(())
-        })
+        self.write(|c| accounts::end_session(c, token_hash))
     }
 
     fn batch(&self, f: &mut dyn FnMut(&mut dyn BatchTx) -> StoreResult<()>) -> StoreResult<()> {
