@@ -33,6 +33,108 @@ pub struct Scope {
     pub department_ids: Vec<String>,
 }
 
+/// The kinds of id a scope is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScopeKind {
+    /// `area_ids`: area subtrees.
+    Areas,
+    /// `building_ids`: single buildings.
+    Buildings,
+    /// `department_ids`: departments.
+    Departments,
+}
+
+impl ScopeKind {
+    /// Every kind, in the order of [`Scope`]'s fields.
+    pub const ALL: [ScopeKind; 3] = [ScopeKind::Areas, ScopeKind::Buildings, ScopeKind::Departments];
+
+    /// The scope field's name.
+    pub fn field(self) -> &'static str {
+        match self {
+            ScopeKind::Areas => "area_ids",
+            ScopeKind::Buildings => "building_ids",
+            ScopeKind::Departments => "department_ids",
+        }
+    }
+
+    /// The kind of record the ids name.
+    pub fn entity(self) -> EntityKind {
+        match self {
+            ScopeKind::Areas => EntityKind::Area,
+            ScopeKind::Buildings => EntityKind::Building,
+            ScopeKind::Departments => EntityKind::Department,
+        }
+    }
+
+    /// The scope's ids of this kind.
+    pub fn ids(self, scope: &Scope) -> &[String] {
+        match self {
+            ScopeKind::Areas => &scope.area_ids,
+            ScopeKind::Buildings => &scope.building_ids,
+            ScopeKind::Departments => &scope.department_ids,
+        }
+    }
+
+    /// The kind of scope a role is granted by ([`Principal::can_read`] and
+    /// [`Principal::check_write`] look at no other); None for admins, who see everything.
+    pub fn of_role(role: Role) -> Option<ScopeKind> {
+        match role {
+            Role::GridWorker | Role::Supervisor => Some(ScopeKind::Areas),
+            Role::BuildingHead => Some(ScopeKind::Buildings),
+            Role::DepartmentHandler => Some(ScopeKind::Departments),
+            Role::Admin => None,
+        }
+    }
+}
+
+/// A scope that does not fit its role, with the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeProblem {
+    /// The scope field at fault (`area_ids`, `building_ids`, `department_ids`).
+    pub field: &'static str,
+    /// What is wrong, in English.
+    pub message: String,
+    /// What is wrong, in Simplified Chinese.
+    pub message_zh: String,
+}
+
+/// Checks that a user's scope fits their role: the role's kind of ids, at least one, none empty
+/// or repeated, and no ids of a kind the role ignores (they would grant nothing, and whoever
+/// gave them meant something else). Admins are given no scope. Whether the ids exist is the
+/// caller's to check.
+pub fn check_scope(role: Role, scope: &Scope) -> Result<(), ScopeProblem> {
+    let needed = ScopeKind::of_role(role);
+    let problem = |kind: ScopeKind, message: String, message_zh: String| ScopeProblem { field: kind.field(), message, message_zh };
+    // Ids of a kind the role ignores first: they say most about what was meant.
+    if let Some(kind) = ScopeKind::ALL.into_iter().find(|k| Some(*k) != needed && !k.ids(scope).is_empty()) {
+        let granted = match needed {
+            Some(k) => format!("{}的范围按{}指定", role.label_zh(), k.entity().label_zh()),
+            None => format!("{}可见全部数据", role.label_zh()),
+        };
+        return Err(problem(
+            kind,
+            format!("role {} is not given {}", role.as_str(), kind.field()),
+            format!("{granted}，不能指定{}", kind.entity().label_zh()),
+        ));
+    }
+    let Some(kind) = needed else { return Ok(()) };
+    let (ids, label) = (kind.ids(scope), kind.entity().label_zh());
+    if ids.is_empty() {
+        return Err(problem(
+            kind,
+            format!("role {} needs at least one id in {}", role.as_str(), kind.field()),
+            format!("{}至少要指定一个{label}", role.label_zh()),
+        ));
+    }
+    if ids.iter().any(|id| id.trim().is_empty()) {
+        return Err(problem(kind, format!("{} holds an empty id", kind.field()), format!("{label}编号不能为空")));
+    }
+    if let Some(id) = ids.iter().enumerate().find_map(|(i, id)| ids[..i].contains(id).then_some(id)) {
+        return Err(problem(kind, format!("{} names {id} twice", kind.field()), format!("{label}「{id}」重复指定")));
+    }
+    Ok(())
+}
+
 /// What is being done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {

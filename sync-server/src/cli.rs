@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use gridline_core::access::Scope;
 use gridline_core::Role;
 
+use crate::error::AppError;
 use crate::{AppState, Config, SqliteStorage, Storage, UserSpec};
 
 /// Gridline sync server.
@@ -144,11 +145,11 @@ impl PasswordArgs {
         } else if terminal {
             let first = prompt("password: ")?;
             if prompt("same password again: ")? != first {
-                return Err("the two passwords differ; nothing changed".into());
+                return Err(Failed::new("两次输入的密码不一致，未作任何修改", "the two passwords differ; nothing changed").into());
             }
             Ok(first)
         } else {
-            Err("no password given: pass it on standard input with --password-stdin".into())
+            Err(Failed::new("未提供密码：请用 --password-stdin 从标准输入传入", "no password given: pass it on standard input with --password-stdin").into())
         }
     }
 }
@@ -217,6 +218,40 @@ fn parse_role(s: &str) -> Result<Role, String> {
 
 type CliResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
+/// A command that could not be done, said in Chinese first (operators read it), then English.
+#[derive(Debug)]
+struct Failed {
+    zh: &'static str,
+    en: &'static str,
+}
+
+impl Failed {
+    fn new(zh: &'static str, en: &'static str) -> Failed {
+        Failed { zh, en }
+    }
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.zh, self.en)
+    }
+}
+
+impl std::error::Error for Failed {}
+
+fn no_such_user() -> Box<dyn std::error::Error + Send + Sync> {
+    Failed::new("用户不存在", "no such user").into()
+}
+
+/// How a failed command is told on the terminal: an API error (bad input to `user add`, say)
+/// in Chinese first with its English beside it, anything else as it reads.
+pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    match e.downcast_ref::<AppError>() {
+        Some(a) => format!("{} ({})", a.message_zh, a.message),
+        None => e.to_string(),
+    }
+}
+
 fn open_state(data_dir: &Path, config: Config) -> Result<AppState, Box<dyn std::error::Error + Send + Sync>> {
     Ok(AppState::new(Arc::new(SqliteStorage::open(data_dir)?), config))
 }
@@ -248,7 +283,7 @@ pub async fn run(cli: Cli) -> CliResult {
             let state = open_state(&data_dir, Config::default())?;
             let now = state.service.now_ms();
             if !state.service.storage().revoke_device(&device_id, now)? {
-                return Err("no such device".into());
+                return Err(Failed::new("设备不存在", "no such device").into());
             }
             println!("device {device_id} revoked");
             Ok(())
@@ -298,17 +333,18 @@ fn run_user(command: UserCommand) -> CliResult {
             let password = password.read()?;
             let state = open_state(&data_dir, Config::default())?;
             if !state.service.set_password(&username, &password)? {
-                return Err("no such user".into());
+                return Err(no_such_user());
             }
             println!("password of {username} replaced; their console sessions ended");
         }
         UserCommand::Disable { user } => set_disabled(&user.data_dir, &user.username, true)?,
         UserCommand::Enable { user } => set_disabled(&user.data_dir, &user.username, false)?,
         UserCommand::SetScope { user: UserArgs { data_dir, username }, role, scope } => {
-            let storage = SqliteStorage::open(&data_dir)?;
-            let user = storage.user_by_name(&username)?.ok_or("no such user")?;
-            let epoch = storage.set_scope(&username, role.unwrap_or(user.role), &scope.scope(), gridline_core::clock::Clock::now_ms(&gridline_core::clock::SystemClock))?;
-            println!("scope of {username} replaced; scope epoch now {}", epoch.unwrap_or_default());
+            let state = open_state(&data_dir, Config::default())?;
+            let user = state.service.storage().user_by_name(&username)?.ok_or_else(no_such_user)?;
+            let epoch =
+                state.service.set_scope(&username, role.unwrap_or(user.role), &scope.scope())?.ok_or_else(no_such_user)?;
+            println!("scope of {username} replaced; scope epoch now {epoch}");
         }
     }
     Ok(())
@@ -317,7 +353,7 @@ fn run_user(command: UserCommand) -> CliResult {
 fn set_disabled(data_dir: &Path, username: &str, disabled: bool) -> CliResult {
     let storage = SqliteStorage::open(data_dir)?;
     if !storage.set_disabled(username, disabled)? {
-        return Err("no such user".into());
+        return Err(no_such_user());
     }
     println!("user {username} {}", if disabled { "disabled" } else { "enabled" });
     Ok(())

@@ -12,7 +12,7 @@ async fn main() -> std::process::ExitCode {
     match gridline_server::cli::run(gridline_server::cli::Cli::parse()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("错误：{}", gridline_server::cli::describe(e.as_ref()));
             std::process::ExitCode::FAILURE
         }
     }

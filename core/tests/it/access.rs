@@ -231,3 +231,40 @@ fn tasks_issued_above_a_grid_reach_its_workers() {
     let at_grid2 = [GRID2.to_owned(), COMMUNITY.to_owned(), STREET.to_owned()];
     assert!(!worker1().can_read(EntityKind::Task, &Target { area_path: &at_grid2, ..Default::default() }.with_tree(&tree)));
 }
+
+#[test]
+fn a_scope_fits_its_role_only_with_the_roles_own_kind_of_ids() {
+    use gridline_core::access::{check_scope, Scope, ScopeKind};
+    let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let of = |kind: ScopeKind, v: &[&str]| match kind {
+        ScopeKind::Areas => Scope { area_ids: ids(v), ..Scope::default() },
+        ScopeKind::Buildings => Scope { building_ids: ids(v), ..Scope::default() },
+        ScopeKind::Departments => Scope { department_ids: ids(v), ..Scope::default() },
+    };
+    for role in Role::ALL {
+        let own = ScopeKind::of_role(role);
+        assert_eq!(own.is_none(), role == Role::Admin, "{role:?}");
+        // Admins are given nothing; every other role needs its own kind.
+        assert_eq!(check_scope(role, &Scope::default()).is_ok(), own.is_none(), "{role:?} with no scope");
+        for kind in ScopeKind::ALL {
+            let r = check_scope(role, &of(kind, &["X1", "X2"]));
+            if Some(kind) == own {
+                assert_eq!(r, Ok(()), "{role:?} with {kind:?}");
+                for bad in [&["X1", "X1"][..], &["X1", ""], &[" "]] {
+                    let p = check_scope(role, &of(kind, bad)).unwrap_err();
+                    assert_eq!(p.field, kind.field(), "{role:?} {bad:?}");
+                }
+            } else {
+                let p = r.unwrap_err();
+                assert_eq!(p.field, kind.field(), "{role:?} given {kind:?}");
+                assert!(p.message_zh.contains("不能指定"), "{}", p.message_zh);
+            }
+        }
+    }
+    // The rule agrees with what each role reads by: a building head is granted buildings.
+    assert_eq!(ScopeKind::of_role(Role::BuildingHead), Some(ScopeKind::Buildings));
+    assert_eq!(ScopeKind::of_role(Role::GridWorker), Some(ScopeKind::Areas));
+    assert_eq!(ScopeKind::of_role(Role::Supervisor), Some(ScopeKind::Areas));
+    assert_eq!(ScopeKind::of_role(Role::DepartmentHandler), Some(ScopeKind::Departments));
+    assert_eq!(check_scope(Role::GridWorker, &of(ScopeKind::Areas, &[])).unwrap_err().message_zh, "专职网格员至少要指定一个区域");
+}

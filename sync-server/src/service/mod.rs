@@ -12,7 +12,7 @@ pub use push::PRIOR_SCOPE_GRACE_MS;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use gridline_core::access::{Principal, Scope};
+use gridline_core::access::{Principal, Scope, ScopeKind};
 use gridline_core::protocol::{EnrollRequest, EnrollResponse};
 use gridline_core::{Clock, Role};
 
@@ -147,6 +147,20 @@ pub struct UserSpec {
     pub display_name: String,
 }
 
+/// Fewest characters of a password.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// A new password is at least [`MIN_PASSWORD_CHARS`] characters long.
+pub fn check_password(password: &str) -> Result<(), AppError> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(AppError::bad_request(
+            format!("password: at least {MIN_PASSWORD_CHARS} characters"),
+            format!("密码至少要有 {MIN_PASSWORD_CHARS} 个字符"),
+        ));
+    }
+    Ok(())
+}
+
 impl Service {
     /// A service over `storage`.
     pub fn new(storage: Arc<dyn Storage>, clock: Arc<dyn Clock>, config: Config) -> Self {
@@ -199,11 +213,14 @@ impl Service {
         self.areas.invalidate();
     }
 
-    /// Creates a user with a hashed password.
+    /// Creates a user with a hashed password, once the name, the password and the scope pass
+    /// [`check_password`] and [`Service::check_scope`]; nothing is stored otherwise.
     pub fn add_user(&self, spec: &UserSpec) -> Result<UserRecord, AppError> {
-        if spec.username.trim().is_empty() || spec.password.is_empty() {
-            return Err(AppError::bad_request("username and password are required", "用户名和密码不能为空"));
+        if spec.username.trim().is_empty() {
+            return Err(AppError::bad_request("username: required", "用户名不能为空"));
         }
+        check_password(&spec.password)?;
+        self.check_scope(spec.role, &spec.scope)?;
         let hash = auth::hash_password(&spec.password, self.config.hash_cost)?;
         let user = NewUser {
             username: spec.username.trim().to_owned(),
@@ -231,9 +248,7 @@ impl Service {
     /// old one stops working and their console sessions end. Enrolled devices keep their
     /// tokens (revoke those separately). False when there is no such user.
     pub fn set_password(&self, username: &str, password: &str) -> Result<bool, AppError> {
-        if password.is_empty() {
-            return Err(AppError::bad_request("password is required", "密码不能为空"));
-        }
+        check_password(password)?;
         let hash = auth::hash_password(password, self.config.hash_cost)?;
         let found = self.storage.set_password(username, &hash)?;
         if found {
@@ -242,9 +257,31 @@ impl Service {
         Ok(found)
     }
 
-    /// Replaces a user's role and scope (bumping the scope epoch). Returns the new epoch.
+    /// Replaces a user's role and scope (bumping the scope epoch), once they pass
+    /// [`Service::check_scope`]. Returns the new epoch; None when there is no such user.
     pub fn set_scope(&self, username: &str, role: Role, scope: &Scope) -> Result<Option<i64>, AppError> {
+        self.check_scope(role, scope)?;
         Ok(self.storage.set_scope(username, role, scope, self.now_ms())?)
+    }
+
+    /// Checks a scope for a user of `role`: it fits the role (`gridline_core::access::check_scope`)
+    /// and every id in it names an area, building or department the server holds. The error
+    /// names the field and the id (ids are not personal data).
+    pub fn check_scope(&self, role: Role, scope: &Scope) -> Result<(), AppError> {
+        gridline_core::access::check_scope(role, scope)
+            .map_err(|p| AppError::bad_request(format!("scope.{}: {}", p.field, p.message), p.message_zh))?;
+        for kind in ScopeKind::ALL {
+            for id in kind.ids(scope) {
+                if self.storage.console().record(kind.entity(), id)?.is_none() {
+                    let label = kind.entity().label_zh();
+                    return Err(AppError::bad_request(
+                        format!("scope.{}: no {} with id {id}", kind.field(), kind.entity().as_str()),
+                        format!("{label}「{id}」不存在"),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Checks a password and enrolls a device for the user (DESIGN.md: one token per device).

@@ -113,3 +113,65 @@ async fn missing_unknown_revoked_and_expired_tokens_are_refused_and_change_nothi
     assert_eq!(w.fingerprint(), before_revoke);
     assert_ne!(before, before_revoke, "revocation itself is stored");
 }
+
+#[tokio::test]
+async fn accounts_with_a_scope_that_does_not_fit_the_role_or_names_nothing_or_a_short_password_are_refused() {
+    use gridline_core::access::Scope;
+    use gridline_core::Role;
+    use gridline_server::UserSpec;
+
+    let w = World::new();
+    let svc = &w.state.service;
+    let areas = |ids: &[&str]| Scope { area_ids: ids.iter().map(|s| s.to_string()).collect(), ..Scope::default() };
+    let spec = |name: &str, password: &str, role: Role, scope: Scope| UserSpec {
+        username: name.into(),
+        password: password.into(),
+        role,
+        scope,
+        display_name: String::new(),
+    };
+    let before = w.fingerprint();
+    // (spec, field the English message starts with, what the Chinese message says)
+    let refused = [
+        (spec("gw9", PASSWORD, Role::GridWorker, Scope::default()), "scope.area_ids:", "至少要指定一个区域"),
+        (spec("gw9", PASSWORD, Role::GridWorker, areas(&["G9"])), "scope.area_ids:", "区域「G9」不存在"),
+        (spec("gw9", PASSWORD, Role::GridWorker, areas(&["G1", "G1"])), "scope.area_ids:", "区域「G1」重复指定"),
+        (spec("gw9", PASSWORD, Role::GridWorker, areas(&["G1", " "])), "scope.area_ids:", "区域编号不能为空"),
+        (spec("gw9", PASSWORD, Role::GridWorker, Scope { building_ids: vec!["B1".into()], ..areas(&["G1"]) }),
+            "scope.building_ids:", "专职网格员的范围按区域指定，不能指定楼栋"),
+        (spec("bh9", PASSWORD, Role::BuildingHead, areas(&["G1"])), "scope.area_ids:", "不能指定区域"),
+        (spec("bh9", PASSWORD, Role::BuildingHead, Scope { building_ids: vec!["B9".into()], ..Scope::default() }),
+            "scope.building_ids:", "楼栋「B9」不存在"),
+        (spec("dh9", PASSWORD, Role::DepartmentHandler, Scope { department_ids: vec!["D9".into()], ..Scope::default() }),
+            "scope.department_ids:", "部门「D9」不存在"),
+        (spec("admin9", PASSWORD, Role::Admin, areas(&["G1"])), "scope.area_ids:", "系统管理员可见全部数据"),
+        (spec("sup9", "1234567", Role::Supervisor, areas(&["COM"])), "password:", "密码至少要有 8 个字符"),
+        (spec(" ", PASSWORD, Role::Supervisor, areas(&["COM"])), "username:", "用户名不能为空"),
+    ];
+    for (s, field, zh) in refused {
+        let e = svc.add_user(&s).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST, "{s:?}");
+        assert!(e.message.starts_with(field), "{s:?}: {}", e.message);
+        assert!(e.message_zh.contains(zh), "{s:?}: {}", e.message_zh);
+        // Refused before anything was stored, with the same rule for a scope change.
+        assert_eq!(w.fingerprint(), before);
+        if field.starts_with("scope.") {
+            let e = svc.set_scope("gw", s.role, &s.scope).unwrap_err();
+            assert!(e.message.starts_with(field), "set_scope {s:?}: {}", e.message);
+            assert_eq!(w.fingerprint(), before);
+        }
+    }
+    // What fits is taken: every kind of scope, each id a record the server holds.
+    for s in [
+        spec("gw9", PASSWORD, Role::GridWorker, areas(&["G1", "G2"])),
+        spec("sup9", "八个字符的密码啊", Role::Supervisor, areas(&["COM"])),
+        spec("bh9", PASSWORD, Role::BuildingHead, Scope { building_ids: vec!["B2".into()], ..Scope::default() }),
+        spec("dh9", PASSWORD, Role::DepartmentHandler, Scope { department_ids: vec!["D2".into()], ..Scope::default() }),
+        spec("admin9", PASSWORD, Role::Admin, Scope::default()),
+    ] {
+        let u = svc.add_user(&s).unwrap_or_else(|e| panic!("{s:?}: {e}"));
+        assert_eq!((u.role, &u.scope), (s.role, &s.scope));
+    }
+    assert_eq!(svc.set_scope("gw9", Role::GridWorker, &areas(&["G2"])).unwrap(), Some(2));
+    assert_eq!(svc.set_scope("nobody", Role::GridWorker, &areas(&["G2"])).unwrap(), None);
+}

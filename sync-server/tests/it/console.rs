@@ -581,9 +581,16 @@ async fn a_new_password_replaces_the_old_one_and_ends_console_sessions() {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "the old password no longer works");
     let (status, _, body) = try_login(&w, "sup", "新的密码-2026").await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
-    // No such user, or an empty password: refused, nothing changes.
-    assert!(!w.state.service.set_password("nobody", "x").unwrap());
+    // No such user, or a password shorter than 8 characters: refused, nothing changes.
+    assert!(!w.state.service.set_password("nobody", "足够长的新密码-1").unwrap());
     let before = w.fingerprint();
-    assert!(w.state.service.set_password("sup", "").is_err());
+    for short in ["", "1234567", "七个字的密码啊"] {
+        let e = w.state.service.set_password("sup", short).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert!(e.message.starts_with("password:"), "{}", e.message);
+        assert!(e.message_zh.contains("密码至少"), "{}", e.message_zh);
+    }
     assert_eq!(w.fingerprint(), before);
+    let (status, _, _) = try_login(&w, "sup", "新的密码-2026").await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "the password set before still works");
 }

@@ -188,8 +188,8 @@ impl World {
         false
     }
 
-    /// Replaces a user's scope (as `gridline-server user set-scope` does) and records from
-    /// which server sequence it holds.
+    /// Replaces a user's scope (the storage's write that `gridline-server user set-scope` makes
+    /// once the scope passed its checks) and records from which server sequence it holds.
     pub fn set_scope(&mut self, user: &str, scope: Scope) {
         let seq = self.max_seq();
         let s = self.storage();
