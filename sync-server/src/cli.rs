@@ -290,9 +290,14 @@ pub async fn run(cli: Cli) -> CliResult {
         }
         Command::PurgeTombstones { data_dir, up_to_seq } => {
             let storage = SqliteStorage::open(&data_dir)?;
+            let last = storage.max_seq()?;
             let up_to = match up_to_seq {
+                Some(s) if s > last => {
+                    let zh = format!("序号 {s} 超过最新变更的序号 {last}，未作任何修改");
+                    return Err(format!("{zh} (--up-to-seq {s} is past the last change, seq {last}; nothing changed)").into());
+                }
                 Some(s) => s,
-                None => storage.max_seq()?,
+                None => last,
             };
             let n = storage.purge_tombstones(up_to)?;
             println!("purged {n} tombstones up to seq {up_to}");

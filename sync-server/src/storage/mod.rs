@@ -482,7 +482,8 @@ pub trait Storage: Send + Sync + 'static {
     fn area_parents(&self) -> StoreResult<AreaParents>;
     /// Tombstones at or below this sequence may have been purged.
     fn tombstone_horizon(&self) -> StoreResult<i64>;
-    /// Purges tombstones with a sequence at or below `up_to_seq`; returns how many.
+    /// Purges tombstones with a sequence at or below `up_to_seq` (or the last change's, if that
+    /// is lower: the horizon never passes it); returns how many.
     fn purge_tombstones(&self, up_to_seq: i64) -> StoreResult<u64>;
     /// Conflicts, newest first.
     fn conflicts(&self, limit: usize) -> StoreResult<Vec<StoredConflict>>;

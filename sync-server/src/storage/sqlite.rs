@@ -355,6 +355,10 @@ impl Storage for SqliteStorage {
 
     fn purge_tombstones(&self, up_to_seq: i64) -> StoreResult<u64> {
         self.write(|c| {
+            // Never past the last change: a horizon ahead of it would send every device with a
+            // cursor below it back to a full re-pull on every sync, until the sequence got there.
+            let last: i64 = c.query_row("SELECT value FROM seq_counter WHERE id = 1", [], |r| r.get(0))?;
+            let up_to_seq = up_to_seq.min(last);
             let n = c.execute("DELETE FROM row_meta WHERE deleted = 1 AND seq <= ?1", [up_to_seq])?;
             c.execute(
                 "INSERT INTO server_meta (key, value) VALUES ('tombstone_horizon', ?1) \

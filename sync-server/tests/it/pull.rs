@@ -101,9 +101,14 @@ async fn tombstones_replicate_within_scope() {
     assert!(w.pull(&bh, bh_cursor, 100, None).await.changes.is_empty(), "not the building head's building");
     assert!(!ids(&w.pull_all(&gw).await, EntityKind::Household).contains(&"H2".to_owned()));
 
-    // After a purge, a cursor older than the horizon must re-bootstrap.
+    // After a purge, a cursor older than the horizon must re-bootstrap. A purge asked for past
+    // the last change stops at it: a device that caught up is not sent back to the start.
     let storage = w.state.service.storage();
-    storage.purge_tombstones(storage.max_seq().unwrap()).unwrap();
+    let last = storage.max_seq().unwrap();
+    storage.purge_tombstones(last + 1000).unwrap();
+    assert_eq!(storage.tombstone_horizon().unwrap(), last);
+    let caught_up = w.pull(&gw, last, 100, None).await;
+    assert!(!caught_up.rebootstrap && caught_up.changes.is_empty());
     let p = w.pull(&gw, gw_cursor, 100, None).await;
     assert!(p.rebootstrap && p.changes.is_empty());
     assert!(!w.pull(&gw, 0, 100, None).await.rebootstrap);
