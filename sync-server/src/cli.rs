@@ -33,8 +33,8 @@ pub enum Command {
         /// Data directory (holds gridline.sqlite).
         #[arg(long, default_value = "./data")]
         data_dir: PathBuf,
-        /// Device tokens expire after this many days (default: until revoked).
-        #[arg(long)]
+        /// Device tokens expire after this many days, 1 to 3650 (default: until revoked).
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..=3650))]
         token_days: Option<i64>,
     },
     /// Manage users.
@@ -69,9 +69,9 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
-        /// Number of households to seed.
-        #[arg(long, default_value_t = 5000)]
-        households: usize,
+        /// Number of households to seed, 1 to 1,000,000.
+        #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        households: u64,
     },
 }
 
@@ -307,7 +307,7 @@ pub async fn run(cli: Cli) -> CliResult {
             let state = open_state(&data_dir, Config::default())?;
             let creds = tokio::task::spawn_blocking({
                 let service = state.service.clone();
-                move || crate::demo::seed_if_empty(&service, households)
+                move || crate::demo::seed_if_empty(&service, households as usize)
             })
             .await??;
             crate::demo::print_credentials(&creds, listen, &data_dir);
@@ -407,5 +407,25 @@ mod tests {
         assert!(parse(&["--password", "x", "--password-stdin"]).is_err());
         assert!(parse(&["--password-stdin"]).is_ok());
         assert!(parse(&[]).is_ok(), "neither: the terminal prompt");
+    }
+
+    #[test]
+    fn token_lifetimes_and_demo_sizes_out_of_range_are_refused_when_parsed() {
+        let parse = |argv: &[&str]| Cli::try_parse_from(argv.iter().copied());
+        for days in ["0", "--token-days=-1", "3651", "99999999999999"] {
+            let argv: &[&str] = if days.starts_with("--") { &["gridline-server", "serve", days] } else { &["gridline-server", "serve", "--token-days", days] };
+            let e = parse(argv).unwrap_err();
+            assert!(e.to_string().contains("--token-days"), "{days}: {e}");
+        }
+        let Command::Serve { token_days, .. } = parse(&["gridline-server", "serve", "--token-days", "30"]).unwrap().command else {
+            panic!("serve")
+        };
+        assert_eq!(token_days, Some(30));
+        for n in ["0", "1000001"] {
+            let e = parse(&["gridline-server", "demo", "--households", n]).unwrap_err();
+            assert!(e.to_string().contains("--households"), "{n}: {e}");
+        }
+        let Command::Demo { households, .. } = parse(&["gridline-server", "demo"]).unwrap().command else { panic!("demo") };
+        assert_eq!(households, 5000);
     }
 }
