@@ -42,6 +42,20 @@ pub(super) fn date_param(p: &Params, k: &str, label: &str) -> CResult<Option<i64
     }
 }
 
+/// The `from` and `to` days of a list's filter as a time range: from the start of `from` to
+/// the end of `to` (each open when absent); refused when `to` is before `from`, which would
+/// only ever list nothing.
+pub(super) fn date_range(p: &Params) -> CResult<(Option<i64>, Option<i64>)> {
+    let from = date_param(p, "from", "开始日期")?;
+    let to = date_param(p, "to", "结束日期")?.map(|t| t + 86_400_000);
+    if let (Some(f), Some(t)) = (from, to) {
+        if t <= f {
+            return Err(ConsoleError::Bad("结束日期须晚于开始日期".into()));
+        }
+    }
+    Ok((from, to))
+}
+
 pub(super) fn s<'a>(f: &'a Fields, k: &str) -> &'a str {
     f.get(k).and_then(Value::as_str).unwrap_or_default()
 }
@@ -281,8 +295,7 @@ async fn incidents(State(st): State<AppState>, sess: Sess, Query(p): Query<Param
     q.status = status;
     q.category = opt_param(&p, "category");
     q.department = opt_param(&p, "department");
-    q.from = date_param(&p, "from", "开始日期")?;
-    q.to = date_param(&p, "to", "结束日期")?.map(|t| t + 86_400_000);
+    (q.from, q.to) = date_range(&p)?;
     let grid = opt_param(&p, "grid");
     let overdue_only = param(&p, "overdue") == "1";
     q.open_only = overdue_only;

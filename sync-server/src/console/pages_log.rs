@@ -14,7 +14,7 @@ use gridline_core::record::Fields;
 use gridline_core::{EntityKind, Role};
 
 use super::html::{self, esc, url};
-use super::pages::{blocking, cells_with_link, csv, csv_link, date_param, opt_param, param, render, visible_grids, wants_csv, Params};
+use super::pages::{blocking, cells_with_link, csv, csv_link, date_range, opt_param, param, render, visible_grids, wants_csv, Params};
 use super::{CResult, ConsoleError, ScopeView, Sess};
 use crate::storage::console::{ChangeQuery, ChangeRow};
 use crate::storage::UserRecord;
@@ -107,8 +107,7 @@ async fn activity(State(st): State<AppState>, sess: Sess, Query(p): Query<Params
     if q.entity.as_deref().is_some_and(|e| EntityKind::parse(e).is_none()) {
         return Err(ConsoleError::Bad("「对象类型」取值无效".into()));
     }
-    q.from = date_param(&p, "from", "开始日期")?;
-    q.to = date_param(&p, "to", "结束日期")?.map(|t| t + 86_400_000);
+    (q.from, q.to) = date_range(&p)?;
     let csv_out = wants_csv(&p);
     q.limit = if csv_out { 100_000 } else { 300 };
     let service = st.service.clone();

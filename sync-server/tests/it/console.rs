@@ -594,3 +594,26 @@ async fn a_new_password_replaces_the_old_one_and_ends_console_sessions() {
     let (status, _, _) = try_login(&w, "sup", "新的密码-2026").await;
     assert_eq!(status, StatusCode::SEE_OTHER, "the password set before still works");
 }
+
+#[tokio::test]
+async fn list_filters_with_a_bad_value_or_a_range_that_ends_before_it_starts_are_refused_with_which_field() {
+    let w = World::new();
+    let sup = login(&w, "sup").await;
+    for page in ["/console/", "/console/incidents", "/console/activity"] {
+        for (query, says) in [
+            ("from=2026-02-01&to=2026-01-31", "结束日期须晚于开始日期"),
+            ("from=2026-13-45", "「开始日期」日期格式应为"),
+            ("to=yesterday", "「结束日期」日期格式应为"),
+        ] {
+            let (status, _, body) = get(&w, &format!("{page}?{query}"), &sup.cookie).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{page}?{query}");
+            assert!(body.contains(says), "{page}?{query}: {body}");
+        }
+        // One day is a range: from its start to its end.
+        let (status, _, body) = get(&w, &format!("{page}?from=2026-01-31&to=2026-01-31"), &sup.cookie).await;
+        assert_eq!(status, StatusCode::OK, "{page}: {body}");
+    }
+    let (status, _, body) = get(&w, "/console/incidents?status=bogus", &sup.cookie).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("「状态」取值无效"), "{body}");
+}
