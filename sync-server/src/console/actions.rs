@@ -5,7 +5,7 @@
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
-use axum::{Form, Router};
+use axum::Router;
 use serde_json::{json, Value};
 
 use gridline_core::incident_flow::EventKind;
@@ -14,7 +14,7 @@ use gridline_core::{EntityKind, Role};
 
 use super::html::{self, url};
 use super::pages::blocking;
-use super::{CResult, ConsoleError, ScopeView, Sess};
+use super::{CResult, ConsoleError, ConsoleForm, ScopeView, Sess};
 use crate::demo::fields;
 use crate::service::{area_path, Origin};
 use crate::AppState;
@@ -54,7 +54,7 @@ fn lite(sess: &Sess) -> SessLite {
     SessLite { principal: sess.scope.principal.clone(), device_id: sess.device_id.clone() }
 }
 
-async fn incident_event(State(st): State<AppState>, sess: Sess, Path(id): Path<String>, Form(form): Form<FormData>) -> CResult<Response> {
+async fn incident_event(State(st): State<AppState>, sess: Sess, Path(id): Path<String>, ConsoleForm(form): ConsoleForm) -> CResult<Response> {
     sess.check_csrf(&form)?;
     let kind = EventKind::parse(field(&form, "kind")).filter(|k| *k != EventKind::Reported).ok_or_else(|| ConsoleError::Bad("「操作」取值无效".into()))?;
     let note: String = field(&form, "note").chars().take(2000).collect();
@@ -88,8 +88,10 @@ async fn incident_event(State(st): State<AppState>, sess: Sess, Path(id): Path<S
     Ok(Redirect::to(&format!("/console/incidents/{}?ok=1", url(&id))).into_response())
 }
 
-async fn restore_conflict(State(st): State<AppState>, sess: Sess, Path(id): Path<i64>, Form(form): Form<FormData>) -> CResult<Response> {
+async fn restore_conflict(State(st): State<AppState>, sess: Sess, Path(id): Path<String>, ConsoleForm(form): ConsoleForm) -> CResult<Response> {
     sess.check_csrf(&form)?;
+    // Conflicts are numbered; anything else names none.
+    let id: i64 = id.parse().map_err(|_| ConsoleError::NotFound)?;
     let s = lite(&sess);
     let scope = sess.scope;
     let st2 = st.clone();
@@ -114,7 +116,7 @@ async fn restore_conflict(State(st): State<AppState>, sess: Sess, Path(id): Path
     Ok(Redirect::to("/console/conflicts").into_response())
 }
 
-async fn create_task(State(st): State<AppState>, sess: Sess, Form(form): Form<FormData>) -> CResult<Response> {
+async fn create_task(State(st): State<AppState>, sess: Sess, ConsoleForm(form): ConsoleForm) -> CResult<Response> {
     sess.check_csrf(&form)?;
     if !matches!(sess.user.role, Role::Supervisor | Role::Admin) {
         return Err(ConsoleError::Forbidden("只有督导可以下发任务".into()));
@@ -170,7 +172,7 @@ async fn create_task(State(st): State<AppState>, sess: Sess, Form(form): Form<Fo
     Ok(Redirect::to(&format!("/console/tasks/{}", url(&task_id))).into_response())
 }
 
-async fn review_assignment(State(st): State<AppState>, sess: Sess, Path(id): Path<String>, Form(form): Form<FormData>) -> CResult<Response> {
+async fn review_assignment(State(st): State<AppState>, sess: Sess, Path(id): Path<String>, ConsoleForm(form): ConsoleForm) -> CResult<Response> {
     sess.check_csrf(&form)?;
     let approve = match field(&form, "decision") {
         "approve" => true,

@@ -16,7 +16,7 @@ mod pages_log;
 
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -198,6 +198,22 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// A submitted console form, as name/value pairs in order. A request that is not one (another
+/// content type, a body that does not parse) gets the console's own 400 page, not the
+/// framework's English text.
+pub(super) struct ConsoleForm(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequest<S> for ConsoleForm {
+    type Rejection = ConsoleError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Form::<Vec<(String, String)>>::from_request(req, state).await {
+            Ok(axum::Form(pairs)) => Ok(ConsoleForm(pairs)),
+            Err(_) => Err(ConsoleError::Bad("提交的表单无法识别，请回到页面重新提交".into())),
+        }
+    }
+}
+
 impl FromRequestParts<AppState> for Sess {
     type Rejection = ConsoleError;
 
@@ -256,7 +272,7 @@ async fn login(
     axum::extract::State(st): axum::extract::State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    axum::Form(form): axum::Form<Vec<(String, String)>>,
+    ConsoleForm(form): ConsoleForm,
 ) -> CResult<Response> {
     let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
     let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
@@ -311,7 +327,7 @@ async fn logout(
     axum::extract::State(st): axum::extract::State<AppState>,
     sess: Sess,
     headers: HeaderMap,
-    axum::Form(form): axum::Form<Vec<(String, String)>>,
+    ConsoleForm(form): ConsoleForm,
 ) -> CResult<Response> {
     sess.check_csrf(&form)?;
     if let Some(id) = cookie(&headers, SESSION_COOKIE) {

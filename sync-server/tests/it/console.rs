@@ -617,3 +617,30 @@ async fn list_filters_with_a_bad_value_or_a_range_that_ends_before_it_starts_are
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("「状态」取值无效"), "{body}");
 }
+
+#[tokio::test]
+async fn a_request_no_console_page_would_send_gets_a_console_page_not_framework_text() {
+    let w = World::new();
+    let sup = login(&w, "sup").await;
+    let before = w.fingerprint();
+    // A conflict is named by its number: anything else names none.
+    let (status, _, body) = post(&w, "/console/conflicts/abc/restore", &sup.cookie, form(&[("_csrf", &sup.csrf)])).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(body.contains("页面或记录不存在"), "{body}");
+    // A form sent as something else than a form.
+    for path in ["/console/incidents/I1/events", "/console/tasks", "/console/conflicts/1/restore", "/console/logout"] {
+        let req = Request::post(path)
+            .header(header::COOKIE, &sup.cookie)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(format!("{{\"_csrf\": \"{}\"}}", sup.csrf)))
+            .expect("request");
+        let resp = w.send(req).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{path}");
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.expect("body");
+        let body = String::from_utf8_lossy(&bytes);
+        assert!(body.contains("提交的表单无法识别"), "{path}: {body}");
+    }
+    assert_eq!(w.fingerprint(), before);
+    let (status, _, _) = get(&w, "/console/", &sup.cookie).await;
+    assert_eq!(status, StatusCode::OK, "still logged in");
+}
