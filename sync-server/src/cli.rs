@@ -8,7 +8,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 
 use gridline_core::access::Scope;
-use gridline_core::Role;
+use gridline_core::{EntityKind, Role};
 
 use crate::error::AppError;
 use crate::{AppState, Config, SqliteStorage, Storage, UserSpec};
@@ -61,6 +61,18 @@ pub enum Command {
         #[arg(long)]
         up_to_seq: Option<i64>,
     },
+    /// List areas, buildings or departments with their ids (what `user add` takes as a scope).
+    List {
+        /// What to list.
+        #[arg(value_enum)]
+        what: ListKind,
+        /// Data directory.
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// Only areas and buildings within this area's subtree.
+        #[arg(long)]
+        within: Option<String>,
+    },
     /// Create (if empty) a data dir with a demo city, print credentials and serve it.
     Demo {
         /// Data directory.
@@ -73,6 +85,44 @@ pub enum Command {
         #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
         households: u64,
     },
+}
+
+/// What `gridline-server list` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListKind {
+    /// The jurisdiction tree: id, level, name, parent.
+    Areas,
+    /// Buildings: id, grid, name, address.
+    Buildings,
+    /// Departments: id, name.
+    Departments,
+}
+
+/// The lines `gridline-server list` prints, tab separated, by id: the id first (what `user add`
+/// and `user set-scope` take), then what tells the records apart. With `within`, only areas and
+/// buildings in that area's subtree (an id the server does not hold is an error).
+pub fn list_lines(storage: &dyn Storage, what: ListKind, within: Option<&str>) -> Result<Vec<String>, Box<dyn std::error::Error + Send + Sync>> {
+    let tree = storage.area_parents()?;
+    if let Some(w) = within {
+        if !tree.contains_key(w) {
+            return Err(format!("区域「{w}」不存在 (--within: no area with id {w})").into());
+        }
+    }
+    let inside = |area: &str| within.is_none_or(|w| gridline_core::access::area_path(&tree, area).iter().any(|a| a == w));
+    let text = |r: &gridline_core::record::Row, k: &str| r.fields.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+    let (entity, columns): (EntityKind, &[&str]) = match what {
+        ListKind::Areas => (EntityKind::Area, &["kind", "name", "parent_id"]),
+        ListKind::Buildings => (EntityKind::Building, &["grid_id", "name", "address"]),
+        ListKind::Departments => (EntityKind::Department, &["name"]),
+    };
+    let mut rows = storage.console().all(entity)?;
+    rows.retain(|r| match what {
+        ListKind::Areas => inside(&r.id),
+        ListKind::Buildings => inside(&text(r, "grid_id")),
+        ListKind::Departments => true,
+    });
+    rows.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(rows.iter().map(|r| std::iter::once(r.id.clone()).chain(columns.iter().map(|c| text(r, c))).collect::<Vec<_>>().join("\t")).collect())
 }
 
 /// Scope options shared by `user add` and `user set-scope`.
@@ -301,6 +351,17 @@ pub async fn run(cli: Cli) -> CliResult {
             };
             let n = storage.purge_tombstones(up_to)?;
             println!("purged {n} tombstones up to seq {up_to}");
+            Ok(())
+        }
+        Command::List { what, data_dir, within } => {
+            let storage = SqliteStorage::open(&data_dir)?;
+            let mut out = std::io::stdout().lock();
+            for line in list_lines(&storage, what, within.as_deref())? {
+                // A reader that stopped early (`| head`) ends the listing, not the process.
+                if std::io::Write::write_fmt(&mut out, format_args!("{line}\n")).is_err() {
+                    break;
+                }
+            }
             Ok(())
         }
         Command::Demo { data_dir, listen, households } => {

@@ -175,3 +175,26 @@ async fn accounts_with_a_scope_that_does_not_fit_the_role_or_names_nothing_or_a_
     assert_eq!(svc.set_scope("gw9", Role::GridWorker, &areas(&["G2"])).unwrap(), Some(2));
     assert_eq!(svc.set_scope("nobody", Role::GridWorker, &areas(&["G2"])).unwrap(), None);
 }
+
+#[test]
+fn the_list_command_gives_the_ids_a_scope_is_made_of_within_an_area() {
+    use gridline_server::cli::{list_lines, ListKind};
+    let w = World::new();
+    let storage = w.state.service.storage();
+    let ids = |what: ListKind, within: Option<&str>| -> Vec<String> {
+        list_lines(storage, what, within).unwrap().iter().map(|l| l.split('\t').next().unwrap().to_owned()).collect()
+    };
+    assert_eq!(ids(ListKind::Areas, None), ["COM", "G1", "G2", "JM"]);
+    assert_eq!(ids(ListKind::Areas, Some("COM")), ["COM", "G1", "G2"]);
+    assert_eq!(ids(ListKind::Buildings, None), ["B1", "B2", "B3"]);
+    assert_eq!(ids(ListKind::Buildings, Some("G2")), ["B3"]);
+    assert_eq!(ids(ListKind::Buildings, Some("JM")), ["B1", "B2", "B3"]);
+    assert_eq!(ids(ListKind::Departments, None), ["D1", "D2"]);
+    // Each line says what the record is, tab separated after the id.
+    let b3 = list_lines(storage, ListKind::Buildings, Some("G2")).unwrap();
+    assert_eq!(b3, ["B3\tG2\tB3栋\t测试路1号"]);
+    let g1: Vec<String> = list_lines(storage, ListKind::Areas, None).unwrap().into_iter().filter(|l| l.starts_with("G1\t")).collect();
+    assert_eq!(g1, ["G1\tgrid\t第1网格\tCOM"]);
+    let e = list_lines(storage, ListKind::Buildings, Some("G9")).unwrap_err().to_string();
+    assert!(e.contains("区域「G9」不存在") && e.contains("--within"), "{e}");
+}
