@@ -176,7 +176,8 @@ pub struct Change<F = Fields> {
 pub struct PullResponse<F = Fields> {
     /// Changes with seq > cursor in the caller's scope, by seq.
     pub changes: Vec<Change<F>>,
-    /// Cursor to send next.
+    /// Cursor to send next: the last sequence examined, or, on the last page, the server's
+    /// sequence as far as it went when the page was read (which may lie past the last change).
     pub next_cursor: i64,
     /// More pages follow.
     pub has_more: bool,

@@ -61,6 +61,25 @@ pub enum Command {
         #[arg(long)]
         up_to_seq: Option<i64>,
     },
+    /// Write a consistent copy of the database to a new file, while the server runs.
+    Backup {
+        /// Data directory.
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// The backup file to write (must not exist yet).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Put a backup in place of a stopped server's database; every device then re-downloads
+    /// its data on its next sync (pushing its unsynced edits first).
+    Restore {
+        /// Data directory.
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// The backup file (written by `backup`).
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// List areas, buildings or departments with their ids (what `user add` takes as a scope).
     List {
         /// What to list.
@@ -293,6 +312,16 @@ fn no_such_user() -> Box<dyn std::error::Error + Send + Sync> {
     Failed::new("用户不存在", "no such user").into()
 }
 
+/// Prints a listing; a reader that stopped early (`| head`) ends it, not the process.
+fn print_lines(lines: impl IntoIterator<Item = String>) {
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        if std::io::Write::write_fmt(&mut out, format_args!("{line}\n")).is_err() {
+            break;
+        }
+    }
+}
+
 /// How a failed command is told on the terminal: an API error (bad input to `user add`, say)
 /// in Chinese first with its English beside it, anything else as it reads.
 pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
@@ -353,15 +382,53 @@ pub async fn run(cli: Cli) -> CliResult {
             println!("purged {n} tombstones up to seq {up_to}");
             Ok(())
         }
+        Command::Backup { data_dir, to } => {
+            if !data_dir.join(crate::storage::sqlite::DB_FILE).is_file() {
+                return Err(Failed::new("数据目录中没有数据库，未作任何修改", "no database in the data directory; nothing written").into());
+            }
+            let info = match crate::storage::sqlite_backup::backup(&data_dir, &to) {
+                Err(crate::StoreError::AlreadyExists) => {
+                    return Err(Failed::new("目标文件已存在，未作任何修改", "the backup file exists already; nothing written").into())
+                }
+                r => r?,
+            };
+            println!(
+                "备份完成 backup written: {} (seq {}, {} users, {:.1} MiB)",
+                to.display(),
+                info.seq,
+                info.users,
+                info.bytes as f64 / (1 << 20) as f64
+            );
+            Ok(())
+        }
+        Command::Restore { data_dir, from } => {
+            use crate::storage::sqlite_backup::{restore, Restored};
+            if !from.is_file() {
+                return Err(Failed::new("备份文件不存在，未作任何修改", "no such backup file; nothing changed").into());
+            }
+            let now = gridline_core::clock::Clock::now_ms(&gridline_core::clock::SystemClock);
+            match restore(&data_dir, &from, now) {
+                Ok(Restored::Done(info)) => {
+                    println!(
+                        "恢复完成 restored: seq {} of the backup; the server goes on from seq {}; every device re-downloads its data on its next sync",
+                        info.backup_seq, info.seq
+                    );
+                    if let Some(old) = info.replaced {
+                        println!("the database replaced is kept as {}", old.display());
+                    }
+                    Ok(())
+                }
+                Ok(Restored::ServerRunning) => Err(Failed::new(
+                    "服务器正在使用该数据库：请先停止服务器，未作任何修改",
+                    "a server has the database open: stop it first; nothing changed",
+                )
+                .into()),
+                Err(e) => Err(format!("恢复失败 (restore failed: {e})").into()),
+            }
+        }
         Command::List { what, data_dir, within } => {
             let storage = SqliteStorage::open(&data_dir)?;
-            let mut out = std::io::stdout().lock();
-            for line in list_lines(&storage, what, within.as_deref())? {
-                // A reader that stopped early (`| head`) ends the listing, not the process.
-                if std::io::Write::write_fmt(&mut out, format_args!("{line}\n")).is_err() {
-                    break;
-                }
-            }
+            print_lines(list_lines(&storage, what, within.as_deref())?);
             Ok(())
         }
         Command::Demo { data_dir, listen, households } => {
@@ -388,12 +455,13 @@ fn run_user(command: UserCommand) -> CliResult {
         }
         UserCommand::List { data_dir } => {
             let storage = SqliteStorage::open(&data_dir)?;
-            println!("{:<20} {:<20} {:<8} {:<6} scope", "username", "role", "epoch", "state");
+            let mut lines = vec![format!("{:<20} {:<20} {:<8} {:<6} scope", "username", "role", "epoch", "state")];
             for u in storage.users()? {
                 let state = if u.disabled { "off" } else { "on" };
                 let scope = serde_json::to_string(&u.scope)?;
-                println!("{:<20} {:<20} {:<8} {:<6} {scope}", u.username, u.role.as_str(), u.scope_epoch, state);
+                lines.push(format!("{:<20} {:<20} {:<8} {:<6} {scope}", u.username, u.role.as_str(), u.scope_epoch, state));
             }
+            print_lines(lines);
         }
         UserCommand::SetPassword { user: UserArgs { data_dir, username }, password } => {
             let password = password.read()?;

@@ -115,7 +115,7 @@ fn schemas() -> Value {
             "fields": {"$ref": "#/components/schemas/Fields"}}},
         "PullResponse": {"type": "object", "required": ["changes", "next_cursor", "has_more", "scope_epoch", "principal"], "properties": {
             "changes": {"type": "array", "items": {"$ref": "#/components/schemas/Change"}},
-            "next_cursor": {"type": "integer"},
+            "next_cursor": {"type": "integer", "description": "Cursor to send next: the last sequence examined; on the last page (has_more false) the server's sequence when the page was read"},
             "has_more": {"type": "boolean"},
             "scope_epoch": {"type": "integer"},
             "scope_changed": {"type": "boolean"},

@@ -10,6 +10,7 @@ pub mod console;
 pub mod sqlite;
 mod sqlite_accounts;
 mod sqlite_attachments;
+pub mod sqlite_backup;
 mod sqlite_batch;
 mod sqlite_console;
 mod sqlite_feed;

@@ -79,7 +79,7 @@ pub(super) fn page(
             }
         }
         if exhausted {
-            return Ok(out);
+            return caught_up(c, out);
         }
     }
     out.has_more = c
@@ -87,5 +87,19 @@ pub(super) fn page(
         .query_row([out.last_examined], |_| Ok(()))
         .optional()?
         .is_some();
+    if out.has_more {
+        Ok(out)
+    } else {
+        caught_up(c, out)
+    }
+}
+
+/// A page after which there is nothing more: every change there is was examined, so the
+/// caller has seen the sequence as far as it goes in this snapshot, also past the last row
+/// (sequences a restore skipped, rows re-sequenced or purged). A cursor thus never stays below
+/// a horizon set at the end of the sequence.
+fn caught_up(c: &Connection, mut out: FeedPage) -> StoreResult<FeedPage> {
+    let last: i64 = c.prepare_cached("SELECT value FROM seq_counter WHERE id = 1")?.query_row([], |r| r.get(0))?;
+    out.last_examined = out.last_examined.max(last);
     Ok(out)
 }

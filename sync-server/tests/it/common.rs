@@ -79,6 +79,20 @@ impl World {
         World { app: app(state.clone()), state, _dir }
     }
 
+    /// Stops the server: its data dir, with nothing holding the database open.
+    pub fn stopped(self) -> tempfile::TempDir {
+        let World { _dir, state, app } = self;
+        drop(app);
+        drop(state);
+        _dir
+    }
+
+    /// A server started on a data dir a stopped world left.
+    pub fn reopened(dir: tempfile::TempDir) -> World {
+        let state = AppState::open(dir.path(), Config::for_tests()).expect("reopen state");
+        World { app: app(state.clone()), state, _dir: dir }
+    }
+
     /// The same world on a clock the test drives.
     pub fn with_clock(clock: &gridline_core::ManualClock) -> World {
         let dir = tempfile::tempdir().expect("temp dir");

@@ -197,3 +197,123 @@ fn the_wal_is_folded_into_the_database_beside_the_writer_and_gone_once_the_stora
     let s = SqliteStorage::open(dir.path()).unwrap();
     assert_eq!(s.max_seq().unwrap(), 2002);
 }
+
+#[test]
+fn a_backup_taken_while_pushes_go_on_is_a_whole_snapshot_owner_readable_and_never_overwrites() {
+    use gridline_server::storage::sqlite::DB_FILE;
+    use gridline_server::storage::sqlite_backup::backup;
+    use std::os::unix::fs::PermissionsExt;
+
+    let w = World::new();
+    let out = tempfile::tempdir().unwrap();
+    let to = out.path().join("gridline-backup.sqlite");
+    // A stale part of an interrupted backup is replaced, not mistaken for one.
+    std::fs::write(out.path().join("gridline-backup.sqlite.partial"), b"half a file").unwrap();
+
+    // Pushes keep committing while the backup is written.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let info = std::thread::scope(|s| {
+        let pusher = s.spawn(|| {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) || n < 5 {
+                let ops = (0..20).map(|i| op(EntityKind::Household, &format!("HB{n}-{i}"), OpKind::Create,
+                    household("B1", "G1", &format!("{n}{i:02}"), "13800138000"), 0)).collect();
+                w.server_push(ops);
+                n += 1;
+            }
+            n
+        });
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let info = backup(w._dir.path(), &to).expect("backup");
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(pusher.join().unwrap() >= 5);
+        info
+    });
+    assert!(!out.path().join("gridline-backup.sqlite.partial").exists());
+    assert_eq!(std::fs::metadata(&to).unwrap().permissions().mode() & 0o777, 0o600, "personal data: owner only");
+    assert_eq!(info.bytes, std::fs::metadata(&to).unwrap().len());
+    assert_eq!(info.users, 5);
+
+    // A snapshot: the sequence counter, the change feed and the change log agree, and every
+    // household created by a push in it has its change logged.
+    let restored = tempfile::tempdir().unwrap();
+    std::fs::copy(&to, restored.path().join(DB_FILE)).unwrap();
+    let c = rusqlite::Connection::open(restored.path().join(DB_FILE)).unwrap();
+    let q = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(q("SELECT value FROM seq_counter"), info.seq);
+    assert_eq!(q("SELECT max(seq) FROM row_meta"), info.seq);
+    assert_eq!(q("SELECT max(seq) FROM change_log"), info.seq);
+    assert_eq!(q("SELECT count(*) FROM households WHERE id LIKE 'HB%'"), q("SELECT count(*) FROM change_log WHERE entity_id LIKE 'HB%'"));
+    assert_eq!(q("SELECT count(*) FROM households WHERE id LIKE 'HB%'") % 20, 0, "whole batches only");
+    drop(c);
+    // It opens as a server's storage.
+    let s = SqliteStorage::open(restored.path()).expect("open the backup");
+    assert_eq!(s.max_seq().unwrap(), info.seq);
+    assert!(info.seq <= w.state.service.storage().max_seq().unwrap());
+
+    // A file that exists is never written over.
+    let before = std::fs::read(&to).unwrap();
+    assert!(matches!(backup(w._dir.path(), &to), Err(gridline_server::StoreError::AlreadyExists)));
+    assert_eq!(std::fs::read(&to).unwrap(), before);
+}
+
+#[tokio::test]
+async fn a_restored_backup_sends_every_device_back_to_a_full_pull_and_serves_what_it_holds() {
+    use gridline_server::storage::sqlite_backup::{backup, restore, Restored, RESTORE_GAP};
+
+    let w = World::new();
+    let gw = w.enroll("gw").await;
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("b.sqlite");
+    let taken = backup(w._dir.path(), &file).unwrap();
+    // After the backup: a household the server will lose, which the device pulls.
+    let r = w.push(&gw, &[op(EntityKind::Household, "H-LATE", OpKind::Create, household("B1", "G1", "909", "13800138000"), 0)]).await;
+    assert_eq!(r.results[0].status, gridline_core::protocol::OpStatus::Applied);
+    let mut cursor = 0;
+    loop {
+        let p = w.pull(&gw, cursor, 1000, None).await;
+        cursor = p.next_cursor;
+        if !p.has_more {
+            break;
+        }
+    }
+    assert!(cursor > taken.seq);
+
+    // Refused while the server has the database open; nothing changes.
+    let before = w.fingerprint();
+    assert_eq!(restore(w._dir.path(), &file, 1).unwrap(), Restored::ServerRunning);
+    assert_eq!(w.fingerprint(), before);
+    assert!(!w._dir.path().join("gridline.sqlite.restoring").exists());
+
+    let dir = w.stopped();
+    let Restored::Done(info) = restore(dir.path(), &file, 1234).unwrap() else { panic!("server stopped") };
+    assert_eq!((info.backup_seq, info.seq), (taken.seq, taken.seq + RESTORE_GAP));
+    let aside = info.replaced.expect("the old database is kept");
+    assert!(aside.ends_with("gridline.sqlite.before-restore-1234") && aside.is_file());
+    let w = World::reopened(dir);
+
+    // The device's cursor is past what the server holds now: it is told to start over, and a
+    // full pull gives exactly the backup's data, with a cursor from the new sequence on.
+    let p = w.pull(&gw, cursor, 1000, None).await;
+    assert!(p.rebootstrap && p.changes.is_empty());
+    let mut rows = Vec::new();
+    let mut c = 0;
+    loop {
+        let p = w.pull(&gw, c, 1000, None).await;
+        assert!(!p.rebootstrap);
+        rows.extend(p.changes);
+        c = p.next_cursor;
+        if !p.has_more {
+            break;
+        }
+    }
+    let households = ids(&rows, EntityKind::Household);
+    assert!(households.contains(&"H1".to_owned()) && !households.contains(&"H-LATE".to_owned()), "{households:?}");
+    assert!(c >= info.seq);
+    // New changes are numbered after the gap, and a device that caught up stays caught up.
+    let r = w.push(&gw, &[op(EntityKind::Household, "H-NEW", OpKind::Create, household("B1", "G1", "910", "13800138001"), 0)]).await;
+    assert_eq!(r.results[0].version, Some(info.seq + 1));
+    let p = w.pull(&gw, c, 1000, None).await;
+    assert!(!p.rebootstrap);
+    assert_eq!(ids(&p.changes, EntityKind::Household), ["H-NEW"]);
+}
