@@ -145,7 +145,7 @@ pub fn list_lines(storage: &dyn Storage, what: ListKind, within: Option<&str>) -
 }
 
 /// Scope options shared by `user add` and `user set-scope`.
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct ScopeArgs {
     /// Area ids (comma separated); each covers its subtree.
     #[arg(long, value_delimiter = ',')]
@@ -331,6 +331,16 @@ pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
     }
 }
 
+/// Commands that work on a server's data refuse a data dir without a database (a mistyped
+/// `--data-dir` would otherwise get a new, empty one made for it).
+fn must_exist(data_dir: &Path) -> CliResult {
+    if data_dir.join(crate::storage::sqlite::DB_FILE).is_file() {
+        Ok(())
+    } else {
+        Err(Failed::new("数据目录中没有数据库：请检查 --data-dir，未作任何修改", "no database in the data directory: check --data-dir; nothing changed").into())
+    }
+}
+
 fn open_state(data_dir: &Path, config: Config) -> Result<AppState, Box<dyn std::error::Error + Send + Sync>> {
     Ok(AppState::new(Arc::new(SqliteStorage::open(data_dir)?), config))
 }
@@ -359,6 +369,7 @@ pub async fn run(cli: Cli) -> CliResult {
         }
         Command::User { command } => run_user(command),
         Command::RevokeDevice { data_dir, device_id } => {
+            must_exist(&data_dir)?;
             let state = open_state(&data_dir, Config::default())?;
             let now = state.service.now_ms();
             if !state.service.storage().revoke_device(&device_id, now)? {
@@ -368,6 +379,7 @@ pub async fn run(cli: Cli) -> CliResult {
             Ok(())
         }
         Command::PurgeTombstones { data_dir, up_to_seq } => {
+            must_exist(&data_dir)?;
             let storage = SqliteStorage::open(&data_dir)?;
             let last = storage.max_seq()?;
             let up_to = match up_to_seq {
@@ -383,9 +395,7 @@ pub async fn run(cli: Cli) -> CliResult {
             Ok(())
         }
         Command::Backup { data_dir, to } => {
-            if !data_dir.join(crate::storage::sqlite::DB_FILE).is_file() {
-                return Err(Failed::new("数据目录中没有数据库，未作任何修改", "no database in the data directory; nothing written").into());
-            }
+            must_exist(&data_dir)?;
             let info = match crate::storage::sqlite_backup::backup(&data_dir, &to) {
                 Err(crate::StoreError::AlreadyExists) => {
                     return Err(Failed::new("目标文件已存在，未作任何修改", "the backup file exists already; nothing written").into())
@@ -427,6 +437,7 @@ pub async fn run(cli: Cli) -> CliResult {
             }
         }
         Command::List { what, data_dir, within } => {
+            must_exist(&data_dir)?;
             let storage = SqliteStorage::open(&data_dir)?;
             print_lines(list_lines(&storage, what, within.as_deref())?);
             Ok(())
@@ -454,6 +465,7 @@ fn run_user(command: UserCommand) -> CliResult {
             println!("created user {} ({}) id {}", user.username, user.role, user.id);
         }
         UserCommand::List { data_dir } => {
+            must_exist(&data_dir)?;
             let storage = SqliteStorage::open(&data_dir)?;
             let mut lines = vec![format!("{:<20} {:<20} {:<8} {:<6} scope", "username", "role", "epoch", "state")];
             for u in storage.users()? {
@@ -464,6 +476,7 @@ fn run_user(command: UserCommand) -> CliResult {
             print_lines(lines);
         }
         UserCommand::SetPassword { user: UserArgs { data_dir, username }, password } => {
+            must_exist(&data_dir)?;
             let password = password.read()?;
             let state = open_state(&data_dir, Config::default())?;
             if !state.service.set_password(&username, &password)? {
@@ -474,6 +487,7 @@ fn run_user(command: UserCommand) -> CliResult {
         UserCommand::Disable { user } => set_disabled(&user.data_dir, &user.username, true)?,
         UserCommand::Enable { user } => set_disabled(&user.data_dir, &user.username, false)?,
         UserCommand::SetScope { user: UserArgs { data_dir, username }, role, scope } => {
+            must_exist(&data_dir)?;
             let state = open_state(&data_dir, Config::default())?;
             let user = state.service.storage().user_by_name(&username)?.ok_or_else(no_such_user)?;
             let epoch =
@@ -485,6 +499,7 @@ fn run_user(command: UserCommand) -> CliResult {
 }
 
 fn set_disabled(data_dir: &Path, username: &str, disabled: bool) -> CliResult {
+    must_exist(data_dir)?;
     let storage = SqliteStorage::open(data_dir)?;
     if !storage.set_disabled(username, disabled)? {
         return Err(no_such_user());
@@ -536,6 +551,33 @@ mod tests {
         assert!(parse(&["--password", "x", "--password-stdin"]).is_err());
         assert!(parse(&["--password-stdin"]).is_ok());
         assert!(parse(&[]).is_ok(), "neither: the terminal prompt");
+    }
+
+    #[test]
+    fn commands_on_a_servers_data_refuse_a_data_dir_without_a_database_and_make_none() {
+        let root = tempfile::tempdir().unwrap();
+        let typo = root.path().join("dta");
+        let user = || UserArgs { data_dir: typo.clone(), username: "wang".into() };
+        for command in [
+            UserCommand::List { data_dir: typo.clone() },
+            UserCommand::Disable { user: user() },
+            UserCommand::SetPassword { user: user(), password: PasswordArgs { password: Some("long-enough-1".into()), password_stdin: false } },
+        ] {
+            let e = run_user(command).unwrap_err().to_string();
+            assert!(e.contains("--data-dir") && e.contains("数据目录中没有数据库"), "{e}");
+            assert!(!typo.exists(), "no data dir made");
+        }
+        // A new server's first user makes the database.
+        let add = UserCommand::Add {
+            user: user(),
+            password: PasswordArgs { password: Some("long-enough-1".into()), password_stdin: false },
+            role: Role::Admin,
+            scope: ScopeArgs::default(),
+            name: String::new(),
+        };
+        run_user(add).unwrap();
+        assert!(typo.join(crate::storage::sqlite::DB_FILE).is_file());
+        run_user(UserCommand::List { data_dir: typo.clone() }).unwrap();
     }
 
     #[test]
