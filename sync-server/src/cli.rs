@@ -331,6 +331,29 @@ pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
     }
 }
 
+/// The file a serving server holds locked in its data dir.
+pub const LOCK_FILE: &str = "gridline.lock";
+
+/// Locks the data dir for one serving server (until the returned file is dropped or the process
+/// ends, however it ends): a second `serve` or `demo` on the same data is refused instead of
+/// running beside the first. A file system without locks (some network mounts) gets a warning.
+pub fn lock_data_dir(data_dir: &Path) -> Result<Option<std::fs::File>, Box<dyn std::error::Error + Send + Sync>> {
+    std::fs::create_dir_all(data_dir)?;
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(data_dir.join(LOCK_FILE))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Failed::new(
+            "另一个服务器正在使用该数据目录，未启动",
+            "another server is serving this data directory; not started",
+        )
+        .into()),
+        Err(std::fs::TryLockError::Error(e)) => {
+            tracing::warn!(error = %e, "the data dir cannot be locked: nothing stops a second server on it");
+            Ok(None)
+        }
+    }
+}
+
 /// Commands that work on a server's data refuse a data dir without a database (a mistyped
 /// `--data-dir` would otherwise get a new, empty one made for it).
 fn must_exist(data_dir: &Path) -> CliResult {
@@ -365,6 +388,7 @@ pub async fn run(cli: Cli) -> CliResult {
             let fault_hang = std::env::var(crate::service::FAULT_HANG_ENV).is_ok_and(|v| v == "1");
             let config =
                 Config { token_ttl_ms: token_days.map(|d| d * 86_400_000), abort_after_ops, fault_hang, ..Config::default() };
+            let _only_server = lock_data_dir(&data_dir)?;
             serve(listen, open_state(&data_dir, config)?).await
         }
         Command::User { command } => run_user(command),
@@ -416,6 +440,7 @@ pub async fn run(cli: Cli) -> CliResult {
             if !from.is_file() {
                 return Err(Failed::new("备份文件不存在，未作任何修改", "no such backup file; nothing changed").into());
             }
+            let _no_server = lock_data_dir(&data_dir)?;
             let now = gridline_core::clock::Clock::now_ms(&gridline_core::clock::SystemClock);
             match restore(&data_dir, &from, now) {
                 Ok(Restored::Done(info)) => {
@@ -443,6 +468,7 @@ pub async fn run(cli: Cli) -> CliResult {
             Ok(())
         }
         Command::Demo { data_dir, listen, households } => {
+            let _only_server = lock_data_dir(&data_dir)?;
             let state = open_state(&data_dir, Config::default())?;
             let creds = tokio::task::spawn_blocking({
                 let service = state.service.clone();
@@ -578,6 +604,20 @@ mod tests {
         run_user(add).unwrap();
         assert!(typo.join(crate::storage::sqlite::DB_FILE).is_file());
         run_user(UserCommand::List { data_dir: typo.clone() }).unwrap();
+    }
+
+    #[test]
+    fn one_serving_server_holds_its_data_dir_and_a_second_is_refused_until_it_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = lock_data_dir(dir.path()).unwrap();
+        assert!(first.is_some());
+        let e = lock_data_dir(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("另一个服务器正在使用该数据目录"), "{e}");
+        // Another data dir is another server's.
+        let other = tempfile::tempdir().unwrap();
+        assert!(lock_data_dir(other.path()).unwrap().is_some());
+        drop(first);
+        assert!(lock_data_dir(dir.path()).unwrap().is_some(), "free once the first stopped");
     }
 
     #[test]
