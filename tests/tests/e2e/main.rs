@@ -8,6 +8,7 @@ mod incident_loop;
 mod merge;
 mod photos;
 mod rejected;
+mod restore;
 mod scope;
 mod sim;
 mod tasks;
