@@ -80,6 +80,17 @@ pub enum Command {
         #[arg(long)]
         from: PathBuf,
     },
+    /// Load a city's jurisdiction tree, departments and incident categories from a JSON file
+    /// (the shape of shared/data/jiangmen.json); records already held are left as they are.
+    /// The server must be stopped.
+    Import {
+        /// Data directory.
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// The city file.
+        #[arg(long)]
+        file: PathBuf,
+    },
     /// List areas, buildings or departments with their ids (what `user add` takes as a scope).
     List {
         /// What to list.
@@ -460,6 +471,19 @@ pub async fn run(cli: Cli) -> CliResult {
                 .into()),
                 Err(e) => Err(format!("恢复失败 (restore failed: {e})").into()),
             }
+        }
+        Command::Import { data_dir, file } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| format!("文件无法读取 (cannot read {}: {e})", file.display()))?;
+            // A running server keeps the area tree in memory: it is loaded while none runs.
+            let _no_server = lock_data_dir(&data_dir)?;
+            let state = open_state(&data_dir, Config::default())?;
+            let n = crate::import::import_reference(&state.service, &text)?;
+            println!(
+                "导入完成 imported: areas {} new ({} already held), departments {} new ({}), incident categories {} new ({})",
+                n.areas.0, n.areas.1, n.departments.0, n.departments.1, n.categories.0, n.categories.1
+            );
+            Ok(())
         }
         Command::List { what, data_dir, within } => {
             must_exist(&data_dir)?;

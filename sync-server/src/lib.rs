@@ -12,6 +12,7 @@ pub mod demo;
 pub mod demo_history;
 pub mod error;
 pub mod fuzzing;
+pub mod import;
 pub mod logins;
 pub mod openapi;
 pub mod routes;

@@ -198,3 +198,52 @@ fn the_list_command_gives_the_ids_a_scope_is_made_of_within_an_area() {
     let e = list_lines(storage, ListKind::Buildings, Some("G9")).unwrap_err().to_string();
     assert!(e.contains("区域「G9」不存在") && e.contains("--within"), "{e}");
 }
+
+#[test]
+fn a_city_file_loads_the_tree_departments_and_categories_once_and_a_bad_one_writes_nothing() {
+    use gridline_core::access::Scope;
+    use gridline_core::Role;
+    use gridline_server::import::{import_reference, Imported};
+    use gridline_server::UserSpec;
+
+    let w = World::new();
+    let svc = &w.state.service;
+    // JM and COM are held already; a new street with a grid below COM's city, a department, a category.
+    let file = r#"{"city": {"code": "JM", "name": "江门市"},
+        "divisions": [{"code": "JM-XH", "name": "新会区", "kind": "district", "children": [
+            {"code": "JM-XH-HC", "name": "会城街道", "kind": "street", "children": [
+                {"code": "JM-XH-HC-G01", "name": "会城第1网格", "kind": "grid"}]}]}],
+        "departments": [{"code": "D1", "name": "城管局"}, {"code": "water", "name": "水务局"}],
+        "incident_categories": [{"code": "flooding", "name": "内涝", "response_hours": 2, "resolve_days": 3}],
+        "care_tags": [{"code": "ignored", "name": "其他键不读"}]}"#;
+    let n = import_reference(svc, file).unwrap();
+    assert_eq!(n, Imported { areas: (3, 1), departments: (1, 1), categories: (1, 0) });
+    let grid = svc.storage().console().record(EntityKind::Area, "JM-XH-HC-G01").unwrap().expect("grid");
+    assert_eq!(grid.fields["parent_id"], "JM-XH-HC");
+    assert_eq!(grid.fields["kind"], "grid");
+    // Its grid can be given to a grid worker now.
+    let scope = Scope { area_ids: vec!["JM-XH-HC-G01".into()], ..Scope::default() };
+    svc.add_user(&UserSpec { username: "gw-xh".into(), password: PASSWORD.into(), role: Role::GridWorker, scope, display_name: String::new() })
+        .expect("a grid of the file");
+    // Again: nothing new.
+    let before = w.fingerprint();
+    assert_eq!(import_reference(svc, file).unwrap(), Imported { areas: (0, 4), departments: (0, 2), categories: (0, 1) });
+    assert_eq!(w.fingerprint(), before);
+
+    // A file with a mistake anywhere writes nothing, and says where.
+    for (bad, at) in [
+        (r#"{"city": {"code": "JM", "name": "江门市"}, "divisions": [{"code": "N1", "name": "新区", "kind": "district"}, {"code": "N2", "name": "无层级"}]}"#, "divisions[1].kind"),
+        (r#"{"city": {"code": "JM", "name": "江门市"}, "divisions": [{"code": "N1", "name": "新区", "kind": "district", "children": [{"code": "N1", "name": "重复", "kind": "street"}]}]}"#, "divisions[0].children[0].code"),
+        (r#"{"divisions": [{"code": "N1", "name": "新区", "kind": "district"}]}"#, "city"),
+        (r#"{"departments": [{"code": "new", "name": " "}]}"#, "departments[0].name"),
+        (r#"{"incident_categories": [{"code": "c", "name": "新类", "response_hours": 4, "resolve_days": 0}]}"#, "incident_categories[0].resolve_days"),
+        (r#"{"city": {"code": " JM", "name": "江门市"}}"#, "city.code"),
+    ] {
+        let e = import_reference(svc, bad).unwrap_err();
+        assert!(e.message.starts_with(&format!("{at}:")), "{at}: {}", e.message);
+        assert!(e.message_zh.contains(&format!("「{at}」")), "{at}: {}", e.message_zh);
+        assert_eq!(w.fingerprint(), before, "{at}: nothing written");
+    }
+    let e = import_reference(svc, "[1, 2]").unwrap_err();
+    assert!(e.message_zh.starts_with("文件格式不符"), "{}", e.message_zh);
+}
