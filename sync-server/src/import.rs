@@ -22,6 +22,7 @@ use gridline_core::access::{Principal, Scope};
 use gridline_core::protocol::{Op, OpKind, OpStatus, PushRequest, PROTOCOL_VERSION};
 use gridline_core::{EntityKind, Role};
 
+use crate::demo::{fields as demo_fields, new_id};
 use crate::error::AppError;
 use crate::service::{Origin, Service};
 
@@ -153,17 +154,13 @@ pub fn import_reference(service: &Service, text: &str) -> Result<Imported, AppEr
             return Ok(());
         }
         count.0 += 1;
-        let fields = match fields {
-            serde_json::Value::Object(m) => m,
-            _ => unreachable!("fields are built as objects"),
-        };
         ops.push(Op {
-            op_id: uuid::Uuid::now_v7().to_string(),
+            op_id: new_id(),
             device_seq: ops.len() as i64,
             entity,
             entity_id: id.to_owned(),
             kind: OpKind::Create,
-            fields,
+            fields: demo_fields(fields),
             base_version: 0,
             device_time: service.now_ms(),
         });

@@ -105,6 +105,11 @@ fn wal_sync(db: &Path) -> SyncWal {
     })
 }
 
+/// The last change sequence given out (0 before the first change).
+pub(super) fn last_seq(c: &Connection) -> StoreResult<i64> {
+    Ok(c.prepare_cached("SELECT value FROM seq_counter WHERE id = 1")?.query_row([], |r| r.get(0))?)
+}
+
 pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding the lock leaves SQLite consistent (the transaction rolls back).
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -357,8 +362,7 @@ impl Storage for SqliteStorage {
         self.write(|c| {
             // Never past the last change: a horizon ahead of it would send every device with a
             // cursor below it back to a full re-pull on every sync, until the sequence got there.
-            let last: i64 = c.query_row("SELECT value FROM seq_counter WHERE id = 1", [], |r| r.get(0))?;
-            let up_to_seq = up_to_seq.min(last);
+            let up_to_seq = up_to_seq.min(last_seq(c)?);
             let n = c.execute("DELETE FROM row_meta WHERE deleted = 1 AND seq <= ?1", [up_to_seq])?;
             c.execute(
                 "INSERT INTO server_meta (key, value) VALUES ('tombstone_horizon', ?1) \
@@ -419,7 +423,7 @@ impl Storage for SqliteStorage {
     }
 
     fn max_seq(&self) -> StoreResult<i64> {
-        self.read(|c| Ok(c.query_row("SELECT value FROM seq_counter WHERE id = 1", [], |r| r.get(0))?))
+        self.read(last_seq)
     }
 
     fn health(&self) -> StoreResult<()> {

@@ -31,6 +31,20 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
+/// Removes a file if it is there.
+fn remove_if_present(path: &Path) -> StoreResult<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(backend(e)),
+    }
+}
+
+/// Syncs a file, or a directory's entries, to disk.
+fn sync_path(path: &Path) -> StoreResult<()> {
+    std::fs::File::open(path).and_then(|f| f.sync_all()).map_err(backend)
+}
+
 /// How far a restore moves the change sequence past the backup's: more changes than a server
 /// accepts between two backups (a million a day would take over two thousand years), so every
 /// cursor a device holds is below it.
@@ -77,7 +91,7 @@ pub fn restore(data_dir: &Path, from: &Path, now_ms: i64) -> StoreResult<Restore
         )?;
         tx.commit()?;
     }
-    std::fs::File::open(&staged).and_then(|f| f.sync_all()).map_err(backend)?;
+    sync_path(&staged)?;
     let replaced = if db.exists() {
         // A server with the database open keeps the exclusive lock from being granted. Closing
         // this connection, the last one, folds any WAL a crash left into the file moved aside.
@@ -98,11 +112,7 @@ pub fn restore(data_dir: &Path, from: &Path, now_ms: i64) -> StoreResult<Restore
         for suffix in ["-wal", "-shm"] {
             let mut side = db.as_os_str().to_owned();
             side.push(suffix);
-            match std::fs::remove_file(PathBuf::from(side)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(backend(e)),
-            }
+            remove_if_present(Path::new(&side))?;
         }
         Some(aside)
     } else {
@@ -115,7 +125,7 @@ pub fn restore(data_dir: &Path, from: &Path, now_ms: i64) -> StoreResult<Restore
         }
         return Err(backend(e));
     }
-    std::fs::File::open(data_dir).and_then(|d| d.sync_all()).map_err(backend)?;
+    sync_path(data_dir)?;
     Ok(Restored::Done(RestoreInfo { backup_seq: info.seq, seq, replaced }))
 }
 
@@ -134,11 +144,7 @@ pub fn backup(data_dir: &Path, to: &Path) -> StoreResult<BackupInfo> {
     let mut partial = to.as_os_str().to_owned();
     partial.push(".partial");
     let partial = PathBuf::from(partial);
-    match std::fs::remove_file(&partial) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(backend(e)),
-    }
+    remove_if_present(&partial)?;
     let conn = Connection::open_with_flags(&src, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
     let target = partial.to_str().ok_or_else(|| StoreError::Backend("the backup path is not valid UTF-8".into()))?;
@@ -149,10 +155,10 @@ pub fn backup(data_dir: &Path, to: &Path) -> StoreResult<BackupInfo> {
     std::fs::set_permissions(&partial, std::os::unix::fs::PermissionsExt::from_mode(0o600)).map_err(backend)?;
     // SQLite does not sync the file VACUUM INTO writes: the backup is synced before it is named,
     // and the directory after, so the name never points at a file the disk does not hold.
-    std::fs::File::open(&partial).and_then(|f| f.sync_all()).map_err(backend)?;
+    sync_path(&partial)?;
     std::fs::rename(&partial, to).map_err(backend)?;
     let dir = to.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(backend)?;
+    sync_path(dir)?;
     Ok(info)
 }
 
@@ -163,7 +169,7 @@ fn check(path: &Path) -> StoreResult<BackupInfo> {
     if ok != "ok" {
         return Err(StoreError::Backend(format!("the backup failed its check: {ok}")));
     }
-    let seq = c.query_row("SELECT value FROM seq_counter WHERE id = 1", [], |r| r.get(0))?;
+    let seq = super::sqlite::last_seq(&c)?;
     let users = c.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?;
     let bytes = std::fs::metadata(path).map_err(backend)?.len();
     Ok(BackupInfo { seq, users, bytes })

@@ -176,7 +176,7 @@ const UNDO_NEEDED: &str = "batch must be repeated with per-op savepoints";
 
 impl<'a> SqliteBatch<'a> {
     pub(super) fn begin(tx: &'a Connection, savepoints: bool) -> StoreResult<Self> {
-        let seq = tx.query_row("SELECT value FROM seq_counter WHERE id = 1", [], |r| r.get(0))?;
+        let seq = super::sqlite::last_seq(tx)?;
         Ok(SqliteBatch {
             tx,
             seq,

@@ -99,7 +99,6 @@ pub(super) fn page(
 /// (sequences a restore skipped, rows re-sequenced or purged). A cursor thus never stays below
 /// a horizon set at the end of the sequence.
 fn caught_up(c: &Connection, mut out: FeedPage) -> StoreResult<FeedPage> {
-    let last: i64 = c.prepare_cached("SELECT value FROM seq_counter WHERE id = 1")?.query_row([], |r| r.get(0))?;
-    out.last_examined = out.last_examined.max(last);
+    out.last_examined = out.last_examined.max(super::sqlite::last_seq(c)?);
     Ok(out)
 }
