@@ -24,7 +24,7 @@ use gridline_core::{EntityKind, Role};
 
 use crate::demo::{fields as demo_fields, new_id};
 use crate::error::AppError;
-use crate::service::{Origin, Service};
+use crate::service::{check_plain_create, Origin, Service, MAX_ID_CHARS};
 
 #[derive(Debug, Deserialize)]
 struct CityFile {
@@ -80,6 +80,9 @@ fn check_named(path: &str, code: &str, name: &str, seen: &mut HashSet<String>) -
     if code.trim().is_empty() || code.trim() != code {
         return Err(bad(&format!("{path}.code"), "must be non-empty without surrounding spaces", "编码不能为空，前后不能有空格"));
     }
+    if code.chars().count() > MAX_ID_CHARS {
+        return Err(bad(&format!("{path}.code"), &format!("must be at most {MAX_ID_CHARS} characters"), &format!("编码最多{MAX_ID_CHARS}个字符")));
+    }
     if name.trim().is_empty() {
         return Err(bad(&format!("{path}.name"), "must not be empty", "名称不能为空"));
     }
@@ -89,14 +92,14 @@ fn check_named(path: &str, code: &str, name: &str, seen: &mut HashSet<String>) -
     Ok(())
 }
 
-/// The areas of a tree as (id, parent, kind, name), parents first, checked.
+/// The areas of a tree as (place in the file, id, parent, kind, name), parents first, checked.
 fn flatten(
     node: &Node,
     path: &str,
     parent: Option<&str>,
     default_kind: Option<&str>,
     seen: &mut HashSet<String>,
-    out: &mut Vec<(String, Option<String>, String, String)>,
+    out: &mut Vec<(String, String, Option<String>, String, String)>,
 ) -> Result<(), AppError> {
     check_named(path, &node.code, &node.name, seen)?;
     let kind = match (node.kind.as_deref().map(str::trim), default_kind) {
@@ -104,7 +107,7 @@ fn flatten(
         (_, Some(d)) => d.to_owned(),
         _ => return Err(bad(&format!("{path}.kind"), "must name the level (district, street, community, grid, …)", "须注明层级（区、街道、社区、网格等）")),
     };
-    out.push((node.code.clone(), parent.map(str::to_owned), kind, node.name.clone()));
+    out.push((path.to_owned(), node.code.clone(), parent.map(str::to_owned), kind, node.name.clone()));
     for (i, child) in node.children.iter().enumerate() {
         flatten(child, &format!("{path}.children[{i}]"), Some(&node.code), None, seen, out)?;
     }
@@ -148,13 +151,13 @@ pub fn import_reference(service: &Service, text: &str) -> Result<Imported, AppEr
     let console = service.storage().console();
     let mut report = Imported::default();
     let mut ops = Vec::new();
-    let mut add = |entity: EntityKind, id: &str, fields: serde_json::Value, count: &mut (usize, usize)| -> Result<(), AppError> {
+    let mut add = |path: &str, entity: EntityKind, id: &str, fields: serde_json::Value, count: &mut (usize, usize)| -> Result<(), AppError> {
         if console.record(entity, id)?.is_some() {
             count.1 += 1;
             return Ok(());
         }
         count.0 += 1;
-        ops.push(Op {
+        let op = Op {
             op_id: new_id(),
             device_seq: ops.len() as i64,
             entity,
@@ -163,27 +166,41 @@ pub fn import_reference(service: &Service, text: &str) -> Result<Imported, AppEr
             fields: demo_fields(fields),
             base_version: 0,
             device_time: service.now_ms(),
-        });
+        };
+        // What the writer would refuse (a code or a name too long) is refused here, with its
+        // place in the file, before anything is written.
+        check_plain_create(&op).map_err(|(en, zh)| bad(path, &en, &zh))?;
+        ops.push((path.to_owned(), op));
         Ok(())
     };
-    for (code, parent, kind, name) in &areas {
-        add(EntityKind::Area, code, json!({"parent_id": parent, "kind": kind, "code": code, "name": name}), &mut report.areas)?;
+    for (path, code, parent, kind, name) in &areas {
+        let f = json!({"parent_id": parent, "kind": kind, "code": code, "name": name});
+        add(path, EntityKind::Area, code, f, &mut report.areas)?;
     }
-    for d in &file.departments {
-        add(EntityKind::Department, &d.code, json!({"code": d.code, "name": d.name}), &mut report.departments)?;
+    for (i, d) in file.departments.iter().enumerate() {
+        let f = json!({"code": d.code, "name": d.name});
+        add(&format!("departments[{i}]"), EntityKind::Department, &d.code, f, &mut report.departments)?;
     }
-    for c in &file.incident_categories {
+    for (i, c) in file.incident_categories.iter().enumerate() {
         let f = json!({"name": c.name, "response_hours": c.response_hours, "resolve_days": c.resolve_days});
-        add(EntityKind::Category, &c.code, f, &mut report.categories)?;
+        add(&format!("incident_categories[{i}]"), EntityKind::Category, &c.code, f, &mut report.categories)?;
     }
+    if ops.is_empty() {
+        return Ok(report);
+    }
+    // One push, so one transaction: the import is written whole (a device's batch limit is
+    // for the wire, not for the server's own writes).
     let server = Principal { user_id: "server".into(), role: Role::Admin, scope: Scope::default() };
-    for chunk in ops.chunks(service.config().max_ops_per_batch) {
-        let req = PushRequest { protocol: PROTOCOL_VERSION, ops: chunk.to_vec(), sent_at: service.now_ms(), scope_epoch: None };
-        let resp = service.push(&server, Origin::Server, &req)?;
-        if let Some(r) = resp.results.iter().find(|r| r.status == OpStatus::Rejected) {
-            let reason = r.reason.clone().unwrap_or_default();
-            return Err(AppError::bad_request(format!("a record was refused: {reason}"), format!("有记录未能写入：{reason}")));
-        }
+    let (paths, ops): (Vec<String>, Vec<Op>) = ops.into_iter().unzip();
+    let req = PushRequest { protocol: PROTOCOL_VERSION, ops, sent_at: service.now_ms(), scope_epoch: None };
+    let resp = service.push(&server, Origin::Server, &req)?;
+    if let Some((path, r)) = paths.iter().zip(&resp.results).find(|(_, r)| r.status == OpStatus::Rejected) {
+        // Not expected after the checks above; said as it is, with the way out.
+        let reason = r.reason.clone().unwrap_or_default();
+        return Err(AppError::bad_request(
+            format!("{path}: refused ({reason}); the file's other new records were written, and importing it again after the fix adds the rest"),
+            format!("「{path}」未能写入：{reason}；文件中其余新记录已写入，改正后再次导入即可补齐"),
+        ));
     }
     Ok(report)
 }

@@ -17,6 +17,7 @@ use gridline_core::protocol::{EnrollRequest, EnrollResponse};
 use gridline_core::{Clock, Role};
 
 pub use push::{checked, decode_op, Incoming, MalformedOp, Origin};
+pub(crate) use push::{check_plain_create, MAX_ID_CHARS};
 
 use crate::auth::{self, HashCost};
 use crate::error::AppError;

@@ -39,7 +39,7 @@ impl Origin<'_> {
 }
 
 /// Longest accepted record id.
-const MAX_ID_CHARS: usize = 64;
+pub(crate) const MAX_ID_CHARS: usize = 64;
 
 /// A refusal of one op.
 struct Refusal {
@@ -154,6 +154,16 @@ pub(crate) fn check_op_shape(op: &Op) -> Result<(), (String, String)> {
         }
         other => (other.to_string(), "字段无效".into()),
     })
+}
+
+/// Checks a create of a record without derived fields (reference data the server writes itself)
+/// as the writer will: its shape, then that its row reads back on a device. Lets a caller that
+/// must write all or nothing refuse the whole lot before any of it is pushed.
+pub(crate) fn check_plain_create(op: &Op) -> Result<(), (String, String)> {
+    check_op_shape(op)?;
+    debug_assert!(op.kind == OpKind::Create && !has_derived(op.entity));
+    readable_fields(op.entity, &op.entity_id, 0, op.fields.clone())
+        .map_err(|r| (format!("the {} would not read back on a device", op.entity.as_str()), r.reason))
 }
 
 /// Checks one decoded op; a malformed one keeps its id so its rejection can be stored.

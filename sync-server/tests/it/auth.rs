@@ -246,4 +246,29 @@ fn a_city_file_loads_the_tree_departments_and_categories_once_and_a_bad_one_writ
     }
     let e = import_reference(svc, "[1, 2]").unwrap_err();
     assert!(e.message_zh.starts_with("文件格式不符"), "{}", e.message_zh);
+
+    // A city larger than a device's batch (1,000 ops): what the writer would refuse near the
+    // end (a code or a name too long) refuses the whole file, and a good one is written whole.
+    let grids = |last_code: &str, last_name: &str| {
+        let mut g: Vec<serde_json::Value> =
+            (0..1_500).map(|i| serde_json::json!({"code": format!("BIG-G{i:04}"), "name": format!("第{i}网格"), "kind": "grid"})).collect();
+        g.push(serde_json::json!({"code": last_code, "name": last_name, "kind": "grid"}));
+        serde_json::json!({"city": {"code": "JM", "name": "江门市"},
+            "divisions": [{"code": "BIG", "name": "大区", "kind": "district", "children": g}]})
+        .to_string()
+    };
+    let long_code = "C".repeat(65);
+    let long_name = "名".repeat(4_001);
+    for (file, at) in [
+        (grids(&long_code, "长编码"), "divisions[0].children[1500].code"),
+        (grids("BIG-LAST", &long_name), "divisions[0].children[1500]"),
+    ] {
+        let e = import_reference(svc, &file).unwrap_err();
+        assert!(e.message.starts_with(&format!("{at}:")), "{at}: {}", e.message);
+        assert!(e.message_zh.contains(&format!("「{at}」")), "{at}: {}", e.message_zh);
+        assert_eq!(w.fingerprint(), before, "{at}: nothing written");
+    }
+    let n = import_reference(svc, &grids("BIG-LAST", "末网格")).unwrap();
+    assert_eq!(n.areas, (1_502, 1));
+    assert!(svc.storage().console().record(EntityKind::Area, "BIG-LAST").unwrap().is_some());
 }
