@@ -293,7 +293,7 @@ pub enum UserCommand {
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
-    Role::parse(s).ok_or_else(|| format!("unknown role `{s}`"))
+    Role::parse(s).ok_or_else(|| format!("未知角色「{s}」，可用：grid_worker、building_head、supervisor、department_handler、admin (unknown role)"))
 }
 
 type CliResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
@@ -379,9 +379,8 @@ fn open_state(data_dir: &Path, config: Config) -> Result<AppState, Box<dyn std::
     Ok(AppState::new(Arc::new(SqliteStorage::open(data_dir)?), config))
 }
 
-/// Binds and serves until Ctrl-C.
-pub async fn serve(listen: SocketAddr, state: AppState) -> CliResult {
-    let listener = tokio::net::TcpListener::bind(listen).await?;
+/// Serves on `listener` (bound by the caller) until Ctrl-C.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> CliResult {
     tracing::info!(addr = %listener.local_addr()?, "serving");
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -400,7 +399,8 @@ pub async fn run(cli: Cli) -> CliResult {
             let config =
                 Config { token_ttl_ms: token_days.map(|d| d * 86_400_000), abort_after_ops, fault_hang, ..Config::default() };
             let _only_server = lock_data_dir(&data_dir)?;
-            serve(listen, open_state(&data_dir, config)?).await
+            let state = open_state(&data_dir, config)?;
+            serve(tokio::net::TcpListener::bind(listen).await?, state).await
         }
         Command::User { command } => run_user(command),
         Command::RevokeDevice { data_dir, device_id } => {
@@ -410,7 +410,7 @@ pub async fn run(cli: Cli) -> CliResult {
             if !state.service.storage().revoke_device(&device_id, now)? {
                 return Err(Failed::new("设备不存在", "no such device").into());
             }
-            println!("device {device_id} revoked");
+            println!("已停用设备 {device_id}，其令牌作废 (device revoked)");
             Ok(())
         }
         Command::PurgeTombstones { data_dir, up_to_seq } => {
@@ -426,7 +426,7 @@ pub async fn run(cli: Cli) -> CliResult {
                 None => last,
             };
             let n = storage.purge_tombstones(up_to)?;
-            println!("purged {n} tombstones up to seq {up_to}");
+            println!("已清除序号 {up_to} 及以前的删除记录 {n} 条 (purged {n} tombstones up to seq {up_to})");
             Ok(())
         }
         Command::Backup { data_dir, to } => {
@@ -438,7 +438,7 @@ pub async fn run(cli: Cli) -> CliResult {
                 r => r?,
             };
             println!(
-                "备份完成 backup written: {} (seq {}, {} users, {:.1} MiB)",
+                "备份完成：{}（序号 {}，{} 个用户，{:.1} MiB） (backup written)",
                 to.display(),
                 info.seq,
                 info.users,
@@ -456,11 +456,11 @@ pub async fn run(cli: Cli) -> CliResult {
             match restore(&data_dir, &from, now) {
                 Ok(Restored::Done(info)) => {
                     println!(
-                        "恢复完成 restored: seq {} of the backup; the server goes on from seq {}; every device re-downloads its data on its next sync",
+                        "恢复完成：备份的序号为 {}，服务器从序号 {} 继续；各设备下次同步时重新下载数据 (restored; every device re-downloads its data on its next sync)",
                         info.backup_seq, info.seq
                     );
                     if let Some(old) = info.replaced {
-                        println!("the database replaced is kept as {}", old.display());
+                        println!("被替换的数据库保留为 {} (the database replaced is kept)", old.display());
                     }
                     Ok(())
                 }
@@ -480,7 +480,7 @@ pub async fn run(cli: Cli) -> CliResult {
             let state = open_state(&data_dir, Config::default())?;
             let n = crate::import::import_reference(&state.service, &text)?;
             println!(
-                "导入完成 imported: areas {} new ({} already held), departments {} new ({}), incident categories {} new ({})",
+                "导入完成：区域新增 {}（已有 {}），部门新增 {}（已有 {}），事件类别新增 {}（已有 {}） (imported: new, already held)",
                 n.areas.0, n.areas.1, n.departments.0, n.departments.1, n.categories.0, n.categories.1
             );
             Ok(())
@@ -493,14 +493,17 @@ pub async fn run(cli: Cli) -> CliResult {
         }
         Command::Demo { data_dir, listen, households } => {
             let _only_server = lock_data_dir(&data_dir)?;
+            // Bound first: a port in use is told before the seeding, and the printout gives the
+            // port bound (`--listen 127.0.0.1:0` picks one).
+            let listener = tokio::net::TcpListener::bind(listen).await?;
             let state = open_state(&data_dir, Config::default())?;
             let creds = tokio::task::spawn_blocking({
                 let service = state.service.clone();
                 move || crate::demo::seed_if_empty(&service, households as usize)
             })
             .await??;
-            crate::demo::print_credentials(&creds, listen, &data_dir);
-            serve(listen, state).await
+            crate::demo::print_credentials(&creds, listener.local_addr()?, &data_dir);
+            serve(listener, state).await
         }
     }
 }
@@ -512,16 +515,16 @@ fn run_user(command: UserCommand) -> CliResult {
             let state = open_state(&data_dir, Config::default())?;
             let spec = UserSpec { username, password, role, scope: scope.scope(), display_name: name };
             let user = state.service.add_user(&spec)?;
-            println!("created user {} ({}) id {}", user.username, user.role, user.id);
+            println!("已创建用户 {}（{}），编号 {} (user created)", user.username, user.role.label_zh(), user.id);
         }
         UserCommand::List { data_dir } => {
             must_exist(&data_dir)?;
             let storage = SqliteStorage::open(&data_dir)?;
-            let mut lines = vec![format!("{:<20} {:<20} {:<8} {:<6} scope", "username", "role", "epoch", "state")];
+            let mut lines = vec!["用户名 username\t角色 role\t范围版本 epoch\t状态 state\t范围 scope".to_owned()];
             for u in storage.users()? {
-                let state = if u.disabled { "off" } else { "on" };
+                let state = if u.disabled { "停用 off" } else { "启用 on" };
                 let scope = serde_json::to_string(&u.scope)?;
-                lines.push(format!("{:<20} {:<20} {:<8} {:<6} {scope}", u.username, u.role.as_str(), u.scope_epoch, state));
+                lines.push(format!("{}\t{} {}\t{}\t{state}\t{scope}", u.username, u.role.label_zh(), u.role.as_str(), u.scope_epoch));
             }
             print_lines(lines);
         }
@@ -532,7 +535,7 @@ fn run_user(command: UserCommand) -> CliResult {
             if !state.service.set_password(&username, &password)? {
                 return Err(no_such_user());
             }
-            println!("password of {username} replaced; their console sessions ended");
+            println!("已重设 {username} 的密码，其控制台登录已全部退出 (password replaced; console sessions ended)");
         }
         UserCommand::Disable { user } => set_disabled(&user.data_dir, &user.username, true)?,
         UserCommand::Enable { user } => set_disabled(&user.data_dir, &user.username, false)?,
@@ -542,7 +545,7 @@ fn run_user(command: UserCommand) -> CliResult {
             let user = state.service.storage().user_by_name(&username)?.ok_or_else(no_such_user)?;
             let epoch =
                 state.service.set_scope(&username, role.unwrap_or(user.role), &scope.scope())?.ok_or_else(no_such_user)?;
-            println!("scope of {username} replaced; scope epoch now {epoch}");
+            println!("已更新 {username} 的工作范围，范围版本为 {epoch}；其设备下次同步时按新范围下载 (scope replaced)");
         }
     }
     Ok(())
@@ -554,7 +557,7 @@ fn set_disabled(data_dir: &Path, username: &str, disabled: bool) -> CliResult {
     if !storage.set_disabled(username, disabled)? {
         return Err(no_such_user());
     }
-    println!("user {username} {}", if disabled { "disabled" } else { "enabled" });
+    println!("{} {username} {}", if disabled { "已停用用户" } else { "已启用用户" }, if disabled { "(user disabled)" } else { "(user enabled)" });
     Ok(())
 }
 

@@ -371,13 +371,13 @@ fn seed_conflicts(
 /// Prints where the demo listens and how to log in (demo passwords only).
 pub fn print_credentials(creds: &[Credential], listen: SocketAddr, data_dir: &Path) {
     println!();
-    println!("Gridline demo city (江门市) — data in {}", data_dir.display());
-    println!("  API:      http://{listen}/v1/  (OpenAPI: http://{listen}/v1/openapi.json, health: http://{listen}/healthz)");
-    println!("  Logins (POST /v1/enroll with protocol {PROTOCOL_VERSION}):");
+    println!("Gridline 演示城市（江门市）— 数据目录 {} (demo city, data dir)", data_dir.display());
+    println!("  接口 API:       http://{listen}/v1/  （接口说明 http://{listen}/v1/openapi.json，健康检查 http://{listen}/healthz）");
+    println!("  登录账号（设备以协议版本 {PROTOCOL_VERSION} 调用 POST /v1/enroll）:");
     for c in creds {
-        println!("    {:<14} {:<12} {:<20} {}", c.username, c.password, c.role.as_str(), c.scope_note);
+        println!("    {:<14} {:<12} {:<8} {}", c.username, c.password, c.role.label_zh(), c.scope_note);
     }
-    println!("    also grid02…grid24 (a grid worker per grid), sup_3… (a supervisor per community), handler_<department code>: password {EXTRA_PASSWORD}");
-    println!("  Console:  http://{listen}/console/  (log in as supervisor / Super#2024)");
+    println!("    另有 grid02…grid24（每个网格一名网格员）、sup_3…（每个社区一名督导）、handler_<部门编码>（各部门承办人），密码均为 {EXTRA_PASSWORD}");
+    println!("  控制台 Console: http://{listen}/console/  （以 supervisor / Super#2024 登录）");
     println!();
 }
