@@ -162,6 +162,34 @@ pub fn check_password(password: &str) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Most characters in a username, and in a user's display name.
+pub const MAX_NAME_CHARS: usize = 64;
+
+/// Checks a new user's login name (surrounding spaces are dropped before it is stored and
+/// when someone logs in) and display name: not empty, at most [`MAX_NAME_CHARS`], no space or
+/// control character inside a username (it is typed on a phone's login screen and listed
+/// tab-separated), no control character in a display name.
+pub fn check_names(username: &str, display_name: &str) -> Result<(), AppError> {
+    let name = username.trim();
+    let refused = |en: &str, zh: &str| Err(AppError::bad_request(format!("username: {en}"), zh.to_owned()));
+    if name.is_empty() {
+        return refused("required", "用户名不能为空");
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return refused(&format!("at most {MAX_NAME_CHARS} characters"), &format!("用户名最多 {MAX_NAME_CHARS} 个字符"));
+    }
+    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return refused("no spaces or control characters inside", "用户名中间不能有空格或控制字符");
+    }
+    if display_name.chars().count() > MAX_NAME_CHARS || display_name.chars().any(char::is_control) {
+        return Err(AppError::bad_request(
+            format!("display_name: at most {MAX_NAME_CHARS} characters, no control characters"),
+            format!("姓名最多 {MAX_NAME_CHARS} 个字符，且不能含控制字符"),
+        ));
+    }
+    Ok(())
+}
+
 impl Service {
     /// A service over `storage`.
     pub fn new(storage: Arc<dyn Storage>, clock: Arc<dyn Clock>, config: Config) -> Self {
@@ -217,9 +245,7 @@ impl Service {
     /// Creates a user with a hashed password, once the name, the password and the scope pass
     /// [`check_password`] and [`Service::check_scope`]; nothing is stored otherwise.
     pub fn add_user(&self, spec: &UserSpec) -> Result<UserRecord, AppError> {
-        if spec.username.trim().is_empty() {
-            return Err(AppError::bad_request("username: required", "用户名不能为空"));
-        }
+        check_names(&spec.username, &spec.display_name)?;
         check_password(&spec.password)?;
         self.check_scope(spec.role, &spec.scope)?;
         let hash = auth::hash_password(&spec.password, self.config.hash_cost)?;

@@ -147,6 +147,11 @@ async fn accounts_with_a_scope_that_does_not_fit_the_role_or_names_nothing_or_a_
         (spec("admin9", PASSWORD, Role::Admin, areas(&["G1"])), "scope.area_ids:", "系统管理员可见全部数据"),
         (spec("sup9", "1234567", Role::Supervisor, areas(&["COM"])), "password:", "密码至少要有 8 个字符"),
         (spec(" ", PASSWORD, Role::Supervisor, areas(&["COM"])), "username:", "用户名不能为空"),
+        (spec(&"名".repeat(65), PASSWORD, Role::Supervisor, areas(&["COM"])), "username:", "用户名最多 64 个字符"),
+        (spec("li si", PASSWORD, Role::Supervisor, areas(&["COM"])), "username:", "用户名中间不能有空格"),
+        (spec("li\tsi", PASSWORD, Role::Supervisor, areas(&["COM"])), "username:", "用户名中间不能有空格"),
+        (UserSpec { display_name: "张\u{7}三".into(), ..spec("zs", PASSWORD, Role::Supervisor, areas(&["COM"])) },
+            "display_name:", "姓名最多 64 个字符"),
     ];
     for (s, field, zh) in refused {
         let e = svc.add_user(&s).unwrap_err();
@@ -168,6 +173,8 @@ async fn accounts_with_a_scope_that_does_not_fit_the_role_or_names_nothing_or_a_
         spec("bh9", PASSWORD, Role::BuildingHead, Scope { building_ids: vec!["B2".into()], ..Scope::default() }),
         spec("dh9", PASSWORD, Role::DepartmentHandler, Scope { department_ids: vec!["D2".into()], ..Scope::default() }),
         spec("admin9", PASSWORD, Role::Admin, Scope::default()),
+        // 64 characters, Chinese ones too, and a name as people write it.
+        UserSpec { display_name: "欧阳 小明".into(), ..spec(&"名".repeat(64), PASSWORD, Role::Admin, Scope::default()) },
     ] {
         let u = svc.add_user(&s).unwrap_or_else(|e| panic!("{s:?}: {e}"));
         assert_eq!((u.role, &u.scope), (s.role, &s.scope));
