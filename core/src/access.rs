@@ -383,6 +383,30 @@ impl Principal {
         }
     }
 
+    /// Checks what an update writes where the names of the fields it changes do not decide (run
+    /// after [`Principal::check_write`], on the stored row and the changes): an assignee hands in
+    /// their assignment (status to `submitted`, while it is pending or was returned) and does no
+    /// more to it; approving and returning it is the supervisor's review.
+    pub fn check_update_values(
+        &self,
+        entity: EntityKind,
+        before: &serde_json::Map<String, serde_json::Value>,
+        changes: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), Denied> {
+        if entity != EntityKind::TaskAssignment || self.role != Role::GridWorker {
+            return Ok(());
+        }
+        if !matches!(before.get("status").and_then(|v| v.as_str()), Some("pending" | "returned")) {
+            return Err(deny(DenyCode::RoleNotAllowed, "该任务已提交或已通过，承办人不能再修改"));
+        }
+        match changes.get("status") {
+            Some(v) if v.as_str() != Some("submitted") => {
+                Err(deny(DenyCode::FieldProtected, "任务承办人只能提交任务，审核由督导完成"))
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn check_incident(&self, action: Action, t: &Target<'_>, fields: &[&str], area_ok: bool) -> Result<(), Denied> {
         let out_of_scope = || deny(DenyCode::OutOfScope, "该事件不在您的管辖范围内");
         let not_role = || deny(DenyCode::RoleNotAllowed, format!("{}不能对事件执行此操作", self.role.label_zh()));

@@ -68,6 +68,7 @@ impl<'a> Writer<'a> {
         let mut after = row.fields.clone();
         after.extend(changed.clone());
         self.check(kind, id, &after, Action::Update, &names)?;
+        self.who.check_update_values(kind, &row.fields, &changed)?;
         record::update(self.tx, kind, id, &changed)?;
         if crate::search::touches_index(kind, &changed) {
             crate::search::on_write(self.tx, kind, id, Some(&after), false)?;

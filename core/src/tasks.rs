@@ -147,15 +147,25 @@ impl Store {
                 "issued_at": w.now,
             }));
             w.create(EntityKind::Task, &id, fields)?;
+            let mut seen = std::collections::HashSet::new();
             for (i, t) in new.targets.iter().enumerate() {
                 let under_task = area_path(&tree, &t.grid_id).contains(&new.area_id);
-                if !under_task || !record::exists(tx, EntityKind::Area, &t.grid_id)? {
+                // A grid, not the community itself: only a grid's workers see an assignment.
+                let grid = record::get(tx, EntityKind::Area, &t.grid_id)?;
+                if !under_task || grid.is_none_or(|g| g.fields.get("kind").and_then(|k| k.as_str()) != Some("grid")) {
                     return Err(Error::invalid(format!("targets[{i}].grid_id"), "网格不存在或不在任务区域内"));
+                }
+                let assignee = t.assignee_id.as_deref().map(str::trim).filter(|a| !a.is_empty());
+                if assignee.is_some_and(|a| a.chars().count() > 64) {
+                    return Err(Error::invalid(format!("targets[{i}].assignee_id"), "承办人编号无效"));
+                }
+                if !seen.insert((t.grid_id.as_str(), assignee)) {
+                    return Err(Error::invalid(format!("targets[{i}]"), "同一网格、同一承办人重复分派"));
                 }
                 let f = into_fields(json!({
                     "task_id": id,
                     "grid_id": t.grid_id,
-                    "assignee_id": t.assignee_id.as_deref().filter(|a| !a.is_empty()),
+                    "assignee_id": assignee,
                     "status": AssignmentStatus::Pending,
                     "evidence_text": "",
                     "evidence_photos": [],

@@ -268,3 +268,33 @@ fn a_scope_fits_its_role_only_with_the_roles_own_kind_of_ids() {
     assert_eq!(ScopeKind::of_role(Role::DepartmentHandler), Some(ScopeKind::Departments));
     assert_eq!(check_scope(Role::GridWorker, &of(ScopeKind::Areas, &[])).unwrap_err().message_zh, "专职网格员至少要指定一个区域");
 }
+
+#[test]
+fn an_assignee_hands_in_their_assignment_and_the_review_stays_the_supervisors() {
+    use gridline_core::access::{Principal, Scope};
+    use serde_json::{json, Map, Value};
+    let fields = |v: Value| -> Map<String, Value> { v.as_object().cloned().unwrap() };
+    let who = |role| Principal { user_id: "u1".into(), role, scope: Scope::default() };
+    let (worker, sup) = (who(Role::GridWorker), who(Role::Supervisor));
+    let check = |p: &Principal, before: &str, changes: Value| {
+        p.check_update_values(EntityKind::TaskAssignment, &fields(json!({"status": before})), &fields(changes)).map_err(|d| d.code)
+    };
+    // Handing in (again, once returned), with or without the status.
+    for before in ["pending", "returned"] {
+        assert_eq!(check(&worker, before, json!({"status": "submitted", "evidence_text": "已排查"})), Ok(()));
+        assert_eq!(check(&worker, before, json!({"evidence_text": "草稿"})), Ok(()));
+        for status in [json!("approved"), json!("returned"), json!("pending"), Value::Null] {
+            assert_eq!(check(&worker, before, json!({"status": status})), Err(DenyCode::FieldProtected), "{before} → {status}");
+        }
+    }
+    // Once handed in or approved it is not the worker's to change.
+    for before in ["submitted", "approved"] {
+        assert_eq!(check(&worker, before, json!({"evidence_text": "改"})), Err(DenyCode::RoleNotAllowed), "{before}");
+    }
+    // The supervisor's review, and every other record, are not judged here.
+    assert_eq!(check(&sup, "submitted", json!({"status": "approved"})), Ok(()));
+    assert_eq!(
+        worker.check_update_values(EntityKind::Household, &fields(json!({"status": "x"})), &fields(json!({"status": "y"}))),
+        Ok(())
+    );
+}

@@ -69,6 +69,17 @@ fn task_validation_writes_nothing() {
         fx.store.create_task(NewTask { area_id: GRID1.into(), ..new_task(vec![target(GRID2, None)]) })
     });
     assert_invalid::<()>(Err(err), "targets[0].grid_id", "");
+    // The task's community is not a grid (no worker would see the assignment); the same grid
+    // and assignee twice is one assignment too many; an assignee id is an id.
+    let err = assert_writes_nothing(&fx, || fx.store.create_task(new_task(vec![target(COMMUNITY, None)])));
+    assert_invalid::<()>(Err(err), "targets[0].grid_id", "");
+    let err = assert_writes_nothing(&fx, || {
+        fx.store.create_task(new_task(vec![target(GRID1, Some("u-worker-1")), target(GRID2, None), target(GRID1, Some(" u-worker-1 "))]))
+    });
+    assert_invalid::<()>(Err(err), "targets[2]", "");
+    let long = "u".repeat(65);
+    let err = assert_writes_nothing(&fx, || fx.store.create_task(new_task(vec![target(GRID1, Some(&long))])));
+    assert_invalid::<()>(Err(err), "targets[0].assignee_id", "");
     // Only supervisors issue tasks.
     fx.act_as(&worker1());
     let err = assert_writes_nothing(&fx, || fx.store.create_task(NewTask { area_id: GRID1.into(), ..new_task(vec![target(GRID1, None)]) }));

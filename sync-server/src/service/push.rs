@@ -284,6 +284,15 @@ impl Ctx<'_, '_> {
         Ok(verdict.map_err(|d| Refusal { code: d.code.as_str(), reason: d.reason_zh }))
     }
 
+    /// [`Principal::check_update_values`] for a device's update (the server's own writes are not
+    /// judged).
+    fn check_values(&self, entity: EntityKind, before: &Fields, changes: &Fields) -> Result<(), Refusal> {
+        if matches!(self.origin, Origin::Server) {
+            return Ok(());
+        }
+        self.who.check_update_values(entity, before, changes).map_err(|d| Refusal { code: d.code.as_str(), reason: d.reason_zh })
+    }
+
     /// A record's scope keys, completed by its parent's (a household's building).
     fn keys(&mut self, tx: &mut dyn BatchTx, entity: EntityKind, id: &str, fields: &Fields) -> Result<ScopeKeys, StoreError> {
         let mut keys = ScopeKeys::of(entity, id, fields);
@@ -606,6 +615,9 @@ fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op, pre: &Prepare
             let mut after = before.clone();
             after.extend(op.fields.clone());
             if let Err(r) = ctx.check(tx, entity, id, &after, Action::Update, &names)? {
+                return Ok(Err(r));
+            }
+            if let Err(r) = ctx.check_values(entity, &before, &op.fields) {
                 return Ok(Err(r));
             }
             if let Err(r) = ctx.household_live(tx, entity, &op.fields)? {

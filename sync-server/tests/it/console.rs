@@ -359,8 +359,23 @@ async fn tasks_are_issued_reviewed_and_returned_with_a_reason() {
     let changes = w.pull_all(&gw).await;
     let a = changes.iter().find(|c| c.entity == EntityKind::TaskAssignment && c.fields["grid_id"] == "G1").expect("assignment for G1");
     assert!(!changes.iter().any(|c| c.entity == EntityKind::TaskAssignment && c.fields["grid_id"] == "G2"), "G2 is not the worker's");
-    let r = w.push(&gw, &[op(EntityKind::TaskAssignment, &a.id, OpKind::Update, json!({"status": "submitted", "evidence_text": "已排查", "submitted_at": now_ms()}), a.seq)]).await;
+    // Approving their own assignment is the supervisor's review, not the worker's: refused,
+    // as is any other status, while it is pending.
+    let upd = |fields: serde_json::Value, base: i64| op(EntityKind::TaskAssignment, &a.id, OpKind::Update, fields, base);
+    for status in ["approved", "returned", "pending"] {
+        let r = w.push(&gw, &[upd(json!({"status": status, "evidence_text": "已排查"}), a.seq)]).await;
+        assert_eq!(r.results[0].status, gridline_core::protocol::OpStatus::Rejected, "{status}");
+        assert_eq!(r.results[0].code.as_deref(), Some("field_protected"), "{status}: {:?}", r.results[0]);
+    }
+    let r = w.push(&gw, &[upd(json!({"status": "submitted", "evidence_text": "已排查", "submitted_at": now_ms()}), a.seq)]).await;
     assert_ne!(r.results[0].status, gridline_core::protocol::OpStatus::Rejected, "{:?}", r.results[0]);
+    // Handed in, it is the supervisor's until returned: the worker can neither change the
+    // evidence under review nor approve it now.
+    for fields in [json!({"evidence_text": "改过的"}), json!({"status": "approved"})] {
+        let r = w.push(&gw, &[upd(fields.clone(), r.results[0].version.unwrap_or_default())]).await;
+        assert_eq!(r.results[0].status, gridline_core::protocol::OpStatus::Rejected, "{fields}");
+        assert_eq!(r.results[0].code.as_deref(), Some("role_not_allowed"), "{fields}: {:?}", r.results[0]);
+    }
     let review = format!("/console/assignments/{}/review", a.id);
     let (status, _, _) = post(&w, &review, &sup.cookie, form(&[("_csrf", &sup.csrf), ("decision", "return")])).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "returning needs a reason");
@@ -372,6 +387,9 @@ async fn tasks_are_issued_reviewed_and_returned_with_a_reason() {
     assert_eq!(a2.fields["review_note"], "请补充照片");
     let (_, _, page) = get(&w, &task_page, &sup.cookie).await;
     assert!(page.contains("已退回") && page.contains("请补充照片"));
+    // Returned, it is the worker's again to hand in once more.
+    let r = w.push(&gw, &[upd(json!({"status": "submitted", "evidence_text": "已补充照片"}), a2.seq)]).await;
+    assert_ne!(r.results[0].status, gridline_core::protocol::OpStatus::Rejected, "{:?}", r.results[0]);
 }
 
 #[tokio::test]
