@@ -171,15 +171,22 @@ pub fn record_results_of(tx: &Transaction<'_>, sent: &[Op], results: &[OpResult]
         }
         match res.status {
             OpStatus::Applied | OpStatus::Duplicate | OpStatus::Merged => {
-                if let Some(v) = res.version {
+                // A record this device made (a create, an event) is on the server at the op's
+                // version: nobody else can have changed it before. An update's version is not
+                // taken: changes made by others since the row's version here came before it, and
+                // until a pull brings them the row's version stays the one it was read at — the
+                // base of the next edit, so that the server finds a field someone else wrote
+                // meanwhile (rule 5: kept as a conflict, not overwritten silently).
+                let own = match op.kind {
+                    OpKind::Create => Some((op.entity, op.entity_id.as_str())),
                     // An event op's version is its event's.
-                    let (entity, id) = match op.kind {
-                        OpKind::Event => (
-                            EntityKind::IncidentEvent,
-                            op.fields.get("id").and_then(serde_json::Value::as_str).unwrap_or(&op.entity_id),
-                        ),
-                        _ => (op.entity, op.entity_id.as_str()),
-                    };
+                    OpKind::Event => Some((
+                        EntityKind::IncidentEvent,
+                        op.fields.get("id").and_then(serde_json::Value::as_str).unwrap_or(&op.entity_id),
+                    )),
+                    OpKind::Update | OpKind::Delete => None,
+                };
+                if let (Some((entity, id)), Some(v)) = (own, res.version) {
                     crate::record::set_version(tx, entity, id, v)?;
                 }
                 rec.acknowledged += 1;
