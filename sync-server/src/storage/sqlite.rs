@@ -34,6 +34,7 @@ const SERVER_MIGRATIONS: &[(&str, &str)] = &[
     ("s007_change_log_time_index", include_str!("migrations/s007_change_log_time_index.sql")),
     ("s008_applied_ops_status", include_str!("migrations/s008_applied_ops_status.sql")),
     ("s009_server_register_indexes", include_str!("migrations/s009_server_register_indexes.sql")),
+    ("s010_move_history", include_str!("migrations/s010_move_history.sql")),
 ];
 
 /// The file name inside the data dir.
@@ -364,6 +365,8 @@ impl Storage for SqliteStorage {
             // cursor below it back to a full re-pull on every sync, until the sequence got there.
             let up_to_seq = up_to_seq.min(last_seq(c)?);
             let n = c.execute("DELETE FROM row_meta WHERE deleted = 1 AND seq <= ?1", [up_to_seq])?;
+            // A device behind the horizon starts over, so moves up to it are not asked about.
+            c.execute("DELETE FROM row_moves WHERE seq <= ?1", [up_to_seq])?;
             c.execute(
                 "INSERT INTO server_meta (key, value) VALUES ('tombstone_horizon', ?1) \
                  ON CONFLICT(key) DO UPDATE SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
@@ -657,6 +660,46 @@ mod tests {
         assert!(per_grid.iter().any(|p| p.contains("households_grid")), "{per_grid:#?}");
         let cascade = plan(&s, super::super::sqlite_batch::RESIDENTS_OF_HOUSEHOLD, ["h1"]);
         assert!(cascade.iter().any(|p| p.contains("residents_household")), "{cascade:#?}");
+    }
+
+    /// Server migration s010: a record moved before it keeps its one known move (the keys before
+    /// it, at the record's sequence); from then on the trigger records every change of a record's
+    /// keys, and nothing for an update that leaves them; a purge forgets moves up to its horizon.
+    #[test]
+    fn moves_are_kept_from_before_the_history_and_recorded_from_then_on() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = gridline_core::db::open_writer(&dir.path().join(DB_FILE), 1).unwrap();
+            migrate_server_to(&conn, 9).unwrap();
+            conn.execute_batch(
+                "INSERT INTO row_meta (entity, id, seq, area_id, building_id, created_seq, created_by, moved, prev_area_id, prev_building_id) \
+                 VALUES ('incident', 'I1', 7, 'G1', 'B2', 3, 'd1', 1, 'G1', 'B1'); \
+                 INSERT INTO row_meta (entity, id, seq, area_id, building_id, created_seq, created_by) VALUES ('household', 'H1', 8, 'G1', 'B1', 8, 'd1'); \
+                 UPDATE seq_counter SET value = 10;",
+            )
+            .unwrap();
+        }
+        let s = SqliteStorage::open(dir.path()).unwrap();
+        let moves = |s: &SqliteStorage| -> Vec<(String, i64, Option<String>)> {
+            s.read(|c| {
+                let mut stmt = c.prepare("SELECT id, seq, building_id FROM row_moves ORDER BY seq")?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .unwrap()
+        };
+        assert_eq!(moves(&s), [("I1".to_owned(), 7, Some("B1".to_owned()))]);
+        s.write(|c| {
+            c.execute_batch(
+                "UPDATE row_meta SET seq = 9, building_id = 'B1' WHERE id = 'H1'; \
+                 UPDATE row_meta SET seq = 10, building_id = 'B3' WHERE id = 'H1';",
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(moves(&s), [("I1".to_owned(), 7, Some("B1".to_owned())), ("H1".to_owned(), 10, Some("B1".to_owned()))]);
+        s.purge_tombstones(8).unwrap();
+        assert_eq!(moves(&s), [("H1".to_owned(), 10, Some("B1".to_owned()))]);
     }
 
     /// A batch reads its ops' stored results in one go: one seek into the device's ops by

@@ -23,13 +23,17 @@ macro_rules! insert_meta {
 }
 
 /// Inserts a feed entry or moves it to a new sequence. When the scope keys change, the old ones
-/// are kept in `prev_*` (and `moved` set) so devices that saw the record there can drop it.
-/// (In `DO UPDATE`, bare column names are the old row's values.)
+/// are kept in `prev_*`, `moved` takes the move's sequence and `moved_before` the previous
+/// move's, so devices that saw the record there can drop it (the keys before every move are in
+/// `row_moves`, written by a trigger). (In `DO UPDATE`, bare column names are the old row's
+/// values.)
 const PUT_META: &str = concat!(
     insert_meta!(),
     "ON CONFLICT(entity, id) DO UPDATE SET seq = excluded.seq, deleted = 0, \
+     moved_before = CASE WHEN area_id IS NOT excluded.area_id OR building_id IS NOT excluded.building_id \
+         OR department_id IS NOT excluded.department_id OR owner_id IS NOT excluded.owner_id THEN moved ELSE moved_before END, \
      moved = CASE WHEN area_id IS NOT excluded.area_id OR building_id IS NOT excluded.building_id \
-         OR department_id IS NOT excluded.department_id OR owner_id IS NOT excluded.owner_id THEN 1 ELSE moved END, \
+         OR department_id IS NOT excluded.department_id OR owner_id IS NOT excluded.owner_id THEN excluded.seq ELSE moved END, \
      prev_area_id = CASE WHEN area_id IS NOT excluded.area_id OR building_id IS NOT excluded.building_id \
          OR department_id IS NOT excluded.department_id OR owner_id IS NOT excluded.owner_id THEN area_id ELSE prev_area_id END, \
      prev_building_id = CASE WHEN area_id IS NOT excluded.area_id OR building_id IS NOT excluded.building_id \

@@ -1,6 +1,6 @@
 //! One page of the change feed on SQLite: walk `row_meta` by seq, keep what the caller may see.
-//! A record that moved out of the caller's scope (visible under its previous keys only) is
-//! sent as a tombstone, so a device that held it drops it.
+//! A record that moved out of the caller's scope (visible under keys it had since the caller's
+//! cursor only) is sent as a tombstone, so a device that held it drops it.
 
 use rusqlite::{Connection, OptionalExtension};
 
@@ -28,11 +28,12 @@ pub(super) fn page(
     let mut bytes = 0usize;
     let mut stmt = c.prepare_cached(
         "SELECT seq, entity, id, deleted, area_id, building_id, department_id, owner_id, moved, \
-         prev_area_id, prev_building_id, prev_department_id, prev_owner_id FROM row_meta \
+         prev_area_id, prev_building_id, prev_department_id, prev_owner_id, moved_before FROM row_meta \
          WHERE seq > ?1 ORDER BY seq LIMIT ?2",
     )?;
     'walk: loop {
-        let chunk: Vec<(i64, String, String, bool, ScopeKeys, Option<ScopeKeys>)> = stmt
+        type Entry = (i64, String, String, bool, ScopeKeys, Option<(ScopeKeys, i64)>);
+        let chunk: Vec<Entry> = stmt
             .query_map(rusqlite::params![out.last_examined, CHUNK as i64], |r| {
                 Ok((
                     r.get(0)?,
@@ -46,12 +47,13 @@ pub(super) fn page(
                         owner_id: r.get(7)?,
                     },
                     if r.get::<_, i64>(8)? != 0 {
-                        Some(ScopeKeys {
+                        let prev = ScopeKeys {
                             area_id: r.get(9)?,
                             building_id: r.get(10)?,
                             department_id: r.get(11)?,
                             owner_id: r.get(12)?,
-                        })
+                        };
+                        Some((prev, r.get(13)?))
                     } else {
                         None
                     },
@@ -63,10 +65,20 @@ pub(super) fn page(
             out.last_examined = seq;
             scanned += 1;
             if let Some(entity) = EntityKind::parse(&entity) {
-                if !visible(entity, &keys) && prev.is_some_and(|p| visible(entity, &p)) {
+                let seen = visible(entity, &keys);
+                let moved_out = match &prev {
+                    _ if seen => false,
+                    None => false,
+                    // The keys before its last move; before that (when it moved more than once
+                    // since the cursor), the keys before each of those moves.
+                    Some((p, moved_before)) => {
+                        visible(entity, p) || (*moved_before > cursor && seen_before(c, entity, &id, cursor, visible)?)
+                    }
+                };
+                if moved_out {
                     // Moved out of the caller's scope: those who saw it drop it.
                     out.rows.push(FeedRow { seq, entity, id, deleted: true, version: seq, json: "{}".into() });
-                } else if visible(entity, &keys) {
+                } else if seen {
                     let row = if deleted { Some((seq, "{}".to_owned())) } else { record::get_json(c, entity, &id)? };
                     if let Some((version, json)) = row {
                         bytes += json.len() + ENVELOPE_BYTES;
@@ -92,6 +104,23 @@ pub(super) fn page(
     } else {
         caught_up(c, out)
     }
+}
+
+/// Whether the caller could see the record under the keys it had before any of its moves after
+/// `cursor` (`row_moves`).
+fn seen_before(c: &Connection, entity: EntityKind, id: &str, cursor: i64, visible: &VisibleFn<'_>) -> StoreResult<bool> {
+    let mut stmt = c.prepare_cached(
+        "SELECT area_id, building_id, department_id, owner_id FROM row_moves WHERE entity = ?1 AND id = ?2 AND seq > ?3",
+    )?;
+    let keys = stmt.query_map(rusqlite::params![entity.as_str(), id, cursor], |r| {
+        Ok(ScopeKeys { area_id: r.get(0)?, building_id: r.get(1)?, department_id: r.get(2)?, owner_id: r.get(3)? })
+    })?;
+    for k in keys {
+        if visible(entity, &k?) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// A page after which there is nothing more: every change there is was examined, so the

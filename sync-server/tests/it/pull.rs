@@ -168,3 +168,27 @@ async fn a_record_moving_out_of_scope_reaches_old_holders_as_a_tombstone() {
     assert!(!i1.deleted);
     assert_eq!(i1.fields["department_id"], "D2");
 }
+
+#[tokio::test]
+async fn a_record_that_moved_twice_before_an_old_holder_pulled_still_reaches_it_as_a_tombstone() {
+    let w = World::new();
+    let (gw, sup, bh) = (w.enroll("gw").await, w.enroll("sup").await, w.enroll("bh").await);
+    let r = w.push(&gw, &[op(EntityKind::Incident, "I9", OpKind::Create, incident("G1", Some("B1")), 0)]).await;
+    let version = r.results[0].version.unwrap();
+    let seen = w.pull(&bh, 0, 1000, None).await;
+    assert!(seen.changes.iter().any(|c| c.id == "I9" && !c.deleted), "B1's head holds it");
+    // It moves to B2 and is then dispatched (a second change of its scope keys) before the
+    // head of B1 pulls again.
+    let r = w.push(&gw, &[op(EntityKind::Incident, "I9", OpKind::Update, json!({"building_id": "B2"}), version)]).await;
+    assert_eq!(r.results[0].status, OpStatus::Applied, "{:?}", r.results);
+    let r = w.push(&sup, &[op(EntityKind::Incident, "I9", OpKind::Event, event("E9", "dispatched", "", Some("D1")), 0)]).await;
+    assert_eq!(r.results[0].status, OpStatus::Applied, "{:?}", r.results);
+    let p = w.pull(&bh, seen.next_cursor, 1000, None).await;
+    let i9 = p.changes.iter().find(|c| c.id == "I9" && c.entity == EntityKind::Incident).expect("I9 reaches B1's head");
+    assert!(i9.deleted && i9.fields.is_empty(), "{i9:?}");
+    // Pulled from after the first move, it is nothing to them (they never held it there): no
+    // entry, or a tombstone of a row they do not have.
+    let mid = r.results[0].version.unwrap() - 1;
+    let p = w.pull(&bh, mid, 1000, None).await;
+    assert!(p.changes.iter().all(|c| c.id != "I9" || c.deleted));
+}
