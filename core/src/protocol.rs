@@ -218,6 +218,11 @@ pub struct EnrollRequest {
     pub password: String,
     /// A label for the device (model), shown to supervisors.
     pub device_name: String,
+    /// The id this device was enrolled under before (a login again after its token expired or
+    /// was revoked): for the same user the server keeps it, so the device's ops sent before the
+    /// login and sent again after it are still recognised as sent (no op applied twice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
 }
 
 /// `POST /v1/enroll` response.

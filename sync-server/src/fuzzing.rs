@@ -149,7 +149,7 @@ impl PushHarness {
         if state.service.principal_of("fuzz").expect("lookup").is_none() {
             state.service.add_user(&spec).expect("user");
         }
-        let enroll = EnrollRequest { protocol: PROTOCOL_VERSION, username: "fuzz".into(), password: "fuzz-pass".into(), device_name: "fuzz".into() };
+        let enroll = EnrollRequest { protocol: PROTOCOL_VERSION, username: "fuzz".into(), password: "fuzz-pass".into(), device_name: "fuzz".into(), device_id: None };
         let token = state.service.enroll(&enroll).expect("enroll").token;
         PushHarness { rt, state, token }
     }

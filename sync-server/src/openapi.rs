@@ -60,7 +60,8 @@ fn schemas() -> Value {
             "required": ["protocol", "username", "password", "device_name"], "properties": {
             "protocol": {"type": "integer", "enum": [PROTOCOL_VERSION]},
             "username": {"type": "string"}, "password": {"type": "string", "format": "password"},
-            "device_name": {"type": "string"}}},
+            "device_name": {"type": "string"},
+            "device_id": {"type": "string", "description": "the id this device was enrolled under before; kept for the same user unless the device was revoked"}}},
         "EnrollResponse": {"type": "object", "required": ["device_id", "token", "principal"], "properties": {
             "device_id": {"type": "string"},
             "token": {"type": "string", "description": "Bearer token, shown once"},

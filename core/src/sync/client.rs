@@ -181,25 +181,46 @@ const TOKEN: &str = "device_token";
 impl Store {
     /// Enrolls this device for a user (login) and stores who the user is. Returns the token,
     /// which the app passes to its transport (it is also kept in the store).
+    ///
+    /// A login again by the same user (a token expired or revoked) keeps the device's id (the
+    /// server recognises ops sent before it) and the scope epoch its rows were pulled under, so
+    /// a scope changed meanwhile is found by the next sync, which pushes the outbox and then
+    /// purges and pulls again. Another user's login, once the previous user has nothing left to
+    /// sync, starts the device over: the previous user's rows, rejected list and photos go.
     pub fn enroll(&self, server: &dyn Enroller, username: &str, password: &str, device_name: &str) -> Result<String> {
         let req = EnrollRequest {
             protocol: PROTOCOL_VERSION,
             username: username.to_owned(),
             password: password.to_owned(),
             device_name: device_name.to_owned(),
+            device_id: self.meta(DEVICE_ID)?.filter(|id| !id.is_empty()),
         };
         let resp = server.enroll(&req)?;
-        if let Some(p) = self.principal() {
-            if p.user_id != resp.principal.user_id && self.pending_ops()? > 0 {
-                return Err(Error::invalid("username", "本机还有其他用户未同步的数据，请先同步"));
-            }
+        let previous = self.principal().map(|p| p.user_id);
+        let other_user = previous.as_ref().is_some_and(|u| *u != resp.principal.user_id);
+        if other_user && (self.pending_ops()? > 0 || !self.pending_photos()?.is_empty()) {
+            return Err(Error::invalid("username", "本机还有其他用户未同步的数据，请先同步"));
         }
         self.write(|tx| {
+            if other_user {
+                index_builder::forget(tx)?;
+                merge::purge_synced(tx)?;
+                tx.execute_batch("DELETE FROM rejected_ops; DELETE FROM attachments;")?;
+                meta_set(tx, LAST_SUCCESS, "")?;
+                meta_set(tx, LAST_ERROR, "")?;
+            }
             meta_set(tx, DEVICE_ID, &resp.device_id)?;
             meta_set(tx, TOKEN, &resp.token)?;
-            // Ops written before the first pull are made under the epoch enrollment reported.
-            meta_set(tx, SCOPE_EPOCH, &resp.scope_epoch.map(|e| e.to_string()).unwrap_or_default())
+            let pulled_under = meta_get(tx, SCOPE_EPOCH)?.filter(|e| !e.is_empty());
+            if other_user || previous.is_none() || pulled_under.is_none() {
+                // Ops written before the first pull are made under the epoch enrollment reported.
+                meta_set(tx, SCOPE_EPOCH, &resp.scope_epoch.map(|e| e.to_string()).unwrap_or_default())?;
+            }
+            Ok(())
         })?;
+        if other_user {
+            self.invalidate_areas();
+        }
         self.set_principal(&resp.principal)?;
         Ok(resp.token)
     }
@@ -451,7 +472,9 @@ impl Run<'_> {
                     protocol: PROTOCOL_VERSION,
                     cursor,
                     limit: self.opts.page_size,
-                    scope_epoch: if cursor == 0 { None } else { epoch },
+                    // Also from the start: a device that re-pulls everything may still hold rows
+                    // pulled under an older scope, which only a scope change would purge.
+                    scope_epoch: epoch,
                 };
                 // The prefetch's outcome is this request's first attempt when it asked for this
                 // very request (only then may its page be used).
@@ -494,7 +517,7 @@ impl Run<'_> {
                         protocol: PROTOCOL_VERSION,
                         cursor: page.next_cursor,
                         limit: self.opts.page_size,
-                        scope_epoch: if page.next_cursor == 0 { None } else { Some(page.scope_epoch) },
+                        scope_epoch: Some(page.scope_epoch),
                     };
                     let sent = next.clone();
                     prefetched = Some((sent, scope.spawn(move || transport.pull(&next))));

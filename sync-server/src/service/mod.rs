@@ -316,7 +316,7 @@ impl Service {
         let user = self.check_password(&req.username, &req.password)?;
         let token = auth::new_token();
         let now = self.now_ms();
-        let device = NewDevice {
+        let mut device = NewDevice {
             id: uuid::Uuid::now_v7().to_string(),
             user_id: user.id.clone(),
             token_hash: auth::token_hash(&token),
@@ -324,8 +324,20 @@ impl Service {
             created_at: now,
             expires_at: self.config.token_ttl_ms.map(|t| now + t),
         };
-        self.storage.add_device(&device)?;
-        tracing::info!(user = %user.id, device = %device.id, "device enrolled");
+        // A login again on a device of this user keeps its id: ops it sent before (answered or
+        // not) are recognised when sent again. Someone else's device, or a revoked one, gets a
+        // new id.
+        let again = match req.device_id.as_deref().filter(|id| push::id_ok(id)) {
+            Some(id) => self.storage.reenroll_device(&NewDevice { id: id.to_owned(), ..device.clone() })?,
+            None => false,
+        };
+        if again {
+            device.id = req.device_id.clone().unwrap_or_default();
+            tracing::info!(user = %user.id, device = %device.id, "device enrolled again");
+        } else {
+            self.storage.add_device(&device)?;
+            tracing::info!(user = %user.id, device = %device.id, "device enrolled");
+        }
         Ok(EnrollResponse { device_id: device.id, token, principal: user.principal(), scope_epoch: Some(user.scope_epoch) })
     }
 

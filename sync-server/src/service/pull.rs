@@ -63,6 +63,12 @@ impl Service {
             principal.can_read(entity, &keys.target(path).with_tree(&parents))
         };
         let page = self.storage.feed(req.cursor.max(0), limit, self.config.max_scan_per_pull, &visible)?;
+        if req.cursor > 0 && req.cursor < page.horizon {
+            // A purge ran between the check above and the page's snapshot: the page may lack
+            // tombstones it would have held.
+            tracing::info!(device = %who.device_id, "pull: cursor behind tombstone horizon");
+            return Ok(PullResponse { rebootstrap: true, ..empty(0) });
+        }
         let mask = !principal.sees_personal_data();
         let bad_row = |e: serde_json::Error| AppError::internal(&format_args!("feed row is not a JSON object: {e}"));
         let changes = page

@@ -338,6 +338,9 @@ pub struct FeedPage {
     pub last_examined: i64,
     /// More changes exist after `last_examined`.
     pub has_more: bool,
+    /// The tombstone horizon in the snapshot the page was read from: a purge that ran after
+    /// the caller last looked at it may have removed tombstones the page would have held.
+    pub horizon: i64,
 }
 
 /// One push or pull, for the sync log.
@@ -460,6 +463,10 @@ pub trait Storage: Send + Sync + 'static {
     fn attachment(&self, sha256: &str) -> StoreResult<Option<StoredAttachment>>;
     /// Enrolls a device.
     fn add_device(&self, d: &NewDevice) -> StoreResult<()>;
+    /// Gives device `d.id` of `d.user_id` a new token, name and expiry (a login again on the
+    /// same device); false, changing nothing, when there is no such device of that user or it
+    /// was revoked. The device keeps the scope epoch it has seen.
+    fn reenroll_device(&self, d: &NewDevice) -> StoreResult<bool>;
     /// A device by the hash of its token.
     fn device_by_token(&self, token_hash: &str) -> StoreResult<Option<DeviceAuth>>;
     /// Devices of a user.

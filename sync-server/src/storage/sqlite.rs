@@ -37,6 +37,13 @@ const SERVER_MIGRATIONS: &[(&str, &str)] = &[
     ("s010_move_history", include_str!("migrations/s010_move_history.sql")),
 ];
 
+/// The tombstone horizon as `c` sees it (0 before any purge).
+pub(super) fn tombstone_horizon(c: &Connection) -> StoreResult<i64> {
+    let v: Option<String> =
+        c.query_row("SELECT value FROM server_meta WHERE key = 'tombstone_horizon'", [], |r| r.get(0)).optional()?;
+    Ok(v.and_then(|s| s.parse().ok()).unwrap_or(0))
+}
+
 /// The file name inside the data dir.
 pub const DB_FILE: &str = "gridline.sqlite";
 
@@ -289,6 +296,10 @@ impl Storage for SqliteStorage {
         self.write(|c| accounts::add_device(c, d))
     }
 
+    fn reenroll_device(&self, d: &NewDevice) -> StoreResult<bool> {
+        self.write(|c| accounts::reenroll_device(c, d))
+    }
+
     fn device_by_token(&self, token_hash: &str) -> StoreResult<Option<DeviceAuth>> {
         self.read(|c| accounts::device_by_token(c, token_hash))
     }
@@ -351,12 +362,7 @@ impl Storage for SqliteStorage {
     }
 
     fn tombstone_horizon(&self) -> StoreResult<i64> {
-        self.read(|c| {
-            let v: Option<String> = c
-                .query_row("SELECT value FROM server_meta WHERE key = 'tombstone_horizon'", [], |r| r.get(0))
-                .optional()?;
-            Ok(v.and_then(|s| s.parse().ok()).unwrap_or(0))
-        })
+        self.read(tombstone_horizon)
     }
 
     fn purge_tombstones(&self, up_to_seq: i64) -> StoreResult<u64> {
@@ -698,8 +704,11 @@ mod tests {
         })
         .unwrap();
         assert_eq!(moves(&s), [("I1".to_owned(), 7, Some("B1".to_owned())), ("H1".to_owned(), 10, Some("B1".to_owned()))]);
+        assert_eq!(s.feed(0, 10, 100, &|_, _| true).unwrap().horizon, 0);
         s.purge_tombstones(8).unwrap();
         assert_eq!(moves(&s), [("H1".to_owned(), 10, Some("B1".to_owned()))]);
+        // A page carries the horizon of its own snapshot (the pull checks it against the cursor).
+        assert_eq!(s.feed(0, 10, 100, &|_, _| true).unwrap().horizon, 8);
     }
 
     /// A batch reads its ops' stored results in one go: one seek into the device's ops by

@@ -136,6 +136,15 @@ pub(super) fn add_device(c: &Connection, d: &NewDevice) -> StoreResult<()> {
     Ok(())
 }
 
+/// See [`Storage::reenroll_device`].
+pub(super) fn reenroll_device(c: &Connection, d: &NewDevice) -> StoreResult<bool> {
+    let n = c.execute(
+        "UPDATE devices SET token_hash = ?3, name = ?4, expires_at = ?5 WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
+        params![d.id, d.user_id, d.token_hash, d.name, d.expires_at],
+    )?;
+    Ok(n > 0)
+}
+
 /// The device holding this token hash, with its user.
 pub(super) fn device_by_token(c: &Connection, token_hash: &str) -> StoreResult<Option<DeviceAuth>> {
     let q = format!(

@@ -23,7 +23,8 @@ pub(super) fn page(
     max_scan: usize,
     visible: &VisibleFn<'_>,
 ) -> StoreResult<FeedPage> {
-    let mut out = FeedPage { rows: Vec::new(), last_examined: cursor, has_more: false };
+    let horizon = super::sqlite::tombstone_horizon(c)?;
+    let mut out = FeedPage { rows: Vec::new(), last_examined: cursor, has_more: false, horizon };
     let mut scanned = 0usize;
     let mut bytes = 0usize;
     let mut stmt = c.prepare_cached(

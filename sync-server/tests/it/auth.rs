@@ -279,3 +279,42 @@ fn a_city_file_loads_the_tree_departments_and_categories_once_and_a_bad_one_writ
     assert_eq!(n.areas, (1_502, 1));
     assert!(svc.storage().console().record(EntityKind::Area, "BIG-LAST").unwrap().is_some());
 }
+
+#[tokio::test]
+async fn a_login_again_keeps_the_users_own_device_and_no_one_elses() {
+    let w = World::new();
+    let enroll = |user: &str, device_id: Option<&str>| {
+        let mut body = json!({"protocol": PROTOCOL_VERSION, "username": user, "password": PASSWORD, "device_name": "手机"});
+        if let Some(id) = device_id {
+            body["device_id"] = json!(id);
+        }
+        let w = &w;
+        async move {
+            let (status, body) = w.call("/v1/enroll", None, body).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            (body["device_id"].as_str().unwrap().to_owned(), body["token"].as_str().unwrap().to_owned())
+        }
+    };
+    let (gw_dev, old_token) = enroll("gw", None).await;
+    let (dh_dev, _) = enroll("dh", None).await;
+    // The same user again on their device: the same id, a new token, the old one no longer works.
+    let (again, token) = enroll("gw", Some(&gw_dev)).await;
+    assert_eq!(again, gw_dev);
+    assert_ne!(token, old_token);
+    let (status, _) = w.call("/v1/pull", Some(&old_token), json!({"protocol": PROTOCOL_VERSION, "cursor": 0, "limit": 10})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = w.call("/v1/pull", Some(&token), json!({"protocol": PROTOCOL_VERSION, "cursor": 0, "limit": 10})).await;
+    assert_eq!(status, StatusCode::OK);
+    let gw_id = w.state.service.storage().user_by_name("gw").unwrap().unwrap().id;
+    assert_eq!(w.state.service.storage().devices(&gw_id).unwrap().len(), 1, "one device, not one per login");
+    // Someone else's device, an unknown or malformed id, or a revoked device: a new id.
+    let (other, _) = enroll("gw", Some(&dh_dev)).await;
+    assert!(other != dh_dev && other != gw_dev);
+    for id in ["no-such-device", &"x".repeat(65)] {
+        let (new, _) = enroll("gw", Some(id)).await;
+        assert!(new != id && new != gw_dev);
+    }
+    assert!(w.state.service.storage().revoke_device(&gw_dev, now_ms()).unwrap());
+    let (after_revoke, _) = enroll("gw", Some(&gw_dev)).await;
+    assert_ne!(after_revoke, gw_dev, "a revoked device stays revoked");
+}

@@ -5,6 +5,7 @@ mod convergence;
 mod crash;
 mod faults;
 mod incident_loop;
+mod login;
 mod merge;
 mod photos;
 mod rejected;
