@@ -319,14 +319,30 @@ impl Ctx<'_, '_> {
     /// household deleted meanwhile — another phone removed it while this one was offline — is
     /// refused, so no resident is left without its household (a deleted household's residents
     /// go with it, see `BatchTx::delete`).
-    fn household_live(&mut self, tx: &mut dyn BatchTx, entity: EntityKind, fields: &Fields) -> Result<Result<(), Refusal>, StoreError> {
-        let Some(household) = fields.get("household_id").and_then(Value::as_str).filter(|_| entity == EntityKind::Resident) else {
+    ///
+    /// `changed` are the fields the op writes, `row` the resident as it will be. The resident's
+    /// building and grid must be its household's as the server holds it: a household moved
+    /// meanwhile (another phone moved it to another building or grid) would otherwise keep a
+    /// resident where it no longer is, in the scope of those who no longer see the household.
+    fn household_live(
+        &mut self,
+        tx: &mut dyn BatchTx,
+        entity: EntityKind,
+        changed: &Fields,
+        row: &Fields,
+    ) -> Result<Result<(), Refusal>, StoreError> {
+        if entity != EntityKind::Resident || !["household_id", "building_id", "grid_id"].iter().any(|f| changed.contains_key(*f)) {
             return Ok(Ok(()));
+        }
+        let Some(household) = row.get("household_id").and_then(Value::as_str) else { return Ok(Ok(())) };
+        let Some(keys) = self.parent(tx, EntityKind::Household, household.to_owned())? else {
+            return Ok(Err(refuse("not_found", "所属住户不存在或已被删除")));
         };
-        Ok(match self.parent(tx, EntityKind::Household, household.to_owned())? {
-            Some(_) => Ok(()),
-            None => Err(refuse("not_found", "所属住户不存在或已被删除")),
-        })
+        let text = |f: &str| row.get(f).and_then(Value::as_str);
+        if text("building_id") != keys.building_id.as_deref() || text("grid_id") != keys.area_id.as_deref() {
+            return Ok(Err(refuse("invalid", "所属住户已迁至其他楼栋或网格，请同步后重试")));
+        }
+        Ok(Ok(()))
     }
 
     /// The server's copy of the record a rejected op was about (an event op: its incident), as
@@ -584,7 +600,7 @@ fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op, pre: &Prepare
             if let Err(r) = ctx.check(tx, entity, id, &fields, Action::Create, &names)? {
                 return Ok(Err(r));
             }
-            if let Err(r) = ctx.household_live(tx, entity, &fields)? {
+            if let Err(r) = ctx.household_live(tx, entity, &fields, &fields)? {
                 return Ok(Err(r));
             }
             // Whether the id is taken is found out by writing the record (nothing is written
@@ -620,7 +636,7 @@ fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op, pre: &Prepare
             if let Err(r) = ctx.check_values(entity, &before, &op.fields) {
                 return Ok(Err(r));
             }
-            if let Err(r) = ctx.household_live(tx, entity, &op.fields)? {
+            if let Err(r) = ctx.household_live(tx, entity, &op.fields, &after)? {
                 return Ok(Err(r));
             }
             if entity == EntityKind::Resident && (op.fields.contains_key("id_number") || op.fields.contains_key("birth_date")) {

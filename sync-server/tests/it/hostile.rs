@@ -420,9 +420,11 @@ async fn sql_injection_strings_are_data_stored_verbatim_and_touch_nothing_else()
                 assert_eq!(without(&after, BOOKKEEPING), without(&before, BOOKKEEPING), "{kind}.{field}");
                 continue;
             }
-            if (kind, field) == (EntityKind::Resident, "household_id") {
-                // A resident's household must exist: the string names none.
-                assert_eq!((r.status, r.code.as_deref()), (OpStatus::Rejected, Some("not_found")), "{kind}.{field}: {r:?}");
+            if kind == EntityKind::Resident && ["household_id", "building_id", "grid_id"].contains(&field) {
+                // A resident's household must exist (the string names none), and the resident
+                // is in its building and grid (the string names neither).
+                let code = if field == "household_id" { "not_found" } else { "invalid" };
+                assert_eq!((r.status, r.code.as_deref()), (OpStatus::Rejected, Some(code)), "{kind}.{field}: {r:?}");
                 assert_eq!(without(&after, BOOKKEEPING), without(&before, BOOKKEEPING), "{kind}.{field}");
                 continue;
             }

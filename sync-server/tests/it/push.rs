@@ -336,7 +336,8 @@ async fn a_household_goes_with_its_residents_and_none_is_added_to_one_that_is_go
     let w = World::new();
     let gw = w.enroll("gw").await;
     let resident = |id: &str, household: &str| {
-        op(EntityKind::Resident, id, OpKind::Create, json!({"household_id": household, "building_id": "B1", "grid_id": "G1",
+        let building = if household == "H2" { "B2" } else { "B1" };
+        op(EntityKind::Resident, id, OpKind::Create, json!({"household_id": household, "building_id": building, "grid_id": "G1",
             "name": "新登记居民", "id_number": null, "phone": null, "birth_date": null, "relation": "子女", "tags": [], "notes": ""}), 0)
     };
     // A phone that knows only H1 deletes it; R1 and R2 (added by another phone) go with it.
@@ -355,6 +356,37 @@ async fn a_household_goes_with_its_residents_and_none_is_added_to_one_that_is_go
     // Nor moved into one.
     let r = w.push(&gw, &[op(EntityKind::Resident, "R5", OpKind::Update, json!({"household_id": "H1"}), w.version("R5"))]).await;
     assert_eq!(r.results[0].code.as_deref(), Some("not_found"));
+}
+
+#[tokio::test]
+async fn a_resident_goes_where_its_household_is_not_where_a_phone_last_saw_it() {
+    let w = World::new();
+    let (gw, sup) = (w.enroll("gw").await, w.enroll("sup").await);
+    let resident = |id: &str, building: &str, grid: &str| {
+        op(EntityKind::Resident, id, OpKind::Create, json!({"household_id": "H2", "building_id": building, "grid_id": grid,
+            "name": "新登记居民", "id_number": null, "phone": null, "birth_date": null, "relation": "子女", "tags": [], "notes": ""}), 0)
+    };
+    // A resident must be in its household's building and grid.
+    let r = w.push(&gw, &[resident("R7", "B1", "G1")]).await;
+    assert_eq!((r.results[0].status, r.results[0].code.as_deref()), (OpStatus::Rejected, Some("invalid")));
+    // The supervisor moves H2 from B2 (G1) to B3 (G2); the grid worker of G1, offline, adds a
+    // resident to it where it was: refused with a reason, not left in G1 while its household
+    // is in G2 (where the grid worker of G1 could not see it, nor a delete of the household
+    // by G2's worker reach it through anyone's scope rules).
+    let r = w.push(&sup, &[op(EntityKind::Household, "H2", OpKind::Update, json!({"building_id": "B3", "grid_id": "G2"}), w.version("H2"))]).await;
+    assert_eq!(r.results[0].status, OpStatus::Applied, "{:?}", r.results);
+    let r = w.push(&gw, &[resident("R8", "B2", "G1")]).await;
+    assert_eq!((r.results[0].status, r.results[0].code.as_deref()), (OpStatus::Rejected, Some("invalid")));
+    assert!(r.results[0].reason.as_deref().unwrap().contains("已迁至"), "{:?}", r.results[0]);
+    // Moving R1 into it, as the phone last saw it, is refused the same way.
+    let r = w.push(&gw, &[op(EntityKind::Resident, "R1", OpKind::Update, json!({"household_id": "H2", "building_id": "B2"}), w.version("R1"))]).await;
+    assert_eq!((r.results[0].status, r.results[0].code.as_deref()), (OpStatus::Rejected, Some("invalid")));
+    let record = |id: &str| w.state.service.storage().console().record(EntityKind::Resident, id).unwrap();
+    assert!(record("R8").is_none());
+    assert_eq!(record("R1").expect("R1").fields["household_id"], "H1", "R1 stays where it was");
+    // Where the household is now, by one whose scope holds it: applied.
+    let r = w.push(&sup, &[resident("R9", "B3", "G2")]).await;
+    assert_eq!(r.results[0].status, OpStatus::Applied, "{:?}", r.results);
 }
 
 #[tokio::test]
