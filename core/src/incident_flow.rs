@@ -337,6 +337,11 @@ pub fn check_event_payload(
             field: "note",
             message_zh: "请填写办结情况说明",
         }),
+        // A note or a progress report is its text: a blank one says nothing on the timeline.
+        EventKind::Note | EventKind::Progress if is_blank(reason) => Err(PayloadError {
+            field: "note",
+            message_zh: "请填写内容",
+        }),
         EventKind::Dispatched if is_blank(department_id) => Err(PayloadError {
             field: "department_id",
             message_zh: "请选择承办部门",
@@ -671,7 +676,13 @@ mod tests {
         assert!(check_event_payload(E::Dispatched, None, Some(" ")).is_err());
         assert!(check_event_payload(E::Dispatched, None, Some("dept-1")).is_ok());
 
-        let needs_nothing = [E::Reported, E::Accepted, E::Progress, E::Note, E::Confirmed];
+        for event in [E::Note, E::Progress] {
+            for note in [None, Some(""), Some(" \t")] {
+                assert_eq!(check_event_payload(event, note, None).unwrap_err().field, "note", "{event:?}");
+            }
+            assert!(check_event_payload(event, Some("已电话联系住户"), None).is_ok());
+        }
+        let needs_nothing = [E::Reported, E::Accepted, E::Confirmed];
         for event in needs_nothing.into_iter().chain([E::Verified, E::Closed]) {
             assert!(check_event_payload(event, None, None).is_ok(), "{event:?}");
         }

@@ -166,13 +166,7 @@ pub struct IncidentFilter {
 }
 
 fn check_photos(photos: &[String]) -> Result<()> {
-    if photos.len() > 20 {
-        return Err(Error::invalid("photos", "照片最多20张"));
-    }
-    if photos.iter().any(|p| p.len() != 64 || !p.bytes().all(|b| b.is_ascii_hexdigit())) {
-        return Err(Error::invalid("photos", "照片编号应为64位SHA-256十六进制"));
-    }
-    Ok(())
+    input::photo_refs("photos", &photos.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 /// Builds the fields of a new incident for the current user (validates everything).

@@ -99,12 +99,29 @@ pub(crate) fn location(lat: Option<f64>, lng: Option<f64>) -> Result<()> {
     }
 }
 
+/// Most photos on one record.
+pub const MAX_PHOTOS: usize = 20;
+
+/// Checks a list of photo references: at most [`MAX_PHOTOS`], each a SHA-256 in lowercase hex
+/// (photos are stored, uploaded and fetched by that form; another spelling of the same hash
+/// would name a photo no device or server holds).
+pub fn photo_refs(name: &str, photos: &[&str]) -> Result<()> {
+    if photos.len() > MAX_PHOTOS {
+        return Err(Error::invalid(name, format!("照片最多{MAX_PHOTOS}张")));
+    }
+    if !photos.iter().all(|p| crate::attachments::is_sha256_hex(p)) {
+        return Err(Error::invalid(name, "照片编号应为64位小写SHA-256十六进制"));
+    }
+    Ok(())
+}
+
 /// The domain rules of single values, checked on fields as they arrive in an op (the server
 /// applies them to every pushed create and update, so a value the app would never have
 /// accepted — a phone of the wrong shape, an ID number whose check digit is wrong, an unknown
-/// tag — is refused rather than stored): phones, resident ID numbers, dates (and a birth date
-/// sent with an ID number must be the one it carries), tag codes, member counts. Absent and
-/// null fields pass; whether a field may be absent is the schema's business.
+/// tag, a photo reference spelt otherwise — is refused rather than stored): phones, resident
+/// ID numbers, dates (and a birth date sent with an ID number must be the one it carries), tag
+/// codes, member counts, photo references. Absent and null fields pass; whether a field may be
+/// absent is the schema's business.
 pub fn check_values(kind: EntityKind, fields: &Fields) -> Result<()> {
     let text = |name: &str| fields.get(name).and_then(Value::as_str);
     let tag_list = |name: &str| -> Result<()> {
@@ -133,6 +150,17 @@ pub fn check_values(kind: EntityKind, fields: &Fields) -> Result<()> {
             // Sent together, they must agree (the ID number carries the birth date).
             resident_dates_agree(fields)?;
             tag_list("tags")
+        }
+        EntityKind::Incident | EntityKind::TaskAssignment => {
+            let name = if kind == EntityKind::Incident { "photos" } else { "evidence_photos" };
+            match fields.get(name) {
+                None | Some(Value::Null) => Ok(()),
+                Some(Value::Array(items)) => {
+                    let refs: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
+                    photo_refs(name, &refs.ok_or_else(|| Error::invalid(name, "应为照片编号列表"))?)
+                }
+                Some(_) => Err(Error::invalid(name, "应为照片编号列表")),
+            }
         }
         _ => Ok(()),
     }

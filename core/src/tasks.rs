@@ -228,9 +228,7 @@ impl Store {
             if !matches!(a.status, AssignmentStatus::Pending | AssignmentStatus::Returned) {
                 return Err(Error::invalid("status", "该任务已提交或已通过"));
             }
-            if photos.iter().any(|p| p.len() != 64 || !p.bytes().all(|b| b.is_ascii_hexdigit())) {
-                return Err(Error::invalid("evidence_photos", "照片编号应为64位SHA-256十六进制"));
-            }
+            input::photo_refs("evidence_photos", &photos.iter().map(String::as_str).collect::<Vec<_>>())?;
             let mut f = Fields::new();
             f.insert("evidence_text".into(), json!(input::text("evidence_text", text, 4000)?));
             f.insert("evidence_photos".into(), json!(photos));

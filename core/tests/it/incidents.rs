@@ -116,6 +116,8 @@ fn report_validation_names_the_field_and_writes_nothing() {
         (NewIncident { lat: Some(91.0), lng: Some(113.0), ..ok() }, "lat"),
         (NewIncident { lat: Some(22.0), lng: Some(-181.0), ..ok() }, "lng"),
         (NewIncident { photos: vec!["not-a-hash".into()], ..ok() }, "photos"),
+        // The same hash spelt in capitals names no photo any device or server holds.
+        (NewIncident { photos: vec![photo(0xab).to_uppercase()], ..ok() }, "photos"),
         (NewIncident { photos: (0..21).map(photo).collect(), ..ok() }, "photos"),
         (NewIncident { description: "  ".into(), ..ok() }, "description"),
         (NewIncident { location_text: "位".repeat(201), ..ok() }, "location_text"),

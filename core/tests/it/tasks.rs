@@ -164,6 +164,8 @@ fn evidence_rules_and_assignee_rules() {
     assert_invalid::<()>(Err(err), "evidence_text", "");
     let err = assert_writes_nothing(&fx, || fx.store.submit_task_evidence(&open.id, "完成", vec!["abc".into()]));
     assert_invalid::<()>(Err(err), "evidence_photos", "abc");
+    let err = assert_writes_nothing(&fx, || fx.store.submit_task_evidence(&open.id, "完成", vec![photo(0xcd).to_uppercase()]));
+    assert_invalid::<()>(Err(err), "evidence_photos", "");
     // Workers cannot review.
     let a = fx.store.submit_task_evidence(&open.id, "完成", vec![]).unwrap();
     let err = assert_writes_nothing(&fx, || fx.store.review_task_assignment(&a.id, true, ""));

@@ -413,13 +413,17 @@ async fn a_write_that_would_leave_a_row_no_device_can_read_is_refused_on_create_
             upd(json!({"status": "almost_done"})),
             // A JSON field of the wrong shape: an object where a list of photo hashes belongs.
             upd(json!({"evidence_photos": {"photo": "p1"}})),
+            // Photo references that name nothing: not a hash, a hash spelt in capitals.
+            upd(json!({"evidence_photos": ["p1"]})),
+            upd(json!({"evidence_photos": ["AB".repeat(32)]})),
             upd(json!({"evidence_text": "已核实"})),
         ])
         .await;
     let st: Vec<_> = r.results.iter().map(|r| (r.status, r.code.as_deref())).collect();
+    let refused = (OpStatus::Rejected, Some("invalid"));
     assert_eq!(
         st,
-        [(OpStatus::Rejected, Some("invalid")), (OpStatus::Rejected, Some("invalid")), (OpStatus::Applied, None)],
+        [refused, refused, refused, refused, (OpStatus::Applied, None)],
         "{:?}",
         r.results
     );
