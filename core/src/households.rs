@@ -399,6 +399,7 @@ impl Store {
                 "tags": input::tags("tags", &new.tags, CARE_TAGS)?,
                 "notes": input::free_text("notes", &new.notes, 2000)?,
             }));
+            input::born_by(&fields, w.now)?;
             w.create(EntityKind::Resident, &id, fields)?;
             Ok(())
         })?;
@@ -456,6 +457,7 @@ impl Store {
             if let Some(v) = &patch.notes {
                 f.insert("notes".into(), json!(input::free_text("notes", v, 2000)?));
             }
+            input::born_by(&f, w.now)?;
             w.update(EntityKind::Resident, id, f)?;
             Ok(())
         })?;

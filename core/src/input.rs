@@ -99,6 +99,27 @@ pub(crate) fn location(lat: Option<f64>, lng: Option<f64>) -> Result<()> {
     }
 }
 
+/// Checks GPS fixes: position in range, accuracy a finite distance (metres, at most 100 km:
+/// more says nothing of where the worker was), a time after 1970. Errors name the point
+/// (`points[3].accuracy_m`). Fix times are not held against the phone's clock: they come from
+/// the GPS, and a phone's clock may be far off (DESIGN.md sync rule 4).
+pub fn gps_points(points: &[crate::patrols::GpsPoint]) -> Result<()> {
+    for (i, p) in points.iter().enumerate() {
+        let at = |e: Error| match e {
+            Error::Invalid { field, reason } => Error::invalid(format!("points[{i}].{field}"), reason),
+            other => other,
+        };
+        location(Some(p.lat), Some(p.lng)).map_err(at)?;
+        if p.accuracy_m.is_some_and(|a| !(0.0..=100_000.0).contains(&a)) {
+            return Err(at(Error::invalid("accuracy_m", "精度应在 0 到 100000 米之间")));
+        }
+        if p.at <= 0 {
+            return Err(at(Error::invalid("at", "定位时间无效")));
+        }
+    }
+    Ok(())
+}
+
 /// Most photos on one record.
 pub const MAX_PHOTOS: usize = 20;
 
@@ -151,6 +172,14 @@ pub fn check_values(kind: EntityKind, fields: &Fields) -> Result<()> {
             resident_dates_agree(fields)?;
             tag_list("tags")
         }
+        EntityKind::PatrolTrack => match fields.get("points") {
+            None | Some(Value::Null) => Ok(()),
+            // A list of another shape is refused by the readability check, which names it.
+            Some(v) => match serde_json::from_value::<Vec<crate::patrols::GpsPoint>>(v.clone()) {
+                Ok(points) => gps_points(&points),
+                Err(_) => Ok(()),
+            },
+        },
         EntityKind::Incident | EntityKind::TaskAssignment => {
             let name = if kind == EntityKind::Incident { "photos" } else { "evidence_photos" };
             match fields.get(name) {
@@ -164,6 +193,25 @@ pub fn check_values(kind: EntityKind, fields: &Fields) -> Result<()> {
         }
         _ => Ok(()),
     }
+}
+
+/// A resident's birth date, as given and as its ID number carries it, is not after today —
+/// today where the day begins first (UTC+14), so a child born today is never refused for a
+/// time zone. `now_ms` is the writer's clock: the device's on a phone, the server's on a push.
+pub fn born_by(fields: &Fields, now_ms: i64) -> Result<()> {
+    let (y, m, d) = crate::validate::ymd_of_ms(now_ms + 14 * 3_600_000);
+    let today = (y, u32::from(m), u32::from(d));
+    let text = |name: &str| fields.get(name).and_then(Value::as_str);
+    let ymd = |s: &str| -> Option<(i64, u32, u32)> { Some((s.get(..4)?.parse().ok()?, s.get(5..7)?.parse().ok()?, s.get(8..10)?.parse().ok()?)) };
+    // The ID number first: a birth date taken from it would otherwise be blamed.
+    let carried = text("id_number").and_then(crate::validate::resident_id_birth_date);
+    if carried.is_some_and(|(y, m, d)| (i64::from(y), u32::from(m), u32::from(d)) > today) {
+        return Err(Error::invalid("id_number", "身份证号中的出生日期晚于今天"));
+    }
+    if text("birth_date").and_then(ymd).is_some_and(|b| b > today) {
+        return Err(Error::invalid("birth_date", "出生日期不能晚于今天"));
+    }
+    Ok(())
 }
 
 /// A resident's ID number and birth date, where both are set, must agree: the number carries

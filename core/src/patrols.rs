@@ -154,9 +154,7 @@ impl Store {
         if points.len() > 5000 {
             return Err(Error::invalid("points", "一次最多5000个轨迹点"));
         }
-        for p in &points {
-            input::location(Some(p.lat), Some(p.lng))?;
-        }
+        input::gps_points(&points)?;
         self.write(|tx| {
             let w = Writer::new(tx, self, &who);
             let p = record::require(tx, EntityKind::Patrol, patrol_id)?;

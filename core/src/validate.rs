@@ -109,6 +109,22 @@ pub fn non_blank(s: &str, max_chars: usize) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// The calendar date `(year, month, day)` (proleptic Gregorian, UTC) of a time in milliseconds
+/// since 1970: days counted in 400-year eras of 146,097 days, each era's years starting in
+/// March so that the leap day falls last.
+pub fn ymd_of_ms(ms: i64) -> (i64, u8, u8) {
+    let days = ms.div_euclid(86_400_000) + 719_468; // days since 0000-03-01
+    let era = days.div_euclid(146_097);
+    let doe = days - era * 146_097; // day of the era, 0..=146096
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // year of the era
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // day of the March-based year
+    let mp = (5 * doy + 2) / 153; // March = 0
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 /// Validates a calendar date written exactly as `YYYY-MM-DD` (year 0001-9999).
 pub fn date_ymd(s: &str) -> Result<(), &'static str> {
     let b = s.as_bytes();
@@ -303,6 +319,18 @@ pub fn normalize_phone(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_of_times_across_eras_leap_days_and_1970() {
+        assert_eq!(ymd_of_ms(0), (1970, 1, 1));
+        assert_eq!(ymd_of_ms(-1), (1969, 12, 31));
+        assert_eq!(ymd_of_ms(-86_400_000), (1969, 12, 31));
+        assert_eq!(ymd_of_ms(951_782_400_000), (2000, 2, 29));
+        assert_eq!(ymd_of_ms(951_782_400_000 + 86_400_000), (2000, 3, 1));
+        assert_eq!(ymd_of_ms(1_740_816_000_000), (2025, 3, 1));
+        assert_eq!(ymd_of_ms(4_102_444_800_000 - 1), (2099, 12, 31));
+        assert_eq!(ymd_of_ms(4_102_444_800_000), (2100, 1, 1));
+    }
 
     /// Completes 17 digits into a valid ID number, computing the check
     /// character independently of `id_check_char`.

@@ -93,9 +93,21 @@ fn patrol_validation_writes_nothing() {
     let err = assert_writes_nothing(&fx, || fx.store.add_patrol_points(&p.id, vec![]));
     assert_invalid::<()>(Err(err), "points", "");
     let err = assert_writes_nothing(&fx, || fx.store.add_patrol_points(&p.id, vec![pt(95.0, 113.0, T0)]));
-    assert_invalid::<()>(Err(err), "lat", "");
-    let err = assert_writes_nothing(&fx, || fx.store.add_patrol_points(&p.id, vec![pt(22.0, 200.0, T0)]));
-    assert_invalid::<()>(Err(err), "lng", "");
+    assert_invalid::<()>(Err(err), "points[0].lat", "");
+    let err = assert_writes_nothing(&fx, || fx.store.add_patrol_points(&p.id, vec![pt(22.0, 113.0, T0), pt(22.0, 200.0, T0)]));
+    assert_invalid::<()>(Err(err), "points[1].lng", "");
+    // An accuracy that is no distance, a fix time that is none.
+    for accuracy in [-1.0, f64::NAN, f64::INFINITY, 1e9] {
+        let bad = GpsPoint { accuracy_m: Some(accuracy), ..pt(22.0, 113.0, T0) };
+        let err = assert_writes_nothing(&fx, || fx.store.add_patrol_points(&p.id, vec![bad.clone()]));
+        assert_invalid::<()>(Err(err), "points[0].accuracy_m", "");
+    }
+    for at in [0, -T0] {
+        let err = assert_writes_nothing(&fx, || fx.store.add_patrol_points(&p.id, vec![pt(22.0, 113.0, T0), pt(22.0, 113.0, at)]));
+        assert_invalid::<()>(Err(err), "points[1].at", "");
+    }
+    // A GPS clock far off the phone's is not judged by it.
+    fx.store.add_patrol_points(&p.id, vec![GpsPoint { accuracy_m: Some(8.5), ..pt(22.0, 113.0, T0 - 30 * DAY) }]).unwrap();
     let err = assert_writes_nothing(&fx, || fx.store.add_patrol_points("missing", vec![pt(22.0, 113.0, T0)]));
     assert!(matches!(err, Error::NotFound { entity: EntityKind::Patrol }));
 }

@@ -66,6 +66,26 @@ fn explicit_birth_date_without_id_is_kept() {
 }
 
 #[test]
+fn a_birth_date_after_today_is_refused_given_or_carried_by_the_id_number() {
+    // The fixture's clock: 2025-03-01 08:00 UTC.
+    let fx = fx();
+    let h = fx.household(&fx.b1, "502", "王建国", None);
+    let born = |d: &str| NewResident { birth_date: Some(d.into()), ..new_resident(&h.id) };
+    let err = assert_writes_nothing(&fx, || fx.store.create_resident(born("2025-03-02")));
+    assert_invalid::<()>(Err(err), "birth_date", "2025-03-02");
+    fx.store.create_resident(born("2025-03-01")).unwrap();
+    let future_id = id_number("44070320990101001");
+    let err = assert_writes_nothing(&fx, || fx.store.create_resident(NewResident { id_number: Some(future_id.clone()), ..new_resident(&h.id) }));
+    assert_invalid::<()>(Err(err), "id_number", &future_id);
+    // At 20:00 UTC it is already 2 March in Beijing: a child born there this morning is taken.
+    fx.clock.advance(12 * HOUR);
+    let r = fx.store.create_resident(born("2025-03-02")).unwrap();
+    assert_eq!(r.birth_date.as_deref(), Some("2025-03-02"));
+    let err = assert_writes_nothing(&fx, || fx.store.update_resident(&r.id, ResidentPatch { birth_date: Some("2030-01-01".into()), ..Default::default() }));
+    assert_invalid::<()>(Err(err), "birth_date", "");
+}
+
+#[test]
 fn birth_date_contradicting_the_id_number_is_refused() {
     let fx = fx();
     let h = fx.household(&fx.b1, "502", "王建国", None);

@@ -574,6 +574,17 @@ fn readable_fields(entity: EntityKind, id: &str, seq: i64, mut written: Fields) 
     check_row(entity, record::Row { id: id.to_owned(), version: seq, fields: written })
 }
 
+/// [`gridline_core::input::born_by`] for a resident's fields, by the server's clock.
+fn born_by(entity: EntityKind, fields: &Fields, now: i64) -> Result<(), Refusal> {
+    if entity != EntityKind::Resident {
+        return Ok(());
+    }
+    gridline_core::input::born_by(fields, now).map_err(|e| match e {
+        gridline_core::Error::Invalid { field, reason } => refuse("invalid", format!("字段「{field}」{reason}")),
+        _ => refuse("invalid", "出生日期无效"),
+    })
+}
+
 fn check_row(entity: EntityKind, row: record::Row) -> Result<(), Refusal> {
     record::check_readable(entity, row).map_err(|e| match e {
         gridline_core::Error::Invalid { reason, .. } => refuse("invalid", reason),
@@ -601,6 +612,9 @@ fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op, pre: &Prepare
                 return Ok(Err(r));
             }
             if let Err(r) = ctx.household_live(tx, entity, &fields, &fields)? {
+                return Ok(Err(r));
+            }
+            if let Err(r) = born_by(entity, &fields, ctx.now) {
                 return Ok(Err(r));
             }
             // Whether the id is taken is found out by writing the record (nothing is written
@@ -637,6 +651,9 @@ fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op, pre: &Prepare
                 return Ok(Err(r));
             }
             if let Err(r) = ctx.household_live(tx, entity, &op.fields, &after)? {
+                return Ok(Err(r));
+            }
+            if let Err(r) = born_by(entity, &op.fields, ctx.now) {
                 return Ok(Err(r));
             }
             if entity == EntityKind::Resident && (op.fields.contains_key("id_number") || op.fields.contains_key("birth_date")) {

@@ -234,10 +234,16 @@ async fn field_work_records_round_trip_with_derived_fields() {
             op(EntityKind::Visit, "V1", OpKind::Create, json!({"household_id": "H1", "grid_id": "G1", "worker_id": gw_id,
                 "visited_at": t0, "purpose": "routine", "notes": "", "findings": "", "incident_id": null}), 0),
             op(EntityKind::Patrol, "P2", OpKind::Create, json!({"grid_id": "G2", "worker_id": gw_id, "started_at": t0, "ended_at": null, "note": ""}), 0),
+            // Fixes no phone reports: a negative accuracy, a time that is none.
+            op(EntityKind::PatrolTrack, "T2", OpKind::Create, json!({"patrol_id": "P1", "grid_id": "G1",
+                "points": [{"lat": 22.58, "lng": 113.08, "at": t0, "accuracy_m": -3.0}]}), 0),
+            op(EntityKind::PatrolTrack, "T3", OpKind::Create, json!({"patrol_id": "P1", "grid_id": "G1",
+                "points": [{"lat": 22.58, "lng": 113.08, "at": 0}]}), 0),
         ])
         .await;
     let codes: Vec<_> = r.results.iter().map(|r| r.code.clone().unwrap_or_else(|| format!("{:?}", r.status))).collect();
-    assert_eq!(codes, ["Applied", "Applied", "Applied", "out_of_scope"]);
+    assert_eq!(codes, ["Applied", "Applied", "Applied", "out_of_scope", "invalid", "invalid"]);
+    assert!(r.results[4].reason.as_deref().unwrap().contains("points[0].accuracy_m"), "{:?}", r.results[4]);
     let r = w
         .push(&sup, &[
             op(EntityKind::Task, "K1", OpKind::Create, json!({"area_id": "COM", "title": "消防检查", "description": "",
@@ -432,4 +438,20 @@ async fn a_write_that_would_leave_a_row_no_device_can_read_is_refused_on_create_
     let ta1 = rows.iter().find(|c| c.id == "TA1").expect("TA1");
     assert_eq!((ta1.fields["status"].clone(), ta1.fields["evidence_photos"].clone()), (json!("pending"), json!([])));
     assert_eq!(ta1.fields["evidence_text"], "已核实");
+}
+
+#[tokio::test]
+async fn a_resident_born_after_today_by_the_servers_clock_is_refused() {
+    let w = World::new();
+    let gw = w.enroll("gw").await;
+    let resident = |id: &str, birth: &str| {
+        op(EntityKind::Resident, id, OpKind::Create, json!({"household_id": "H1", "building_id": "B1", "grid_id": "G1",
+            "name": "新登记居民", "id_number": null, "phone": null, "birth_date": birth, "relation": "子女", "tags": [], "notes": ""}), 0)
+    };
+    let r = w.push(&gw, &[resident("R6", "2999-01-01"), resident("R7", "2001-05-20")]).await;
+    let st: Vec<_> = r.results.iter().map(|r| (r.status, r.code.as_deref())).collect();
+    assert_eq!(st, [(OpStatus::Rejected, Some("invalid")), (OpStatus::Applied, None)], "{:?}", r.results);
+    assert!(r.results[0].reason.as_deref().unwrap().contains("birth_date"), "{:?}", r.results[0]);
+    let r = w.push(&gw, &[op(EntityKind::Resident, "R7", OpKind::Update, json!({"birth_date": "2999-01-01"}), w.version("R7"))]).await;
+    assert_eq!((r.results[0].status, r.results[0].code.as_deref()), (OpStatus::Rejected, Some("invalid")));
 }
