@@ -99,7 +99,7 @@ fn patrol_validation_writes_nothing() {
     // An accuracy that is no distance, a fix time that is none.
     for accuracy in [-1.0, f64::NAN, f64::INFINITY, 1e9] {
         let bad = GpsPoint { accuracy_m: Some(accuracy), ..pt(22.0, 113.0, T0) };
-        let err = assert_writes_nothing(&fx, || fx.store.add_patrol_points(&p.id, vec![bad.clone()]));
+        let err = assert_writes_nothing(&fx, || fx.store.add_patrol_points(&p.id, vec![bad]));
         assert_invalid::<()>(Err(err), "points[0].accuracy_m", "");
     }
     for at in [0, -T0] {
