@@ -119,3 +119,72 @@ mod tests {
         assert_ne!(token_hash(&a), a);
     }
 }
+
+/// At most `max` password checks at once. Each argon2 check takes ~19 MiB and a core for tens
+/// of milliseconds; a flood of logins (they are not limited across usernames and addresses)
+/// would otherwise take the memory and the cores every device's sync needs.
+pub struct HashGate {
+    busy: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+    max: usize,
+}
+
+impl HashGate {
+    /// A gate letting `max` (at least one) checks through at once.
+    pub fn new(max: usize) -> Self {
+        HashGate { busy: std::sync::Mutex::new(0), freed: std::sync::Condvar::new(), max: max.max(1) }
+    }
+
+    /// Runs `f` once a place is free; `None`, without running it, when none was within `wait`.
+    pub fn run<T>(&self, wait: std::time::Duration, f: impl FnOnce() -> T) -> Option<T> {
+        let lock = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut busy, timeout) =
+            self.freed.wait_timeout_while(lock, wait, |busy| *busy >= self.max).unwrap_or_else(|p| p.into_inner());
+        if timeout.timed_out() && *busy >= self.max {
+            return None;
+        }
+        *busy += 1;
+        drop(busy);
+        // Given back however `f` ends.
+        struct Place<'a>(&'a HashGate);
+        impl Drop for Place<'_> {
+            fn drop(&mut self) {
+                *self.0.busy.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+                self.0.freed.notify_one();
+            }
+        }
+        let _place = Place(self);
+        Some(f())
+    }
+}
+
+#[cfg(test)]
+mod gate_tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::HashGate;
+
+    #[test]
+    fn a_check_waits_for_a_free_place_and_gives_up_when_none_comes() {
+        let gate = HashGate::new(1);
+        let (entered, wait_entered) = mpsc::channel();
+        let (release, held) = mpsc::channel::<()>();
+        std::thread::scope(|s| {
+            let gate = &gate;
+            s.spawn(move || {
+                gate.run(Duration::from_secs(30), || {
+                    entered.send(()).unwrap();
+                    held.recv().unwrap();
+                })
+            });
+            wait_entered.recv().unwrap();
+            // The one place is taken: a second check gives up, without running.
+            let mut ran = false;
+            assert_eq!(gate.run(Duration::from_millis(20), || ran = true), None);
+            assert!(!ran);
+            release.send(()).unwrap();
+        });
+        assert_eq!(gate.run(Duration::from_millis(20), || 7), Some(7), "the place was given back");
+    }
+}

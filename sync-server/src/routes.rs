@@ -46,7 +46,7 @@ async fn openapi() -> impl IntoResponse {
 /// Enrollment checks a password, so it counts failures like the console's login form
 /// (`logins.rs`): past the limit the password is not even checked.
 async fn enroll(State(st): State<AppState>, ClientIp(ip): ClientIp, Wire { value, accept }: Wire<EnrollRequest>) -> Result<Reply, AppError> {
-    let key = (value.username.trim().to_owned(), ip);
+    let key = crate::logins::login_key(&value.username, ip);
     let now = st.service.now_ms();
     if st.logins.limited(&key, now) {
         tracing::info!("enrollment rate-limited");

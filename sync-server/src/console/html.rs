@@ -201,6 +201,18 @@ pub fn page(title: &str, chrome: Option<&Chrome<'_>>, body: &str) -> String {
     h
 }
 
+/// One CSV cell. A cell a spreadsheet would take for a formula (starting with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return) gets a leading `'`, so it shows as the text it is; a cell
+/// with a comma, a quote or a line break is quoted.
+pub fn csv_cell(c: &str) -> String {
+    let c = if c.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{c}") } else { c.to_owned() };
+    if c.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", c.replace('"', "\"\""))
+    } else {
+        c
+    }
+}
+
 /// A table from a header and already-escaped cells.
 pub fn table(head: &[&str], rows: &[Vec<String>]) -> String {
     let mut h = String::from("<table><thead><tr>");
@@ -353,6 +365,23 @@ mod tests {
         assert_eq!(datetime(t + 90 * 60_000), "2024-05-01 01:30");
         assert_eq!(parse_date("2024-02-30"), None);
         assert_eq!(parse_date("x"), None);
+    }
+
+    #[test]
+    fn csv_cells_never_read_as_formulas_and_keep_their_commas_and_quotes() {
+        for (cell, want) in [
+            ("=1+2", "'=1+2"),
+            ("+86 138", "'+86 138"),
+            ("-5", "'-5"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1+2", "'\t=1+2"),
+            ("\r=1+2", "\"'\r=1+2\""),
+            ("王芳, 502", "\"王芳, 502\""),
+            ("说\"好\"", "\"说\"\"好\"\"\""),
+            ("13800138000", "13800138000"),
+        ] {
+            assert_eq!(csv_cell(cell), want, "{cell:?}");
+        }
     }
 
     #[test]

@@ -229,6 +229,11 @@ impl FromRequestParts<AppState> for Sess {
                 storage.end_session(&key)?;
                 return Ok(None);
             };
+            // The console writes as the session's device: revoked, it ends the session too.
+            if !storage.devices(&user.id)?.iter().any(|d| d.id == s.device_id && d.revoked_at.is_none()) {
+                storage.end_session(&key)?;
+                return Ok(None);
+            }
             if s.expires_at - now < SESSION_TTL_MS - SESSION_TOUCH_MS {
                 storage.touch_session(&key, now + SESSION_TTL_MS)?;
             }
@@ -285,7 +290,7 @@ async fn login(
         return Err(ConsoleError::Bad("请输入用户名".into()));
     }
     let now = st.service.now_ms();
-    let key = (username.clone(), ip);
+    let key = crate::logins::login_key(&username, ip);
     if st.logins.limited(&key, now) {
         tracing::info!("console login rate-limited");
         return Err(ConsoleError::TooMany);

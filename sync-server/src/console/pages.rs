@@ -77,11 +77,7 @@ pub(super) fn render(sess: &Sess, path: &str, title: &str, body: &str) -> Respon
 
 /// A CSV download (UTF-8 with BOM so spreadsheet programs read the Chinese correctly).
 pub(super) fn csv(name: &str, head: &[&str], rows: &[Vec<String>]) -> Response {
-    let cell = |c: &str| {
-        // Cells starting with a formula character are prefixed so spreadsheets show them as text.
-        let c = if c.starts_with(['=', '+', '-', '@']) { format!("'{c}") } else { c.to_owned() };
-        if c.contains([',', '"', '\n', '\r']) { format!("\"{}\"", c.replace('"', "\"\"")) } else { c }
-    };
+    let cell = html::csv_cell;
     let mut out = String::from("\u{feff}");
     out.push_str(&head.iter().map(|h| cell(h)).collect::<Vec<_>>().join(","));
     out.push_str("\r\n");
@@ -168,12 +164,20 @@ fn scoped_incidents(scope: &ScopeView) -> IncidentQuery {
     q
 }
 
+/// The longest range the statistics are worked out for, in days.
+const MAX_STATS_DAYS: i64 = 366;
+
 async fn dashboard(State(st): State<AppState>, sess: Sess, Query(p): Query<Params>) -> CResult<Response> {
     let now = st.service.now_ms();
     let to = date_param(&p, "to", "结束日期")?.map(|t| t + 86_400_000).unwrap_or(crate::service::stats::day_start(now) + 86_400_000);
     let from = date_param(&p, "from", "开始日期")?.unwrap_or(to - 28 * 86_400_000);
     if to <= from {
         return Err(ConsoleError::Bad("结束日期须晚于开始日期".into()));
+    }
+    // The statistics read every incident created in the range, with its timeline: a year at
+    // most (a city's year is ~170,000 requests; 1970 to 9999 would be every one ever, each view).
+    if to - from > MAX_STATS_DAYS * 86_400_000 {
+        return Err(ConsoleError::Bad(format!("统计区间最长{MAX_STATS_DAYS}天，请缩小日期范围")));
     }
     let service = st.service.clone();
     let principal = sess.scope.principal.clone();

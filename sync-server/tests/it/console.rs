@@ -159,6 +159,17 @@ async fn a_session_outlives_a_server_restart_and_ends_by_idling_or_a_disabled_us
     assert!(w.state.service.storage().set_disabled("sup", false).unwrap());
     let (status, _, _) = get(&w, "/console/incidents", &b.cookie).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "ended, not merely refused while disabled");
+    // The console's device revoked (`revoke-device`): its sessions end too.
+    let b = login(&w, "sup").await;
+    let sup_id = w.state.service.storage().user_by_name("sup").unwrap().unwrap().id;
+    let console = w.state.service.storage().devices(&sup_id).unwrap().into_iter().find(|d| d.revoked_at.is_none()).expect("console device");
+    assert!(w.state.service.storage().revoke_device(&console.id, now_ms()).unwrap());
+    let (status, h, _) = get(&w, "/console/incidents", &b.cookie).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(h.get(header::LOCATION).unwrap(), "/console/login");
+    let b = login(&w, "sup").await;
+    let (status, _, body) = get(&w, "/console/incidents", &b.cookie).await;
+    assert_eq!(status, StatusCode::OK, "a new login gets a new console device: {body}");
 
     // Idle expiry, eight hours, moved forward by use.
     let clock = gridline_core::ManualClock::new(now_ms());
@@ -631,6 +642,13 @@ async fn list_filters_with_a_bad_value_or_a_range_that_ends_before_it_starts_are
         let (status, _, body) = get(&w, &format!("{page}?from=2026-01-31&to=2026-01-31"), &sup.cookie).await;
         assert_eq!(status, StatusCode::OK, "{page}: {body}");
     }
+    // The statistics cover a year at most (a leap year's 366 days included), not every
+    // incident ever on each view.
+    let (status, _, body) = get(&w, "/console/?from=1970-01-01&to=9999-12-31", &sup.cookie).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("统计区间最长366天"), "{body}");
+    let (status, _, body) = get(&w, "/console/?from=2024-01-01&to=2024-12-31", &sup.cookie).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let (status, _, body) = get(&w, "/console/incidents?status=bogus", &sup.cookie).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("「状态」取值无效"), "{body}");
