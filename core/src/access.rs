@@ -386,14 +386,26 @@ impl Principal {
     /// Checks what an update writes where the names of the fields it changes do not decide (run
     /// after [`Principal::check_write`], on the stored row and the changes): an assignee hands in
     /// their assignment (status to `submitted`, while it is pending or was returned) and does no
-    /// more to it; approving and returning it is the supervisor's review.
+    /// more to it; approving and returning it is the supervisor's review. A grid worker changes
+    /// an incident's category (which sets its deadlines) only while it waits to be dispatched:
+    /// later, a new category would move a deadline that is running, or clear an overdue flag.
     pub fn check_update_values(
         &self,
         entity: EntityKind,
         before: &serde_json::Map<String, serde_json::Value>,
         changes: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<(), Denied> {
-        if entity != EntityKind::TaskAssignment || self.role != Role::GridWorker {
+        if self.role != Role::GridWorker {
+            return Ok(());
+        }
+        if entity == EntityKind::Incident {
+            let reported = before.get("status").and_then(|v| v.as_str()).is_none_or(|s| s == "reported");
+            if changes.contains_key("category") && !reported {
+                return Err(deny(DenyCode::FieldProtected, "事件派遣后类别只能由督导修改（类别决定办理时限）"));
+            }
+            return Ok(());
+        }
+        if entity != EntityKind::TaskAssignment {
             return Ok(());
         }
         if !matches!(before.get("status").and_then(|v| v.as_str()), Some("pending" | "returned")) {

@@ -395,6 +395,20 @@ fn editing_a_report_sends_changed_fields_and_recomputes_deadlines() {
     fx.act_as(&fx.head());
     let err = assert_writes_nothing(&fx, || fx.store.update_incident(&i.id, new_incident(GRID1, "other")));
     assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
+
+    // Once dispatched, its deadlines run: the grid worker no longer changes the category that
+    // sets them (a later one could clear an overdue flag); the rest of the report they may.
+    fx.act_as(&supervisor());
+    fx.store.add_incident_event(&i.id, dispatch(DEPT_A)).unwrap();
+    fx.act_as(&worker1());
+    let err = assert_writes_nothing(&fx, || fx.store.update_incident(&i.id, NewIncident { severity: "urgent".into(), ..new_incident(GRID1, "dispute") }));
+    assert!(matches!(err, Error::Forbidden { code: "field_protected", .. }), "{err:?}");
+    let kept = fx.store.update_incident(&i.id, NewIncident { severity: "normal".into(), photos: vec![photo(7)], ..new_incident(GRID1, "fire_hazard") });
+    assert_eq!(kept.unwrap().severity, "normal");
+    // The supervisor may.
+    fx.act_as(&supervisor());
+    let moved = fx.store.update_incident(&i.id, NewIncident { severity: "normal".into(), photos: vec![photo(7)], ..new_incident(GRID1, "dispute") }).unwrap();
+    assert_eq!(moved.category, "dispute");
 }
 
 #[test]

@@ -455,3 +455,20 @@ async fn a_resident_born_after_today_by_the_servers_clock_is_refused() {
     let r = w.push(&gw, &[op(EntityKind::Resident, "R7", OpKind::Update, json!({"birth_date": "2999-01-01"}), w.version("R7"))]).await;
     assert_eq!((r.results[0].status, r.results[0].code.as_deref()), (OpStatus::Rejected, Some("invalid")));
 }
+
+#[tokio::test]
+async fn a_grid_worker_changes_an_incidents_category_only_before_it_is_dispatched() {
+    let w = World::new();
+    let (gw, sup) = (w.enroll("gw").await, w.enroll("sup").await);
+    w.push(&gw, &[op(EntityKind::Incident, "I7", OpKind::Create, incident("G1", Some("B1")), 0)]).await;
+    let category = |c: &str| op(EntityKind::Incident, "I7", OpKind::Update, json!({"category": c}), w.version("I7"));
+    let r = w.push(&gw, &[category("fire_hazard")]).await;
+    assert_eq!(r.results[0].status, OpStatus::Applied, "{:?}", r.results);
+    let r = w.push(&sup, &[op(EntityKind::Incident, "I7", OpKind::Event, event("E7", "dispatched", "", Some("D1")), 0)]).await;
+    assert_eq!(r.results[0].status, OpStatus::Applied, "{:?}", r.results);
+    let r = w.push(&gw, &[category("dispute"), op(EntityKind::Incident, "I7", OpKind::Update, json!({"severity": "urgent"}), w.version("I7"))]).await;
+    let st: Vec<_> = r.results.iter().map(|r| (r.status, r.code.as_deref())).collect();
+    assert_eq!(st, [(OpStatus::Rejected, Some("field_protected")), (OpStatus::Applied, None)], "{:?}", r.results);
+    let r = w.push(&sup, &[category("dispute")]).await;
+    assert_eq!(r.results[0].status, OpStatus::Applied, "the supervisor may: {:?}", r.results);
+}
