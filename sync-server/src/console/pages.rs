@@ -185,7 +185,7 @@ async fn dashboard(State(st): State<AppState>, sess: Sess, Query(p): Query<Param
     let (report, names, open) = blocking(move || {
         let report = service.stats(&principal, from, to)?;
         let names = service.names()?;
-        let open = service.storage().console().incidents(&IncidentQuery { limit: 20_000, open_only: true, ..q })?;
+        let open = service.storage().console().incidents(&IncidentQuery { limit: 20_000, open_only: true, overdue_at: Some(now), ..q })?;
         Ok((report, names, open))
     })
     .await?;
@@ -303,6 +303,7 @@ async fn incidents(State(st): State<AppState>, sess: Sess, Query(p): Query<Param
     let grid = opt_param(&p, "grid");
     let overdue_only = param(&p, "overdue") == "1";
     q.open_only = overdue_only;
+    q.overdue_at = overdue_only.then_some(now);
     let csv_out = wants_csv(&p);
     q.limit = if csv_out || overdue_only { 50_000 } else { 500 };
     let service = st.service.clone();

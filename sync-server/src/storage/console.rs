@@ -68,6 +68,9 @@ pub struct IncidentQuery {
     pub department: Option<String>,
     /// Only incidents still needing work (not resolved, verified or closed).
     pub open_only: bool,
+    /// Only incidents overdue at this time (ms): open past their resolve deadline, or
+    /// dispatched past their response deadline (`incident_flow::overdue`).
+    pub overdue_at: Option<i64>,
     /// Received at or after (server ms).
     pub from: Option<i64>,
     /// Received before (server ms).

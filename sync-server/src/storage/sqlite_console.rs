@@ -187,6 +187,11 @@ impl ConsoleStore for SqliteStorage {
         if q.open_only {
             w.sql.push_str(" AND coalesce(i.status, 'reported') NOT IN ('resolved', 'verified', 'closed')");
         }
+        if let Some(now) = q.overdue_at {
+            // incident_flow::overdue, in SQL: what is not overdue is not read.
+            w.add(" AND ((coalesce(i.status, 'reported') NOT IN ('resolved', 'verified', 'closed') AND i.resolve_due_at < ?)", now);
+            w.add(" OR (i.status = 'dispatched' AND i.response_due_at < ?))", now);
+        }
         w.int(" AND r.at >= ?", q.from);
         w.int(" AND r.at < ?", q.to);
         let sql = format!(

@@ -459,6 +459,35 @@ async fn every_path_across_devices_and_the_console() {
 }
 
 #[tokio::test]
+async fn the_overdue_list_holds_what_is_past_its_deadline_and_nothing_else() {
+    let clock = gridline_core::ManualClock::new(now_ms());
+    let w = World::with_clock(&clock);
+    let gw = w.enroll("gw").await;
+    // Environment reports: a response within 24 hours of dispatch, resolved within 5 days.
+    w.server_push(["A", "B", "C"].iter().map(|id| op(EntityKind::Incident, id, OpKind::Create, incident("G1", Some("B1")), 0)).collect());
+    let sup = login(&w, "sup").await;
+    assert_eq!(act(&w, &sup, "B", &[("kind", "dispatched"), ("department_id", "D1")]).await.0, StatusCode::SEE_OTHER);
+    let r = w.push(&gw, &[op(EntityKind::Incident, "C", OpKind::Event, event("EC", "resolved", "已清理", None), 0)]).await;
+    assert_eq!(r.results[0].status, gridline_core::protocol::OpStatus::Applied, "{:?}", r.results);
+    // Signed in afresh each time: days pass between the looks (sessions idle out in 8 hours).
+    let overdue = || async {
+        let sup = login(&w, "sup").await;
+        let (status, _, csv) = get(&w, "/console/incidents?format=csv&overdue=1", &sup.cookie).await;
+        assert_eq!(status, StatusCode::OK, "{csv}");
+        let mut ids: Vec<String> = csv.lines().skip(1).map(|l| l.split(',').next().unwrap_or_default().to_owned()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(overdue().await, Vec::<String>::new());
+    // Two days on: B, dispatched, was not taken up within a day.
+    clock.advance(2 * 86_400_000);
+    assert_eq!(overdue().await, ["B"]);
+    // Six days on: A and B are past the five days to resolve; C was resolved in time.
+    clock.advance(4 * 86_400_000);
+    assert_eq!(overdue().await, ["A", "B"]);
+}
+
+#[tokio::test]
 async fn incident_list_filters_and_patrol_day() {
     let w = World::new();
     let gw = w.enroll("gw").await;
