@@ -220,7 +220,9 @@ pub struct EnrollRequest {
     pub device_name: String,
     /// The id this device was enrolled under before (a login again after its token expired or
     /// was revoked): for the same user the server keeps it, so the device's ops sent before the
-    /// login and sent again after it are still recognised as sent (no op applied twice).
+    /// login and sent again after it are still recognised as sent (no op applied twice). Added
+    /// to protocol 1 later: a server that predates it refuses the field, so servers are upgraded
+    /// before the devices they serve.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_id: Option<String>,
 }

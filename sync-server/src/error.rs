@@ -61,6 +61,10 @@ impl AppError {
             "登录失败次数过多，请15分钟后再试",
         )
     }
+    /// 503: every place for a password check is taken (see `logins::LoginLimiter::check_slot`).
+    pub fn busy() -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "too many logins at once; try again shortly", "登录的人太多，请稍后再试")
+    }
     /// 415.
     pub fn unsupported_media(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message, "不支持的内容类型或压缩方式")

@@ -1,10 +1,11 @@
 //! Failed-login limits shared by every way in with a password: device enrollment
 //! (`POST /v1/enroll`) and the console's login form. Five failures for one username from one
 //! client address within 15 minutes refuse further attempts from there until the window has
-//! passed (a success clears the count), and 100 failures from one address, whatever the names
-//! (one password tried on many accounts), refuse every attempt from it for the window.
-//! Counters are in memory: a restart clears them. Their memory is bounded: a username counts by
-//! its first 64 characters (no account has a longer one), and the map is pruned as it grows.
+//! passed (a success clears the count). There is no limit per address alone: behind the
+//! reverse proxy the console expects, or a carrier's NAT, every client shares one address, and
+//! such a limit would let anyone lock everyone out. Counters are in memory: a restart clears
+//! them. Their memory is bounded: a username counts by its first 64 characters (no account has
+//! a longer one), and the map is pruned as it grows.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -15,23 +16,28 @@ use axum::http::request::Parts;
 
 /// Failed attempts allowed per username and client address within the window.
 pub const MAX_FAILED_LOGINS: usize = 5;
-/// Failed attempts allowed per client address within the window, whatever the usernames.
-pub const MAX_FAILED_LOGINS_PER_ADDRESS: usize = 100;
 /// Counters kept before the ones whose window has passed are pruned.
 const PRUNE_AT: usize = 10_000;
 /// The window, ms.
 pub const LOGIN_WINDOW_MS: i64 = 15 * 60_000;
 
-/// Times of failed attempts, by (username, client address) and by client address.
-#[derive(Default)]
+/// How long a login waits for a place to check its password before it is told to try again.
+const CHECK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Times of failed attempts, by (username, client address); and the places for password
+/// checks, one per core: each argon2 check takes ~19 MiB and a core for tens of milliseconds,
+/// so a flood of logins (not limited across usernames and addresses) would otherwise take the
+/// memory and the cores every device's sync needs. A login waits for its place before it takes
+/// a blocking thread, so waiting logins hold no thread either.
 pub struct LoginLimiter {
-    failures: Mutex<Failures>,
+    failures: Mutex<HashMap<LoginKey, Vec<i64>>>,
+    checks: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
-#[derive(Default)]
-struct Failures {
-    by_name: HashMap<LoginKey, Vec<i64>>,
-    by_address: HashMap<String, Vec<i64>>,
+impl Default for LoginLimiter {
+    fn default() -> Self {
+        Self::with_checks(std::thread::available_parallelism().map_or(1, usize::from))
+    }
 }
 
 /// The key of a login attempt: the username as typed (trimmed, its first 64 characters) and
@@ -49,41 +55,47 @@ fn recent(list: &mut Vec<i64>, now: i64) -> usize {
 }
 
 impl LoginLimiter {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Failures> {
+    /// A limiter with `n` (at least one) places for password checks.
+    pub fn with_checks(n: usize) -> Self {
+        LoginLimiter { failures: Mutex::default(), checks: std::sync::Arc::new(tokio::sync::Semaphore::new(n.max(1))) }
+    }
+
+    /// A place for one password check, held until the permit is dropped; `None` when none was
+    /// free within ten seconds.
+    pub async fn check_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.check_slot_within(CHECK_WAIT).await
+    }
+
+    async fn check_slot_within(&self, wait: std::time::Duration) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        tokio::time::timeout(wait, self.checks.clone().acquire_owned()).await.ok()?.ok()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<LoginKey, Vec<i64>>> {
         self.failures.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether attempts under `key` are refused now.
     pub fn limited(&self, key: &LoginKey, now: i64) -> bool {
-        let mut f = self.lock();
-        let by_name = f.by_name.get_mut(key).map_or(0, |l| recent(l, now));
-        let by_address = f.by_address.get_mut(&key.1).map_or(0, |l| recent(l, now));
-        by_name >= MAX_FAILED_LOGINS || by_address >= MAX_FAILED_LOGINS_PER_ADDRESS
+        self.lock().get_mut(key).is_some_and(|l| recent(l, now) >= MAX_FAILED_LOGINS)
     }
 
     /// Counts a failed attempt.
     pub fn failed(&self, key: LoginKey, now: i64) {
         let mut f = self.lock();
-        if f.by_name.len() > PRUNE_AT || f.by_address.len() > PRUNE_AT {
+        if f.len() > PRUNE_AT {
             // Forget counters whose window has passed, so guessing names cannot grow the map.
-            let live = |list: &Vec<i64>| list.last().is_some_and(|t| now - t < LOGIN_WINDOW_MS);
-            f.by_name.retain(|_, list| live(list));
-            f.by_address.retain(|_, list| live(list));
+            f.retain(|_, list| list.last().is_some_and(|t| now - t < LOGIN_WINDOW_MS));
         }
-        // Past a limit, attempts are refused before any check: more times say nothing new.
-        let per_address = f.by_address.entry(key.1.clone()).or_default();
-        if recent(per_address, now) < MAX_FAILED_LOGINS_PER_ADDRESS {
-            per_address.push(now);
-        }
-        let per_name = f.by_name.entry(key).or_default();
-        if recent(per_name, now) < MAX_FAILED_LOGINS {
-            per_name.push(now);
+        // Past the limit, attempts are refused before any check: more times say nothing new.
+        let list = f.entry(key).or_default();
+        if recent(list, now) < MAX_FAILED_LOGINS {
+            list.push(now);
         }
     }
 
-    /// A successful login clears the count of its username (not its address's).
+    /// A successful login clears the count.
     pub fn succeeded(&self, key: &LoginKey) {
-        self.lock().by_name.remove(key);
+        self.lock().remove(key);
     }
 }
 
@@ -117,17 +129,12 @@ mod tests {
         assert!(!l.limited(&login_key(&long, "10.0.0.2".into()), 1), "another address");
     }
 
-    #[test]
-    fn many_names_tried_from_one_address_stop_it_for_the_window() {
-        let l = LoginLimiter::default();
-        for i in 0..MAX_FAILED_LOGINS_PER_ADDRESS {
-            let key = login_key(&format!("user{i}"), "10.0.0.9".into());
-            assert!(!l.limited(&key, i as i64), "attempt {i}");
-            l.failed(key, i as i64);
-        }
-        let next = login_key("someone-else", "10.0.0.9".into());
-        assert!(l.limited(&next, 200));
-        assert!(!l.limited(&login_key("someone-else", "10.0.0.10".into()), 200), "another address");
-        assert!(!l.limited(&next, LOGIN_WINDOW_MS + 200), "the window passed");
+    #[tokio::test]
+    async fn a_password_check_waits_for_a_free_place_and_gives_up_when_none_comes() {
+        let l = LoginLimiter::with_checks(1);
+        let held = l.check_slot().await.expect("the one place");
+        assert!(l.check_slot_within(std::time::Duration::from_millis(20)).await.is_none(), "taken");
+        drop(held);
+        assert!(l.check_slot_within(std::time::Duration::from_millis(20)).await.is_some(), "given back");
     }
 }

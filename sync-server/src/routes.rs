@@ -52,8 +52,14 @@ async fn enroll(State(st): State<AppState>, ClientIp(ip): ClientIp, Wire { value
         tracing::info!("enrollment rate-limited");
         return Err(AppError::too_many_logins());
     }
+    let Some(slot) = st.logins.check_slot().await else { return Err(AppError::busy()) };
     let service = st.service.clone();
-    match tokio::task::spawn_blocking(move || service.enroll(&value)).await? {
+    match tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        service.enroll(&value)
+    })
+    .await?
+    {
         Ok(resp) => {
             st.logins.succeeded(&key);
             Reply::json(&resp, accept)

@@ -196,6 +196,9 @@ impl Store {
             device_id: self.meta(DEVICE_ID)?.filter(|id| !id.is_empty()),
         };
         let resp = server.enroll(&req)?;
+        // After a sync of this store under way (a background one of the previous user): its
+        // pages would otherwise land after the purge, with their cursor and principal.
+        let _turn = self.sync_gate().enter(&CancelToken::new())?;
         let previous = self.principal().map(|p| p.user_id);
         let other_user = previous.as_ref().is_some_and(|u| *u != resp.principal.user_id);
         if other_user && (self.pending_ops()? > 0 || !self.pending_photos()?.is_empty()) {

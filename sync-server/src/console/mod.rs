@@ -59,6 +59,8 @@ pub enum ConsoleError {
     Refused(String),
     /// Too many failed logins.
     TooMany,
+    /// Every place for a password check is taken: try again shortly.
+    Busy,
     /// Internal error (logged, never shown).
     Internal,
 }
@@ -69,6 +71,7 @@ impl From<AppError> for ConsoleError {
             StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => ConsoleError::Bad(e.message_zh),
             StatusCode::FORBIDDEN => ConsoleError::Forbidden(e.message_zh),
             StatusCode::NOT_FOUND => ConsoleError::NotFound,
+            StatusCode::SERVICE_UNAVAILABLE if e.code == "busy" => ConsoleError::Busy,
             _ => ConsoleError::Internal,
         }
     }
@@ -97,6 +100,7 @@ impl IntoResponse for ConsoleError {
             ConsoleError::TooMany => {
                 (StatusCode::TOO_MANY_REQUESTS, "登录尝试过多", "登录失败次数过多，请15分钟后再试".to_owned())
             }
+            ConsoleError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "请稍后再试", "登录的人太多，请稍后再试".to_owned()),
             ConsoleError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "服务器错误", "服务器内部错误，请稍后重试".to_owned()),
         };
         let body = format!(
@@ -295,10 +299,12 @@ async fn login(
         tracing::info!("console login rate-limited");
         return Err(ConsoleError::TooMany);
     }
+    let Some(slot) = st.logins.check_slot().await else { return Err(ConsoleError::Busy) };
     let service = st.service.clone();
     let password = get("password");
     let name = username.clone();
     let user = tokio::task::spawn_blocking(move || -> CResult<Option<(UserRecord, String)>> {
+        let _slot = slot;
         let Some(user) = service.verify_login(&name, &password)? else { return Ok(None) };
         let device_id = console_device(&service, &user)?;
         Ok(Some((user, device_id)))

@@ -89,8 +89,6 @@ pub struct Service {
     areas: AreaCache,
     /// Ops applied since start (counted only when the abort fault point is set).
     applied_since_start: AtomicU64,
-    /// Password checks at once: one per core.
-    password_checks: auth::HashGate,
 }
 
 pub use gridline_core::access::area_path;
@@ -164,9 +162,6 @@ pub fn check_password(password: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-/// How long a login waits for a password check to be free before it is told to try again.
-const PASSWORD_CHECK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// Most characters in a username, and in a user's display name.
 pub const MAX_NAME_CHARS: usize = 64;
 
@@ -198,15 +193,7 @@ pub fn check_names(username: &str, display_name: &str) -> Result<(), AppError> {
 impl Service {
     /// A service over `storage`.
     pub fn new(storage: Arc<dyn Storage>, clock: Arc<dyn Clock>, config: Config) -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        Service {
-            storage,
-            clock,
-            config,
-            areas: AreaCache::default(),
-            applied_since_start: AtomicU64::new(0),
-            password_checks: auth::HashGate::new(cores),
-        }
+        Service { storage, clock, config, areas: AreaCache::default(), applied_since_start: AtomicU64::new(0) }
     }
 
     /// The storage.
@@ -358,14 +345,12 @@ impl Service {
     fn check_password(&self, username: &str, password: &str) -> Result<UserRecord, AppError> {
         let refused = || AppError::unauthorized("wrong username or password", "用户名或密码错误");
         let user = self.storage.user_by_name(username.trim())?;
-        let busy = || AppError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "busy", "too many logins at once; try again", "登录的人太多，请稍后再试");
-        let verify = |phc: &str| self.password_checks.run(PASSWORD_CHECK_WAIT, || auth::verify_password(password, phc)).ok_or_else(busy);
         let Some(user) = user else {
             // Same work as a real check, so timing does not tell which names exist.
-            let _ = verify(dummy_hash())?;
+            let _ = auth::verify_password(password, dummy_hash());
             return Err(refused());
         };
-        if !verify(&user.password_hash)? {
+        if !auth::verify_password(password, &user.password_hash) {
             tracing::info!(user = %user.id, "login refused: wrong password");
             return Err(refused());
         }

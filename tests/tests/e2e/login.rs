@@ -2,8 +2,11 @@
 //! logged out, another user on a shared phone.
 
 use std::sync::atomic::AtomicUsize;
+use std::sync::{mpsc, Mutex};
+use std::time::Duration;
 
-use gridline_core::sync::{HttpTransport, SyncOptions};
+use gridline_core::protocol::{PullRequest, PullResponse, PushRequest, PushResponse};
+use gridline_core::sync::{HttpTransport, SyncOptions, Transport, TransportError};
 use gridline_core::{EntityKind, HouseholdPatch, Role, Scope};
 use gridline_e2e::*;
 
@@ -74,4 +77,61 @@ fn another_users_login_starts_the_device_over_once_nothing_is_left_to_sync() {
     assert!(d.rows(EntityKind::Household).is_empty(), "nothing of the grid worker's is left");
     d.sync_via(&t, &opts()).expect("the building head's first sync");
     assert_eq!(d.dump(), city.fresh_dump("bh1"));
+}
+
+/// Holds the first pull until told to go on, after saying it is there.
+struct HeldPull<'a> {
+    inner: &'a dyn Transport,
+    there: Mutex<Option<mpsc::Sender<()>>>,
+    go: Mutex<mpsc::Receiver<()>>,
+}
+
+impl Transport for HeldPull<'_> {
+    fn push(&self, req: &PushRequest) -> Result<PushResponse, TransportError> {
+        self.inner.push(req)
+    }
+    fn pull(&self, req: &PullRequest) -> Result<PullResponse, TransportError> {
+        if let Some(there) = self.there.lock().unwrap().take() {
+            there.send(()).unwrap();
+            self.go.lock().unwrap().recv().unwrap();
+        }
+        self.inner.pull(req)
+    }
+}
+
+#[test]
+fn another_users_login_waits_for_a_sync_under_way_then_starts_the_device_over() {
+    let city = start_city();
+    let d = city.device("gw1");
+    d.sync().expect("bootstrap");
+    let h = city.households[&city.b("B1A")][1].clone();
+    let (there_tx, there) = mpsc::channel();
+    let (go, go_rx) = mpsc::channel();
+    let held = HeldPull { inner: &d.transport, there: Mutex::new(Some(there_tx)), go: Mutex::new(go_rx) };
+    // A change for the grid worker's next pull, so that pull has a page to write.
+    let other = city.device("gw1");
+    other.sync().expect("other bootstrap");
+    other.store.update_household(&h, HouseholdPatch { notes: Some("另一台手机的记录".into()), ..Default::default() }).expect("edit");
+    other.sync().expect("other sync");
+    std::thread::scope(|s| {
+        let sync = s.spawn(|| d.sync_via(&held, &opts()));
+        there.recv().expect("the grid worker's pull is under way");
+        // The building head logs in on this phone meanwhile.
+        let (done_tx, done) = mpsc::channel();
+        let (city, d) = (&city, &d);
+        let login = s.spawn(move || {
+            let t = log_in_again(city, d, "bh1");
+            done_tx.send(()).unwrap();
+            t
+        });
+        // The login must not finish while the sync is under way (given time to, if it would).
+        let went_ahead = done.recv_timeout(Duration::from_secs(2)).is_ok();
+        go.send(()).unwrap();
+        sync.join().unwrap().expect("the grid worker's sync ends");
+        let t = login.join().unwrap();
+        assert!(!went_ahead, "the login went ahead of the sync under way");
+        d.sync_via(&t, &opts()).expect("the building head's first sync");
+    });
+    assert_eq!(d.store.principal().expect("principal").role, Role::BuildingHead);
+    assert_eq!(d.dump(), city.fresh_dump("bh1"), "nothing of the grid worker's pull is left");
 }
