@@ -156,6 +156,10 @@ pub fn import_reference(service: &Service, text: &str) -> Result<Imported, AppEr
             count.1 += 1;
             return Ok(());
         }
+        // A deleted record's id stays taken (its tombstone replicates): the writer would refuse it.
+        if console.deleted(entity, id)? {
+            return Err(bad(&format!("{path}.code"), &format!("{id} belonged to a record that was deleted"), &format!("编码 {id} 属于已删除的记录，不能再用")));
+        }
         count.0 += 1;
         let op = Op {
             op_id: new_id(),

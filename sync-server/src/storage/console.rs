@@ -221,6 +221,9 @@ pub trait ConsoleStore: Send + Sync {
     fn all(&self, entity: EntityKind) -> StoreResult<Vec<Row>>;
     /// One record.
     fn record(&self, entity: EntityKind, id: &str) -> StoreResult<Option<Row>>;
+    /// Whether a record of that id was deleted (its tombstone is held): the id cannot be
+    /// created again.
+    fn deleted(&self, entity: EntityKind, id: &str) -> StoreResult<bool>;
     /// Records whose `field` equals `value` (`field` must be a field of `entity`).
     fn records_by(&self, entity: EntityKind, field: &str, value: &str) -> StoreResult<Vec<Row>>;
     /// Records in a time range (see [`RowsIn`]), newest first.

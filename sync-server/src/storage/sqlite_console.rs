@@ -154,6 +154,15 @@ impl ConsoleStore for SqliteStorage {
         self.read(|c| Ok(record::get(c, entity, id)?))
     }
 
+    fn deleted(&self, entity: EntityKind, id: &str) -> StoreResult<bool> {
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT 1 FROM row_meta WHERE entity = ?1 AND id = ?2 AND deleted = 1")?
+                .query_row(params![entity.as_str(), id], |_| Ok(()))
+                .optional()?
+                .is_some())
+        })
+    }
+
     fn records_by(&self, entity: EntityKind, field: &str, value: &str) -> StoreResult<Vec<Row>> {
         check_field(entity, field)?;
         self.read(|c| Ok(record::select_where(c, entity, &format!("{field} = ?1 ORDER BY version"), &[&value])?))

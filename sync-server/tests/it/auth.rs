@@ -278,6 +278,17 @@ fn a_city_file_loads_the_tree_departments_and_categories_once_and_a_bad_one_writ
     let n = import_reference(svc, &grids("BIG-LAST", "末网格")).unwrap();
     assert_eq!(n.areas, (1_502, 1));
     assert!(svc.storage().console().record(EntityKind::Area, "BIG-LAST").unwrap().is_some());
+
+    // A code whose record was deleted stays taken: refused before anything is written, with
+    // its place (the writer would refuse that one create and write the rest).
+    w.server_push(vec![op(EntityKind::Area, "BIG-G0007", OpKind::Delete, serde_json::json!({}), w.version("BIG-G0007"))]);
+    let before = w.fingerprint();
+    let again = r#"{"city": {"code": "JM", "name": "江门市"}, "departments": [{"code": "new-dept", "name": "新部门"}],
+        "divisions": [{"code": "BIG", "name": "大区", "kind": "district", "children": [{"code": "BIG-G0007", "name": "第7网格", "kind": "grid"}]}]}"#;
+    let e = import_reference(svc, again).unwrap_err();
+    assert!(e.message.starts_with("divisions[0].children[0].code:"), "{}", e.message);
+    assert!(e.message_zh.contains("已删除"), "{}", e.message_zh);
+    assert_eq!(w.fingerprint(), before);
 }
 
 #[tokio::test]
