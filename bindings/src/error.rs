@@ -34,7 +34,8 @@ pub enum ApiError {
         entity: EntityKind,
     },
     /// The record's state does not allow this now (an incident event refused in its current
-    /// status); reload it and offer what `allowedIncidentEvents` returns.
+    /// status, evidence already handed in, a patrol already ended); reload it and offer what
+    /// `allowedIncidentEvents` returns.
     #[error("conflict: {reason}")]
     Conflict {
         /// Why.
@@ -82,6 +83,7 @@ impl From<Error> for ApiError {
         match e {
             Error::Invalid { field, reason } => ApiError::Validation { field, reason },
             Error::NotFound { entity } => ApiError::NotFound { entity },
+            Error::Conflict { reason } => ApiError::Conflict { reason },
             Error::Forbidden { code, reason } => ApiError::PermissionDenied { code: code.into(), reason },
             Error::Transition(t) => match t.kind {
                 TransitionErrorKind::RoleNotAllowed => {
@@ -149,6 +151,10 @@ mod tests {
         };
         assert!(matches!(refused(TransitionErrorKind::NotAllowedInStatus), ApiError::Conflict { .. }));
         assert!(matches!(refused(TransitionErrorKind::RoleNotAllowed), ApiError::PermissionDenied { .. }));
+        assert_eq!(
+            ApiError::from(Error::Conflict { reason: "巡查已结束".into() }),
+            ApiError::Conflict { reason: "巡查已结束".into() }
+        );
         assert!(matches!(ApiError::from(Error::NotEnrolled), ApiError::Auth { .. }));
         assert_eq!(ApiError::from(Error::Cancelled), ApiError::Cancelled);
         assert!(matches!(ApiError::from(Error::Transport("reset".into())), ApiError::Network { .. }));

@@ -33,6 +33,14 @@ pub enum Error {
         /// Why, in Simplified Chinese.
         reason: String,
     },
+    /// The record's state no longer allows this (evidence already handed in, an assignment not
+    /// handed in yet reviewed, a patrol already ended): nothing wrong with the input, the
+    /// record moved on (maybe on another device). Nothing was written.
+    #[error("conflict: {reason}")]
+    Conflict {
+        /// Why, in Simplified Chinese.
+        reason: String,
+    },
     /// An incident event that the state machine refuses in the incident's current status.
     #[error("transition refused: {0}")]
     Transition(#[from] crate::incident_flow::TransitionError),

@@ -161,7 +161,7 @@ impl Store {
             // The track is part of the patrol: only its worker extends it.
             w.check(EntityKind::Patrol, patrol_id, &p.fields, Action::Update, &[])?;
             if !p.fields.get("ended_at").is_none_or(Value::is_null) {
-                return Err(Error::invalid("patrol_id", "巡查已结束"));
+                return Err(Error::Conflict { reason: "巡查已结束".into() });
             }
             let fields = into_fields(json!({
                 "patrol_id": patrol_id,
@@ -181,7 +181,7 @@ impl Store {
             let w = Writer::new(tx, self, &who);
             let p = record::require(tx, EntityKind::Patrol, patrol_id)?;
             if !p.fields.get("ended_at").is_none_or(Value::is_null) {
-                return Err(Error::invalid("patrol_id", "巡查已结束"));
+                return Err(Error::Conflict { reason: "巡查已结束".into() });
             }
             let mut f = Fields::new();
             f.insert("ended_at".into(), json!(w.now));

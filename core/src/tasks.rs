@@ -226,7 +226,7 @@ impl Store {
             let w = Writer::new(tx, self, &who);
             let a: TaskAssignment = record::typed(record::require(tx, EntityKind::TaskAssignment, assignment_id)?)?;
             if !matches!(a.status, AssignmentStatus::Pending | AssignmentStatus::Returned) {
-                return Err(Error::invalid("status", "该任务已提交或已通过"));
+                return Err(Error::Conflict { reason: "该任务已提交或已通过".into() });
             }
             input::photo_refs("evidence_photos", &photos.iter().map(String::as_str).collect::<Vec<_>>())?;
             let mut f = Fields::new();
@@ -246,7 +246,7 @@ impl Store {
             let w = Writer::new(tx, self, &who);
             let a: TaskAssignment = record::typed(record::require(tx, EntityKind::TaskAssignment, assignment_id)?)?;
             if a.status != AssignmentStatus::Submitted {
-                return Err(Error::invalid("status", "只能审核已提交的任务"));
+                return Err(Error::Conflict { reason: "只能审核已提交的任务".into() });
             }
             let note = if approve { input::free_text("review_note", note, 1000)? } else { input::text("review_note", note, 1000)? };
             let mut f = Fields::new();
