@@ -89,7 +89,7 @@ async fn push(
     value.check_nesting()?;
     let ops: Vec<Incoming> = value.ops.iter().enumerate().map(|(i, raw)| decode_op(i, raw)).collect();
     let service = st.service.clone();
-    let resp = tokio::task::spawn_blocking(move || service.push_from_device(&who, value.scope_epoch, &ops)).await??;
+    let resp = tokio::task::spawn_blocking(move || service.push_from_device(&who, value.scope_epoch, value.sent_at, &ops)).await??;
     Reply::json(&resp, accept)
 }
 

@@ -100,12 +100,6 @@ impl Incoming {
             Incoming::Malformed(m) => &m.op_id,
         }
     }
-    fn device_time(&self) -> i64 {
-        match self {
-            Incoming::Op(op) => op.device_time,
-            Incoming::Malformed(m) => m.device_time,
-        }
-    }
 }
 
 pub(crate) fn id_ok(s: &str) -> bool {
@@ -257,6 +251,9 @@ struct Ctx<'a, 's> {
     origin: Origin<'a>,
     areas: Areas<'s>,
     now: i64,
+    /// Server time − the device's when it sent the batch, when that is past the allowed skew
+    /// (else 0): added to the device times that set deadlines.
+    clock_offset: i64,
 }
 
 impl Ctx<'_, '_> {
@@ -282,6 +279,16 @@ impl Ctx<'_, '_> {
             (v, _) => v,
         };
         Ok(verdict.map_err(|d| Refusal { code: d.code.as_str(), reason: d.reason_zh }))
+    }
+
+    /// Moves the device time in `field` onto the server's clock (see [`Service::push`]).
+    fn on_server_clock(&self, fields: &mut Fields, field: &str) {
+        if self.clock_offset == 0 {
+            return;
+        }
+        if let Some(t) = fields.get(field).and_then(Value::as_i64) {
+            fields.insert(field.to_owned(), Value::from(t.saturating_add(self.clock_offset)));
+        }
     }
 
     /// [`Principal::check_update_values`] for a device's update (the server's own writes are not
@@ -381,7 +388,16 @@ impl Service {
     /// may still hold ops written offline under the old scope: within
     /// `Config::prior_scope_grace_ms` of the change, an op the old scope allowed is accepted too
     /// (DESIGN.md sync rule 7: the device pushes its outbox before it purges).
-    pub fn push_from_device(&self, who: &Authed, scope_epoch: Option<i64>, ops: &[Incoming]) -> Result<PushResponse, AppError> {
+    ///
+    /// `sent_at` is the device's clock when it sent the batch (see [`Service::push`] for what a
+    /// clock far off the server's changes).
+    pub fn push_from_device(
+        &self,
+        who: &Authed,
+        scope_epoch: Option<i64>,
+        sent_at: i64,
+        ops: &[Incoming],
+    ) -> Result<PushResponse, AppError> {
         let current = who.user.scope_epoch;
         let prior = match scope_epoch {
             Some(e) if e == current => {
@@ -397,20 +413,23 @@ impl Service {
                 .map(|p| p.principal),
             _ => None,
         };
-        self.push_checked(&who.user.principal(), prior.as_ref(), Origin::Device(&who.device_id), ops)
+        self.push_checked(&who.user.principal(), prior.as_ref(), Origin::Device(&who.device_id), sent_at, ops)
     }
 
-    /// Applies a push batch for `who` in one transaction, each op checked on its own.
-    pub fn push(&self, who: &Principal, origin: Origin<'_>, req: &PushRequest) -> Result<PushResponse, AppError> {
-        let ops: Vec<Incoming> = req.ops.iter().cloned().map(checked).collect();
-        self.push_ops(who, origin, &ops)
-    }
-
-    /// Applies a batch of received ops for `who` in one transaction with a result per op: a
+    /// Applies a push batch for `who` in one transaction, each op checked on its own: a
     /// malformed op is rejected on its own (and its rejection stored, so a retry gets it again),
     /// the others are applied.
-    pub fn push_ops(&self, who: &Principal, origin: Origin<'_>, ops: &[Incoming]) -> Result<PushResponse, AppError> {
-        self.push_checked(who, None, origin, ops)
+    ///
+    /// The device's clock is measured by `sent_at`, its time when it sent the batch: off the
+    /// server's by more than `Config::max_clock_skew_ms`, the batch is flagged (DESIGN.md sync
+    /// rule 4), and the times that set an incident's deadlines — a report's `reported_at`, an
+    /// event's `at` — are moved by the measured difference, so a phone whose clock is days off
+    /// does not move the deadlines supervisors are measured on. (An op's own `device_time` says
+    /// when it was written, maybe hours before a sync after a morning offline: it does not
+    /// measure the clock.)
+    pub fn push(&self, who: &Principal, origin: Origin<'_>, req: &PushRequest) -> Result<PushResponse, AppError> {
+        let ops: Vec<Incoming> = req.ops.iter().cloned().map(checked).collect();
+        self.push_checked(who, None, origin, req.sent_at, &ops)
     }
 
     fn push_checked(
@@ -418,9 +437,15 @@ impl Service {
         who: &Principal,
         prior: Option<&Principal>,
         origin: Origin<'_>,
+        sent_at: i64,
         ops: &[Incoming],
     ) -> Result<PushResponse, AppError> {
         let now = self.now_ms();
+        // The server's own writes are on its clock.
+        let clock_offset = match origin {
+            Origin::Device(_) if (now - sent_at).abs() > self.config.max_clock_skew_ms => now - sent_at,
+            _ => 0,
+        };
         let mut results = Vec::with_capacity(ops.len());
         let mut skewed = false;
         let mut wrote_areas = false;
@@ -432,7 +457,7 @@ impl Service {
             skewed = false;
             tx.prefetch_results(&device, &op_ids)?;
             let mut ctx =
-                Ctx { parents: HashMap::new(), who, prior, origin, areas: Areas::new(self), now };
+                Ctx { parents: HashMap::new(), who, prior, origin, areas: Areas::new(self), now, clock_offset };
             for (incoming, pre) in ops.iter().zip(&prepared) {
                 let op_id = incoming.op_id();
                 if !op_id.is_empty() {
@@ -448,7 +473,7 @@ impl Service {
                         continue;
                     }
                 }
-                let skew = incoming.device_time().abs_diff(now) > self.config.max_clock_skew_ms.unsigned_abs();
+                let skew = clock_offset != 0;
                 skewed |= skew;
                 let op = match incoming {
                     Incoming::Op(op) => op,
@@ -607,6 +632,7 @@ fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op, pre: &Prepare
                 let f = fields.to_mut();
                 f.insert("reporter_id".into(), Value::String(ctx.who.user_id.clone()));
                 f.insert("reporter_role".into(), Value::String(ctx.who.role.as_str().into()));
+                ctx.on_server_clock(f, "reported_at");
             }
             if let Err(r) = ctx.check(tx, entity, id, &fields, Action::Create, &names)? {
                 return Ok(Err(r));
@@ -747,6 +773,7 @@ fn apply_event(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op) -> Result<A
     fields.insert("actor_id".into(), Value::String(ctx.who.user_id.clone()));
     fields.insert("actor_role".into(), Value::String(ctx.who.role.as_str().into()));
     fields.entry("at").or_insert(Value::from(ctx.now));
+    ctx.on_server_clock(&mut fields, "at");
     fields.entry("note").or_insert(Value::String(String::new()));
     if kind != EventKind::Dispatched {
         fields.insert("department_id".into(), Value::Null);

@@ -2,7 +2,8 @@
 
 use serde_json::json;
 
-use gridline_core::protocol::{OpKind, OpStatus};
+use axum::http::StatusCode;
+use gridline_core::protocol::{OpKind, OpStatus, PROTOCOL_VERSION};
 use gridline_core::EntityKind;
 
 use crate::common::*;
@@ -205,14 +206,50 @@ async fn incident_events_follow_the_state_machine() {
 async fn far_off_device_clock_is_flagged() {
     let w = World::new();
     let gw = w.enroll("gw").await;
+    let push_sent_at = |ops: Vec<gridline_core::protocol::Op>, sent_at: i64| {
+        let w = &w;
+        let gw = gw.clone();
+        async move {
+            let (status, body) = w.call("/v1/push", Some(&gw), json!({"protocol": PROTOCOL_VERSION, "ops": ops, "sent_at": sent_at})).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            serde_json::from_value::<gridline_core::protocol::PushResponse>(body).unwrap()
+        }
+    };
+    // Written an hour ago, offline, and sent now from a clock that is right: not a skew.
     let mut o = op(EntityKind::Household, "H1", OpKind::Update, json!({"notes": "x"}), w.version("H1"));
-    let r = w.push(&gw, std::slice::from_ref(&o)).await;
-    assert!(!r.clock_skew_flagged);
-    o.op_id = "skewed-op".into();
     o.device_time -= 3_600_000;
-    let r = w.push(&gw, &[o]).await;
+    let r = push_sent_at(vec![o.clone()], now_ms()).await;
+    assert!(!r.clock_skew_flagged);
+    // Sent from a clock three days behind: flagged, and the times that set an incident's
+    // deadlines are moved onto the server's clock (the row's and the timeline's).
+    let behind = 3 * 86_400_000;
+    let mut report = op(EntityKind::Incident, "I8", OpKind::Create, incident("G1", Some("B1")), 0);
+    report.fields.insert("reported_at".into(), json!(now_ms() - behind));
+    o.op_id = "skewed-op".into();
+    let r = push_sent_at(vec![o, report], now_ms() - behind).await;
     assert!(r.clock_skew_flagged);
-    assert_eq!(r.results[0].status, OpStatus::Applied);
+    assert_eq!((r.results[0].status, r.results[1].status), (OpStatus::Applied, OpStatus::Applied), "{:?}", r.results);
+    let mut dispatch = op(EntityKind::Incident, "I8", OpKind::Event, event("E8", "dispatched", "", Some("D1")), 0);
+    dispatch.fields.insert("at".into(), json!(now_ms() - behind));
+    let sup = w.enroll("sup").await;
+    let (status, body) = w.call("/v1/push", Some(&sup), json!({"protocol": PROTOCOL_VERSION, "ops": [dispatch], "sent_at": now_ms() - behind})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let rows = w.pull_all(&sup).await;
+    let i8 = rows.iter().rev().find(|c| c.id == "I8" && c.entity == EntityKind::Incident).expect("I8");
+    let near_now = |v: &serde_json::Value| (v.as_i64().unwrap() - now_ms()).abs() < 60_000;
+    assert!(near_now(&i8.fields["reported_at"]), "{:?}", i8.fields["reported_at"]);
+    // The resolve deadline runs from the corrected report time (environment: five days).
+    let due = i8.fields["resolve_due_at"].as_i64().unwrap();
+    assert!((due - (now_ms() + 5 * 86_400_000)).abs() < 60_000, "{due}");
+    let e8 = rows.iter().find(|c| c.id == "E8").expect("E8");
+    assert!(near_now(&e8.fields["at"]), "{:?}", e8.fields["at"]);
+    // The same report from a clock that is right keeps its time.
+    let mut right = op(EntityKind::Incident, "I9", OpKind::Create, incident("G1", Some("B1")), 0);
+    let written = now_ms() - 2 * 3_600_000;
+    right.fields.insert("reported_at".into(), json!(written));
+    assert!(!push_sent_at(vec![right], now_ms()).await.clock_skew_flagged);
+    let i9 = w.pull_all(&sup).await.into_iter().rev().find(|c| c.id == "I9" && c.entity == EntityKind::Incident).expect("I9");
+    assert_eq!(i9.fields["reported_at"], json!(written));
     // A stale base on a field someone else wrote since: merged, with the conflict listed.
     let r = w.push(&gw, &[op(EntityKind::Household, "H1", OpKind::Update, json!({"room": "909"}), 0)]).await;
     assert_eq!(r.results[0].status, OpStatus::Merged);
