@@ -199,16 +199,16 @@ pub fn check_values(kind: EntityKind, fields: &Fields) -> Result<()> {
 /// today where the day begins first (UTC+14), so a child born today is never refused for a
 /// time zone. `now_ms` is the writer's clock: the device's on a phone, the server's on a push.
 pub fn born_by(fields: &Fields, now_ms: i64) -> Result<()> {
+    // Dates as the register writes them (`YYYY-MM-DD`, checked before), compared as text.
     let (y, m, d) = crate::validate::ymd_of_ms(now_ms + 14 * 3_600_000);
-    let today = (y, u32::from(m), u32::from(d));
+    let today = format!("{y:04}-{m:02}-{d:02}");
     let text = |name: &str| fields.get(name).and_then(Value::as_str);
-    let ymd = |s: &str| -> Option<(i64, u32, u32)> { Some((s.get(..4)?.parse().ok()?, s.get(5..7)?.parse().ok()?, s.get(8..10)?.parse().ok()?)) };
     // The ID number first: a birth date taken from it would otherwise be blamed.
-    let carried = text("id_number").and_then(crate::validate::resident_id_birth_date);
-    if carried.is_some_and(|(y, m, d)| (i64::from(y), u32::from(m), u32::from(d)) > today) {
+    let carried = crate::households::birth_date_with_id(text("id_number"), None).ok().flatten();
+    if carried.is_some_and(|b| b > today) {
         return Err(Error::invalid("id_number", "身份证号中的出生日期晚于今天"));
     }
-    if text("birth_date").and_then(ymd).is_some_and(|b| b > today) {
+    if text("birth_date").is_some_and(|b| b > today.as_str()) {
         return Err(Error::invalid("birth_date", "出生日期不能晚于今天"));
     }
     Ok(())

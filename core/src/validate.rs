@@ -109,20 +109,35 @@ pub fn non_blank(s: &str, max_chars: usize) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// The calendar date `(year, month, day)` (proleptic Gregorian, UTC) of a time in milliseconds
-/// since 1970: days counted in 400-year eras of 146,097 days, each era's years starting in
+/// The calendar date `(year, month, day)` (proleptic Gregorian) of a day count since
+/// 1970-01-01: days counted in 400-year eras of 146,097 days, each era's years starting in
 /// March so that the leap day falls last.
-pub fn ymd_of_ms(ms: i64) -> (i64, u8, u8) {
-    let days = ms.div_euclid(86_400_000) + 719_468; // days since 0000-03-01
-    let era = days.div_euclid(146_097);
-    let doe = days - era * 146_097; // day of the era, 0..=146096
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468; // days since 0000-03-01
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // day of the era, 0..=146096
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // year of the era
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // day of the March-based year
     let mp = (5 * doy + 2) / 153; // March = 0
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// The day count since 1970-01-01 of a calendar date (the inverse of [`civil_from_days`]).
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The UTC calendar date `(year, month, day)` of a time in milliseconds since 1970.
+pub fn ymd_of_ms(ms: i64) -> (i64, u32, u32) {
+    civil_from_days(ms.div_euclid(86_400_000))
 }
 
 /// Validates a calendar date written exactly as `YYYY-MM-DD` (year 0001-9999).
@@ -330,6 +345,10 @@ mod tests {
         assert_eq!(ymd_of_ms(1_740_816_000_000), (2025, 3, 1));
         assert_eq!(ymd_of_ms(4_102_444_800_000 - 1), (2099, 12, 31));
         assert_eq!(ymd_of_ms(4_102_444_800_000), (2100, 1, 1));
+        for days in [-719_468, -1, 0, 11_016, 20_513, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
+        }
     }
 
     /// Completes 17 digits into a valid ID number, computing the check

@@ -3,6 +3,8 @@
 
 use std::fmt::Write;
 
+use gridline_core::validate;
+
 use crate::service::stats::CST_OFFSET_MS;
 
 /// Escapes text for HTML content and attribute values.
@@ -42,33 +44,9 @@ pub fn url(s: &str) -> String {
 
 const DAY_MS: i64 = 86_400_000;
 
-/// (year, month, day) of a day count since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + (m <= 2) as i64, m, d)
-}
-
-/// Day count since 1970-01-01 of a civil date.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = m as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// `YYYY-MM-DD` in Beijing time.
 pub fn date(ms: i64) -> String {
-    let (y, m, d) = civil_from_days((ms + CST_OFFSET_MS).div_euclid(DAY_MS));
+    let (y, m, d) = validate::civil_from_days((ms + CST_OFFSET_MS).div_euclid(DAY_MS));
     format!("{y:04}-{m:02}-{d:02}")
 }
 
@@ -98,8 +76,8 @@ pub fn parse_date(s: &str) -> Option<i64> {
     if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return None;
     }
-    let days = days_from_civil(y, m, d);
-    (civil_from_days(days) == (y, m, d)).then_some(days * DAY_MS - CST_OFFSET_MS)
+    let days = validate::days_from_civil(y, m, d);
+    (validate::civil_from_days(days) == (y, m, d)).then_some(days * DAY_MS - CST_OFFSET_MS)
 }
 
 /// A duration in days and hours.
