@@ -599,15 +599,30 @@ fn readable_fields(entity: EntityKind, id: &str, seq: i64, mut written: Fields) 
     check_row(entity, record::Row { id: id.to_owned(), version: seq, fields: written })
 }
 
-/// [`gridline_core::input::born_by`] for a resident's fields, by the server's clock.
-fn born_by(entity: EntityKind, fields: &Fields, now: i64) -> Result<(), Refusal> {
+/// A resident's dates as an op writes them (`changed`): not after today by the server's clock
+/// ([`gridline_core::input::born_by`]); and, for an update that writes the birth date or the ID
+/// number, agreeing with each other as the resident will be (`after`: a birth date edited on a
+/// device that does not see the ID number cannot be checked there). A create's own fields were
+/// checked to agree with its values.
+fn resident_dates(entity: EntityKind, changed: &Fields, after: Option<&Fields>, now: i64) -> Result<(), Refusal> {
     if entity != EntityKind::Resident {
         return Ok(());
     }
-    gridline_core::input::born_by(fields, now).map_err(|e| match e {
+    gridline_core::input::born_by(changed, now).map_err(field_refusal)?;
+    match after {
+        Some(row) if changed.contains_key("id_number") || changed.contains_key("birth_date") => {
+            gridline_core::input::resident_dates_agree(row).map_err(field_refusal)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A refusal naming the field a core rule found wrong.
+fn field_refusal(e: gridline_core::Error) -> Refusal {
+    match e {
         gridline_core::Error::Invalid { field, reason } => refuse("invalid", format!("字段「{field}」{reason}")),
-        _ => refuse("invalid", "出生日期无效"),
-    })
+        _ => refuse("invalid", "字段无效"),
+    }
 }
 
 fn check_row(entity: EntityKind, row: record::Row) -> Result<(), Refusal> {
@@ -640,7 +655,7 @@ fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op, pre: &Prepare
             if let Err(r) = ctx.household_live(tx, entity, &fields, &fields)? {
                 return Ok(Err(r));
             }
-            if let Err(r) = born_by(entity, &fields, ctx.now) {
+            if let Err(r) = resident_dates(entity, &fields, None, ctx.now) {
                 return Ok(Err(r));
             }
             // Whether the id is taken is found out by writing the record (nothing is written
@@ -679,13 +694,8 @@ fn apply_one(tx: &mut dyn BatchTx, ctx: &mut Ctx<'_, '_>, op: &Op, pre: &Prepare
             if let Err(r) = ctx.household_live(tx, entity, &op.fields, &after)? {
                 return Ok(Err(r));
             }
-            if let Err(r) = born_by(entity, &op.fields, ctx.now) {
+            if let Err(r) = resident_dates(entity, &op.fields, Some(&after), ctx.now) {
                 return Ok(Err(r));
-            }
-            if entity == EntityKind::Resident && (op.fields.contains_key("id_number") || op.fields.contains_key("birth_date")) {
-                if let Err(gridline_core::Error::Invalid { field, reason }) = gridline_core::input::resident_dates_agree(&after) {
-                    return Ok(Err(refuse("invalid", format!("字段「{field}」{reason}"))));
-                }
             }
             // Field-level merge: a field written since the device's base by someone else is a
             // conflict; this (later) arrival wins and the overwritten value is kept.
