@@ -368,6 +368,29 @@ impl Transport for AfterPush<'_> {
     }
 }
 
+/// Runs `hook` before every pull is forwarded; an error from it is the pull's answer instead
+/// (the signal lost), and it may block (a pull held while the test does something else).
+pub struct BeforePull<'a> {
+    pub inner: &'a dyn Transport,
+    pub hook: Mutex<Box<dyn FnMut() -> Result<(), TransportError> + Send + 'a>>,
+}
+
+impl<'a> BeforePull<'a> {
+    pub fn new(inner: &'a dyn Transport, hook: impl FnMut() -> Result<(), TransportError> + Send + 'a) -> Self {
+        BeforePull { inner, hook: Mutex::new(Box::new(hook)) }
+    }
+}
+
+impl Transport for BeforePull<'_> {
+    fn push(&self, req: &PushRequest) -> Result<PushResponse, TransportError> {
+        self.inner.push(req)
+    }
+    fn pull(&self, req: &PullRequest) -> Result<PullResponse, TransportError> {
+        (self.hook.lock().unwrap_or_else(|p| p.into_inner()))()?;
+        self.inner.pull(req)
+    }
+}
+
 /// A tiny deterministic generator (splitmix64) for seeded orders.
 pub struct Rng(pub u64);
 

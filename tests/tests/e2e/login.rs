@@ -2,11 +2,10 @@
 //! logged out, another user on a shared phone.
 
 use std::sync::atomic::AtomicUsize;
-use std::sync::{mpsc, Mutex};
+use std::sync::mpsc;
 use std::time::Duration;
 
-use gridline_core::protocol::{PullRequest, PullResponse, PushRequest, PushResponse};
-use gridline_core::sync::{HttpTransport, SyncOptions, Transport, TransportError};
+use gridline_core::sync::{HttpTransport, SyncOptions};
 use gridline_core::{EntityKind, HouseholdPatch, Role, Scope};
 use gridline_e2e::*;
 
@@ -79,26 +78,6 @@ fn another_users_login_starts_the_device_over_once_nothing_is_left_to_sync() {
     assert_eq!(d.dump(), city.fresh_dump("bh1"));
 }
 
-/// Holds the first pull until told to go on, after saying it is there.
-struct HeldPull<'a> {
-    inner: &'a dyn Transport,
-    there: Mutex<Option<mpsc::Sender<()>>>,
-    go: Mutex<mpsc::Receiver<()>>,
-}
-
-impl Transport for HeldPull<'_> {
-    fn push(&self, req: &PushRequest) -> Result<PushResponse, TransportError> {
-        self.inner.push(req)
-    }
-    fn pull(&self, req: &PullRequest) -> Result<PullResponse, TransportError> {
-        if let Some(there) = self.there.lock().unwrap().take() {
-            there.send(()).unwrap();
-            self.go.lock().unwrap().recv().unwrap();
-        }
-        self.inner.pull(req)
-    }
-}
-
 #[test]
 fn another_users_login_waits_for_a_sync_under_way_then_starts_the_device_over() {
     let city = start_city();
@@ -107,7 +86,15 @@ fn another_users_login_waits_for_a_sync_under_way_then_starts_the_device_over() 
     let h = city.households[&city.b("B1A")][1].clone();
     let (there_tx, there) = mpsc::channel();
     let (go, go_rx) = mpsc::channel();
-    let held = HeldPull { inner: &d.transport, there: Mutex::new(Some(there_tx)), go: Mutex::new(go_rx) };
+    // The first pull says it is there, then waits to be let go on.
+    let mut there_tx = Some(there_tx);
+    let held = BeforePull::new(&d.transport, move || {
+        if let Some(there) = there_tx.take() {
+            there.send(()).unwrap();
+            go_rx.recv().unwrap();
+        }
+        Ok(())
+    });
     // A change for the grid worker's next pull, so that pull has a page to write.
     let other = city.device("gw1");
     other.sync().expect("other bootstrap");

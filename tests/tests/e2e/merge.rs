@@ -1,7 +1,6 @@
 //! Field-level merge of concurrent offline edits (DESIGN.md sync rule 5).
 
-use gridline_core::protocol::{PullRequest, PullResponse, PushRequest, PushResponse};
-use gridline_core::sync::{Transport, TransportError};
+use gridline_core::sync::TransportError;
 use gridline_core::{EntityKind, HouseholdPatch};
 use gridline_e2e::*;
 
@@ -62,18 +61,6 @@ fn same_field_later_arrival_wins_and_loser_is_a_conflict() {
     assert_eq!(a.pending() + b.pending(), 0);
 }
 
-/// Pushes go through; the signal is lost before any pull is answered.
-struct PushOnly<'a>(&'a dyn Transport);
-
-impl Transport for PushOnly<'_> {
-    fn push(&self, req: &PushRequest) -> Result<PushResponse, TransportError> {
-        self.0.push(req)
-    }
-    fn pull(&self, _: &PullRequest) -> Result<PullResponse, TransportError> {
-        Err(TransportError::Network("signal lost".into()))
-    }
-}
-
 #[test]
 fn an_edit_after_a_push_whose_pull_never_came_still_meets_what_others_wrote_meanwhile() {
     let city = start_city();
@@ -90,7 +77,8 @@ fn an_edit_after_a_push_whose_pull_never_came_still_meets_what_others_wrote_mean
     let count = before % 9 + 1;
     a.store.update_household(&h, HouseholdPatch { member_count: Some(count as u32), ..Default::default() }).expect("a edit");
     assert_eq!(a.pending(), 1);
-    assert!(a.sync_via(&PushOnly(&a.transport), &opts()).is_err(), "the pull failed");
+    let push_only = BeforePull::new(&a.transport, || Err(TransportError::Network("signal lost".into())));
+    assert!(a.sync_via(&push_only, &opts()).is_err(), "the pull failed");
     assert_eq!(a.pending(), 0, "the push was acknowledged");
     // a now writes the note over a value it never saw: the later arrival wins, and b's note is
     // kept as a conflict (the acknowledgement of a's first edit did not make the row look as
